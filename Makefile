@@ -1,0 +1,35 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Each creates or refreshes .venv only when pyproject.toml or constraints.txt
+# changed since the last install, so repeated runs cost nothing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench sample-data clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		--constraint constraints.txt --editable '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rnncast check sample_data/load_hourly.parquet --covariates temperature --horizon 24
+	$(BIN)/rnncast check sample_data/sales_daily_wide.csv --layout wide --horizon 28
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check rnncast tests bench scripts
+	$(BIN)/ruff format --check rnncast tests bench scripts
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+sample-data: $(STAMP)
+	$(BIN)/python scripts/make_sample_data.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

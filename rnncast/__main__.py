@@ -1,0 +1,5 @@
+"""``python -m rnncast``: the same as the ``rnncast`` command."""
+
+from rnncast.cli import main
+
+main()

@@ -1,0 +1,35 @@
+"""The errors a user can see, each carrying the exit code the CLI returns for it.
+
+Exit codes (README.md documents them): 0 success, 1 unexpected failure, 2 usage
+or configuration error, 3 data error, 4 model or artifact error, 5 training failed.
+"""
+
+
+class RnncastError(Exception):
+    """Base of every error meant for the user; anything else is a bug (exit 1)."""
+
+    exit_code = 1
+
+
+class ConfigError(RnncastError):
+    """A setting is invalid: wrong value, unknown key, conflicting options."""
+
+    exit_code = 2
+
+
+class DataError(RnncastError):
+    """The input data cannot be used as it is: the message names file, column and series."""
+
+    exit_code = 3
+
+
+class ArtifactError(RnncastError):
+    """A model directory is missing, incompatible, incomplete or tampered with."""
+
+    exit_code = 4
+
+
+class TrainingDiverged(RnncastError):
+    """Training produced a non-finite loss and stopped."""
+
+    exit_code = 5

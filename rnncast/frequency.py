@@ -1,0 +1,304 @@
+"""The time axis: frequencies, regular grids of timestamps, and calendar features.
+
+Timestamps are int64 nanoseconds since the Unix epoch throughout (UTC instants
+when the data has a time zone, wall-clock times when it has none). A frequency is
+either a fixed step (seconds to weeks) or a whole number of calendar months
+(months, quarters, years), because a month has no fixed length in nanoseconds.
+Everything here is vectorised over all series at once: no Python loop per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnncast.errors import ConfigError
+
+NS_PER_SECOND = 1_000_000_000
+NS_PER_MINUTE = 60 * NS_PER_SECOND
+NS_PER_HOUR = 60 * NS_PER_MINUTE
+NS_PER_DAY = 24 * NS_PER_HOUR
+NS_PER_WEEK = 7 * NS_PER_DAY
+
+# pandas-style aliases, largest unit first, so a step is named in the largest unit
+# that divides it ("2h", not "120min").
+_FIXED_UNITS = (
+    ("D", NS_PER_DAY),
+    ("h", NS_PER_HOUR),
+    ("min", NS_PER_MINUTE),
+    ("s", NS_PER_SECOND),
+    ("ms", 1_000_000),
+    ("us", 1_000),
+    ("ns", 1),
+)
+_FIXED_ALIASES = {
+    "d": NS_PER_DAY,
+    "day": NS_PER_DAY,
+    "days": NS_PER_DAY,
+    "w": NS_PER_WEEK,
+    "week": NS_PER_WEEK,
+    "h": NS_PER_HOUR,
+    "hour": NS_PER_HOUR,
+    "hours": NS_PER_HOUR,
+    "min": NS_PER_MINUTE,
+    "t": NS_PER_MINUTE,
+    "minute": NS_PER_MINUTE,
+    "minutes": NS_PER_MINUTE,
+    "s": NS_PER_SECOND,
+    "second": NS_PER_SECOND,
+    "seconds": NS_PER_SECOND,
+    "ms": 1_000_000,
+    "us": 1_000,
+    "ns": 1,
+}
+# Calendar aliases: number of months per step and whether stamps sit at month end.
+_MONTH_ALIASES = {
+    "ms": (1, False),
+    "m": (1, True),
+    "me": (1, True),
+    "month": (1, False),
+    "qs": (3, False),
+    "q": (3, True),
+    "qe": (3, True),
+    "quarter": (3, False),
+    "ys": (12, False),
+    "as": (12, False),
+    "y": (12, True),
+    "ye": (12, True),
+    "a": (12, True),
+    "year": (12, False),
+}
+_NAMED_STEPS = {
+    NS_PER_MINUTE: "minutely",
+    NS_PER_HOUR: "hourly",
+    NS_PER_DAY: "daily",
+    NS_PER_WEEK: "weekly",
+}
+_NAMED_MONTHS = {1: "monthly", 3: "quarterly", 12: "yearly"}
+
+
+@dataclass(frozen=True)
+class Frequency:
+    """A regular step between consecutive timestamps of a series.
+
+    Exactly one of ``step_ns`` (a fixed step in nanoseconds) and ``months`` (a
+    whole number of calendar months) is positive. ``month_end`` says that
+    calendar stamps sit on the last day of their month rather than on a fixed
+    day of the month.
+    """
+
+    step_ns: int = 0
+    months: int = 0
+    month_end: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.step_ns > 0) == (self.months > 0):
+            raise ConfigError(
+                f"a frequency needs exactly one positive step, got step_ns={self.step_ns}, "
+                f"months={self.months}"
+            )
+
+    @property
+    def is_calendar(self) -> bool:
+        return self.months > 0
+
+    @property
+    def alias(self) -> str:
+        """The pandas offset alias, e.g. ``h``, ``15min``, ``D``, ``MS``, ``3ME``."""
+        if self.is_calendar:
+            count = "" if self.months == 1 else str(self.months)
+            return f"{count}{'ME' if self.month_end else 'MS'}"
+        for unit, unit_ns in _FIXED_UNITS:
+            if self.step_ns % unit_ns == 0:
+                count = self.step_ns // unit_ns
+                return unit if count == 1 else f"{count}{unit}"
+        raise AssertionError("unreachable: every step is a whole number of nanoseconds")
+
+    @property
+    def label(self) -> str:
+        """A word for people: ``hourly``, ``15 minutes``, ``monthly``."""
+        if self.is_calendar:
+            return _NAMED_MONTHS.get(self.months, f"every {self.months} months")
+        if self.step_ns in _NAMED_STEPS:
+            return _NAMED_STEPS[self.step_ns]
+        return f"every {self.alias}"
+
+    @property
+    def season_length(self) -> int:
+        """Steps per seasonal cycle, as forecasters use for seasonal naive and MASE.
+
+        Sub-daily steps: one day; daily: one week; weekly: 52; monthly: 12;
+        quarterly: 4; yearly and other steps: 1 (no seasonality assumed).
+        """
+        if self.is_calendar:
+            return 12 // self.months if 12 % self.months == 0 else 1
+        if self.step_ns < NS_PER_DAY and NS_PER_DAY % self.step_ns == 0:
+            return NS_PER_DAY // self.step_ns
+        if self.step_ns == NS_PER_DAY:
+            return 7
+        if self.step_ns == NS_PER_WEEK:
+            return 52
+        return 1
+
+
+def parse_frequency(text: str) -> Frequency:
+    """Parse a frequency such as ``h``, ``15min``, ``D``, ``W``, ``MS``, ``M``, ``Q``, ``Y``.
+
+    Raises ConfigError for anything else, listing what is accepted.
+    """
+    cleaned = text.strip()
+    digits = len(cleaned) - len(cleaned.lstrip("0123456789"))
+    count = int(cleaned[:digits]) if digits else 1
+    # Anchors such as W-SUN or QS-JAN only restate where the first stamp falls;
+    # the grid is anchored at each series' own first timestamp.
+    unit = cleaned[digits:].split("-")[0].lower()
+    if count < 1:
+        raise ConfigError(f"--freq {text!r}: the step must be at least 1")
+    if unit in _FIXED_ALIASES:
+        return Frequency(step_ns=count * _FIXED_ALIASES[unit])
+    if unit in _MONTH_ALIASES:
+        months, month_end = _MONTH_ALIASES[unit]
+        return Frequency(months=count * months, month_end=month_end)
+    raise ConfigError(
+        f"--freq {text!r} is not a frequency rnncast knows; use one of "
+        "s, min, 15min, h, D, W, MS (month start), ME (month end), QS, QE, YS, YE"
+    )
+
+
+def _month_number(times: np.ndarray) -> np.ndarray:
+    """Months since 1970-01 for each timestamp (int64)."""
+    return times.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+
+
+def _month_start_ns(month_number: np.ndarray) -> np.ndarray:
+    return month_number.astype("datetime64[M]").astype("datetime64[ns]").astype(np.int64)
+
+
+def _is_month_end(times: np.ndarray) -> np.ndarray:
+    days = times.astype("datetime64[ns]").astype("datetime64[D]")
+    return (days + 1).astype("datetime64[M]") != days.astype("datetime64[M]")
+
+
+def _time_of_day_ns(times: np.ndarray) -> np.ndarray:
+    return np.mod(times, NS_PER_DAY)
+
+
+def step_positions(times: np.ndarray, origins: np.ndarray, freq: Frequency) -> np.ndarray:
+    """Whole steps from each series' origin to each timestamp, or -1 where off the grid.
+
+    ``times`` and ``origins`` are aligned (N,) int64 arrays: origins[k] is the
+    first timestamp of the series that times[k] belongs to.
+    """
+    if not freq.is_calendar:
+        delta = times - origins
+        positions = delta // freq.step_ns
+        return np.where(delta % freq.step_ns == 0, positions, -1)
+    month_delta = _month_number(times) - _month_number(origins)
+    positions = month_delta // freq.months
+    on_grid = month_delta % freq.months == 0
+    if freq.month_end:
+        on_grid &= _is_month_end(times)
+        on_grid &= _time_of_day_ns(times) == _time_of_day_ns(origins)
+    else:
+        phase = times - _month_start_ns(_month_number(times))
+        origin_phase = origins - _month_start_ns(_month_number(origins))
+        on_grid &= phase == origin_phase
+    return np.where(on_grid, positions, -1)
+
+
+def shift_times(origins: np.ndarray, steps: np.ndarray, freq: Frequency) -> np.ndarray:
+    """Timestamps ``steps`` whole steps after ``origins`` (aligned int64 arrays)."""
+    if not freq.is_calendar:
+        return origins + steps * freq.step_ns
+    months = _month_number(origins) + steps * freq.months
+    if freq.month_end:
+        last_day = _month_start_ns(months + 1) - NS_PER_DAY
+        return last_day + _time_of_day_ns(origins)
+    phase = origins - _month_start_ns(_month_number(origins))
+    return _month_start_ns(months) + phase
+
+
+def infer_frequency(times: np.ndarray, offsets: np.ndarray) -> Frequency | None:
+    """The finest regular step that puts every series' timestamps on one grid.
+
+    ``times`` holds each series' timestamps sorted and unique, series i being
+    ``times[offsets[i]:offsets[i + 1]]``. Returns None when no series has two
+    timestamps. Calendar months are tried first when consecutive stamps are at
+    least 28 days apart; otherwise the step is the greatest common divisor of all
+    consecutive differences, so gaps do not change the answer. The caller judges
+    whether the grid this implies is plausible (see ``grid_size``).
+    """
+    diffs = np.diff(times)
+    inside = np.ones(diffs.shape, dtype=bool)
+    inside[offsets[1:-1] - 1] = False  # a diff across two series means nothing
+    diffs = diffs[inside]
+    if diffs.size == 0:
+        return None
+    if diffs.min() >= 28 * NS_PER_DAY:
+        calendar = _infer_calendar(times, offsets)
+        if calendar is not None:
+            return calendar
+    return Frequency(step_ns=int(np.gcd.reduce(diffs)))
+
+
+def _infer_calendar(times: np.ndarray, offsets: np.ndarray) -> Frequency | None:
+    lengths = np.diff(offsets)
+    origins = np.repeat(times[offsets[:-1]], lengths)
+    month_delta = _month_number(times) - _month_number(origins)
+    months = int(np.gcd.reduce(month_delta))
+    if months == 0:
+        return None
+    for month_end in (False, True):
+        candidate = Frequency(months=months, month_end=month_end)
+        if (step_positions(times, origins, candidate) >= 0).all():
+            return candidate
+    return None
+
+
+def grid_times(origins: np.ndarray, lengths: np.ndarray, freq: Frequency) -> np.ndarray:
+    """All timestamps of series with the given first stamps and lengths, concatenated."""
+    steps = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(lengths) - lengths, lengths
+    )
+    return shift_times(np.repeat(origins, lengths), steps, freq)
+
+
+def calendar_feature_names(freq: Frequency) -> tuple[str, ...]:
+    """Names of the calendar features that suit ``freq``, as sin/cos pairs."""
+    if freq.is_calendar:
+        cycles = ("month_of_year",) if freq.months < 12 else ()
+    elif freq.step_ns < NS_PER_DAY:
+        cycles = ("time_of_day", "day_of_week", "day_of_year")
+    elif freq.step_ns < NS_PER_WEEK:
+        cycles = ("day_of_week", "day_of_month", "day_of_year")
+    else:
+        cycles = ("day_of_year",)
+    return tuple(f"{cycle}_{part}" for cycle in cycles for part in ("sin", "cos"))
+
+
+def calendar_features(times: np.ndarray, freq: Frequency) -> np.ndarray:
+    """Calendar features (N, F) float32 for wall-clock timestamps (N,) int64.
+
+    Each cycle is a sin/cos pair so that the end of a cycle sits next to its start
+    (23:00 next to 00:00, December next to January). Columns follow
+    ``calendar_feature_names(freq)``.
+    """
+    names = calendar_feature_names(freq)
+    stamps = times.astype("datetime64[ns]")
+    days = stamps.astype("datetime64[D]")
+    phase_by_cycle = {
+        "time_of_day": lambda: _time_of_day_ns(times) / NS_PER_DAY,
+        # 1970-01-01 was a Thursday; +3 makes Monday phase 0.
+        "day_of_week": lambda: np.mod(days.astype(np.int64) + 3, 7) / 7,
+        "day_of_month": lambda: (days - days.astype("datetime64[M]")).astype(np.int64) / 31,
+        "day_of_year": lambda: (days - days.astype("datetime64[Y]")).astype(np.int64) / 366,
+        "month_of_year": lambda: np.mod(days.astype("datetime64[M]").astype(np.int64), 12) / 12,
+    }
+    cycles = list(dict.fromkeys(name.rsplit("_", 1)[0] for name in names))
+    features = np.empty((times.shape[0], len(names)), dtype=np.float32)
+    for column, cycle in enumerate(cycles):
+        angle = 2 * np.pi * phase_by_cycle[cycle]()
+        features[:, 2 * column] = np.sin(angle)
+        features[:, 2 * column + 1] = np.cos(angle)
+    return features

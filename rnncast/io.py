@@ -1,0 +1,452 @@
+"""Reading series files (CSV, Parquet; one file, a glob or a dataset directory).
+
+``read_table`` resolves which columns hold the id, the time and the target,
+reads only those with pyarrow, and hands on an Arrow table whose types are
+settled: the id dictionary-encoded, the time as timestamp[ns] (with its zone,
+if any), the target and covariates as float64. Every problem becomes a
+DataError naming the file, the column and, where there is one, the row.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.dataset as pa_dataset
+
+from rnncast.config import ID_COLUMN_NAMES, TARGET_COLUMN_NAMES, TIME_COLUMN_NAMES, DataConfig
+from rnncast.errors import ConfigError, DataError
+
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv", ".tsv.gz")
+_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+_ZONE_SUFFIX = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where data comes from: what the user named and the files it stands for."""
+
+    label: str
+    paths: tuple[Path, ...]
+    format: str  # "csv", "parquet", or "arrow" for a table already in memory
+    root: Path | None = None  # a dataset directory, whose hive partitions become columns
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which column plays which part. In wide layout, ``targets`` has one column per series."""
+
+    time: str
+    targets: tuple[str, ...]
+    id: str | None = None
+    covariates: tuple[str, ...] = ()
+    spare_numeric: tuple[str, ...] = ()  # numeric columns left over: possible covariates
+
+
+@dataclass(frozen=True)
+class Table:
+    """An Arrow table with settled column types, and where each of its rows came from."""
+
+    data: pa.Table
+    columns: Columns
+    source: Source
+    config: DataConfig
+    file_rows: tuple[int, ...]  # rows contributed by each file of the source, in order
+
+    def where(self, row: int) -> str:
+        """Describe a 0-based row of ``data`` for a message: file and 1-based data row."""
+        for path, count in zip(self.source.paths, self.file_rows, strict=True):
+            if row < count:
+                return f"{path.name}, row {row + 1}"
+            row -= count
+        return f"row {row + 1}"
+
+
+def resolve_source(location: str | Path) -> Source:
+    """Turn a path, a glob or a directory into the list of files to read."""
+    label = str(location)
+    path = Path(location)
+    root = None
+    if any(char in label for char in "*?["):
+        paths = [Path(p) for p in sorted(glob.glob(label, recursive=True)) if Path(p).is_file()]
+        if not paths:
+            raise DataError(f"{label}: no file matches this pattern")
+    elif path.is_dir():
+        root = path
+        paths = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not p.name.startswith((".", "_")) and _format_of(p) is not None
+        )
+        if not paths:
+            raise DataError(
+                f"{label}: this directory holds no .csv or .parquet files "
+                "(hidden files and names starting with '_' are skipped)"
+            )
+    elif path.is_file():
+        paths = [path]
+    elif path.exists():
+        raise DataError(f"{label}: not a regular file or directory")
+    else:
+        raise DataError(f"{label}: no such file or directory")
+    formats = {_format_of(p) for p in paths}
+    if None in formats:
+        unknown = next(p for p in paths if _format_of(p) is None)
+        raise DataError(
+            f"{unknown}: rnncast reads CSV ({', '.join(_CSV_SUFFIXES)}) and Parquet "
+            f"({', '.join(_PARQUET_SUFFIXES)}) files; cannot tell what {unknown.name!r} is"
+        )
+    if len(formats) > 1:
+        raise DataError(f"{label}: mixes CSV and Parquet files; point rnncast at one kind")
+    return Source(label=label, paths=tuple(paths), format=formats.pop(), root=root)
+
+
+def read_table(source: Source, config: DataConfig) -> Table:
+    """Read the columns ``config`` asks for from ``source``, with settled types."""
+    schema = _read_schema(source)
+    columns = resolve_columns(schema, config, source.label)
+    wanted = [
+        name for name in (columns.id, columns.time, *columns.targets, *columns.covariates) if name
+    ]
+    numeric = [*columns.targets, *columns.covariates]
+    if source.format == "csv":
+        data, file_rows = _read_csv(source, wanted, columns.id, numeric)
+    else:
+        data, file_rows = _read_parquet(source, wanted, columns.id)
+    if data.num_rows == 0:
+        raise DataError(f"{source.label}: has a header but no data rows")
+    return _settle_types(Table(data, columns, source, config, file_rows))
+
+
+def table_from_arrow(data: pa.Table, config: DataConfig, label: str) -> Table:
+    """Settle an in-memory Arrow table (from a DataFrame, say) as if read from a file."""
+    columns = resolve_columns(data.schema, config, label)
+    wanted = [
+        name for name in (columns.id, columns.time, *columns.targets, *columns.covariates) if name
+    ]
+    if data.num_rows == 0:
+        raise DataError(f"{label}: has no rows")
+    source = Source(label=label, paths=(Path(label),), format="arrow")
+    return _settle_types(Table(data.select(wanted), columns, source, config, (data.num_rows,)))
+
+
+def resolve_columns(schema: pa.Schema, config: DataConfig, label: str) -> Columns:
+    """Decide the role of each column from the config, or from common names."""
+    names = list(schema.names)
+    time = _pick_column(names, config.time_col, TIME_COLUMN_NAMES, "time", label)
+    if time is None:
+        raise DataError(
+            f"{label}: no time column; looked for {', '.join(TIME_COLUMN_NAMES)} among "
+            f"{_list(names)}. Name it with --time-col"
+        )
+    numeric = [n for n in names if n != time and _is_numeric(schema.field(n).type)]
+    if config.layout == "wide":
+        not_numeric = [n for n in names if n != time and n not in numeric]
+        if not_numeric:
+            raise DataError(
+                f"{label}: column {not_numeric[0]!r} is not numeric; in --layout wide every "
+                "column but the time column must be a numeric series"
+            )
+        if not numeric:
+            raise DataError(f"{label}: no series columns besides the time column {time!r}")
+        return Columns(time=time, targets=tuple(numeric))
+
+    series_id = _pick_column(names, config.id_col, ID_COLUMN_NAMES, "id", label)
+    candidates = [n for n in numeric if n != series_id]
+    target = _pick_column(names, config.target_col, TARGET_COLUMN_NAMES, "target", label)
+    if target is None:
+        if len(candidates) != 1:
+            hint = " (or --layout wide if each column is a series)" if candidates else ""
+            raise DataError(
+                f"{label}: no target column; looked for {', '.join(TARGET_COLUMN_NAMES)} "
+                f"among {_list(names)}. Name it with --target-col{hint}"
+            )
+        target = candidates[0]
+    if target in (time, series_id):
+        raise DataError(f"{label}: column {target!r} cannot be both the target and the id or time")
+    spare = tuple(n for n in candidates if n != target)
+    if config.covariates == "all":
+        covariates = spare
+    else:
+        for name in config.covariates:
+            if name not in names:
+                raise DataError(f"{label}: covariate {_missing(name, names)}")
+            if name in (time, series_id, target):
+                raise ConfigError(f"--covariates: {name!r} is already the id, time or target")
+            if name not in spare:
+                raise DataError(
+                    f"{label}: covariate column {name!r} is {schema.field(name).type}, "
+                    "not numeric; covariates must be numbers"
+                )
+        covariates = config.covariates
+    return Columns(
+        time=time,
+        targets=(target,),
+        id=series_id,
+        covariates=covariates,
+        spare_numeric=tuple(n for n in spare if n not in covariates),
+    )
+
+
+def _pick_column(
+    names: list[str], chosen: str | None, usual: tuple[str, ...], role: str, label: str
+) -> str | None:
+    if chosen is not None:
+        if chosen not in names:
+            raise DataError(f"{label}: {role} {_missing(chosen, names)}")
+        return chosen
+    by_lower = {name.lower(): name for name in names}
+    return next((by_lower[name] for name in usual if name in by_lower), None)
+
+
+def _missing(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not close:
+        lowered = [n for n in names if n.lower() == name.lower()]
+        close = lowered[:1]
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"column {name!r} not found; columns are {_list(names)}{hint}"
+
+
+def _list(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:12])
+    return f"[{shown}{', …' if len(names) > 12 else ''}]"
+
+
+def _is_numeric(arrow_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_decimal(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+        or pa.types.is_null(arrow_type)  # an all-empty column; its values are simply missing
+    )
+
+
+def _format_of(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(_CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(_PARQUET_SUFFIXES):
+        return "parquet"
+    return None
+
+
+def _csv_parse_options(path: Path) -> pa_csv.ParseOptions:
+    tab = ".tsv" in path.name.lower()
+    return pa_csv.ParseOptions(delimiter="\t" if tab else ",")
+
+
+def _read_schema(source: Source) -> pa.Schema:
+    first = source.paths[0]
+    try:
+        if source.format == "csv":
+            with pa_csv.open_csv(first, parse_options=_csv_parse_options(first)) as reader:
+                return reader.schema
+        return _parquet_dataset(source).schema
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{first}: {_describe_unreadable(exc, source.format)}") from exc
+
+
+def _describe_unreadable(exc: Exception, file_format: str) -> str:
+    text = str(exc)
+    if "Empty CSV file" in text:
+        return "the file is empty"
+    if file_format == "parquet":
+        return f"not a readable Parquet file ({text.splitlines()[0]})"
+    return f"not a readable CSV file ({text.splitlines()[0] if text else type(exc).__name__})"
+
+
+def _parquet_dataset(
+    source: Source, dictionary_columns: tuple[str, ...] = ()
+) -> pa_dataset.Dataset:
+    file_format = pa_dataset.ParquetFileFormat(
+        read_options=pa_dataset.ParquetReadOptions(dictionary_columns=list(dictionary_columns))
+    )
+    return pa_dataset.dataset(
+        [str(p) for p in source.paths],
+        format=file_format,
+        partitioning="hive" if source.root is not None else None,
+        partition_base_dir=str(source.root) if source.root is not None else None,
+    )
+
+
+def _read_parquet(
+    source: Source, wanted: list[str], id_column: str | None
+) -> tuple[pa.Table, tuple[int, ...]]:
+    # Dictionary-encoding the id while reading keeps 10 M repeated ids as one small
+    # dictionary and an int32 array instead of 10 M Python-visible strings.
+    dataset = _parquet_dataset(source, (id_column,) if id_column else ())
+    try:
+        fragments = list(dataset.get_fragments())
+        parts = [fragment.to_table(columns=wanted, schema=dataset.schema) for fragment in fragments]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        raise DataError(f"{source.label}: {_describe_unreadable(exc, 'parquet')}") from exc
+    by_path = {Path(fragment.path): part for fragment, part in zip(fragments, parts, strict=True)}
+    parts = [by_path[path] for path in source.paths if path in by_path]
+    return _concat(parts, source.label), tuple(part.num_rows for part in parts)
+
+
+def _read_csv(
+    source: Source, wanted: list[str], id_column: str | None, numeric: list[str]
+) -> tuple[pa.Table, tuple[int, ...]]:
+    # Numbers are read as float64 from the start: pyarrow infers types from the first
+    # block only, so an integer column with a decimal further down would fail.
+    types: dict[str, pa.DataType] = dict.fromkeys(numeric, pa.float64())
+    if id_column:
+        types[id_column] = pa.dictionary(pa.int32(), pa.string())
+    parts = []
+    for path in source.paths:
+        convert = pa_csv.ConvertOptions(include_columns=wanted, column_types=types)
+        try:
+            parts.append(
+                pa_csv.read_csv(
+                    path, parse_options=_csv_parse_options(path), convert_options=convert
+                )
+            )
+        except pa.ArrowInvalid as exc:
+            bad = _find_non_numeric(path, numeric)
+            if bad is not None:
+                raise DataError(f"{path}: {bad}") from exc
+            raise DataError(f"{path}: {_describe_unreadable(exc, 'csv')}") from exc
+        except (pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: {_describe_unreadable(exc, 'csv')}") from exc
+    return _concat(parts, source.label), tuple(part.num_rows for part in parts)
+
+
+def _find_non_numeric(path: Path, numeric: list[str]) -> str | None:
+    """On the error path only: re-read numeric columns as text to name the bad value."""
+    import pandas as pd
+
+    try:
+        text = pa_csv.read_csv(
+            path,
+            parse_options=_csv_parse_options(path),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=numeric, column_types=dict.fromkeys(numeric, pa.string())
+            ),
+        )
+    except (pa.ArrowInvalid, OSError):
+        return None
+    for name in numeric:
+        values = text.column(name).to_pandas()
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = parsed.isna() & values.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            return (
+                f"column {name!r} must be numeric but row {row + 1} holds "
+                f"{values.iloc[row]!r}; fix or remove that row"
+            )
+    return None
+
+
+def _concat(parts: list[pa.Table], label: str) -> pa.Table:
+    try:
+        # Dictionaries differ file by file; unify so one code means one id everywhere.
+        return pa.concat_tables(parts, promote_options="permissive").unify_dictionaries()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"{label}: its files do not share one schema ({exc})") from exc
+
+
+def _settle_types(table: Table) -> Table:
+    data = table.data
+    columns = table.columns
+    settled = {}
+    for name in data.column_names:
+        column = data.column(name)
+        if name == columns.time:
+            settled[name] = _to_timestamps(column, table)
+        elif name == columns.id:
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(pa.dictionary(pa.int32(), pa.string()))
+            else:
+                column = column.cast(pa.string()).dictionary_encode()
+            if column.null_count:
+                row = _first_null(column)
+                raise DataError(
+                    f"{table.source.label}: column {name!r} is empty at {table.where(row)}; "
+                    "every row needs a series id"
+                )
+            settled[name] = column
+        else:
+            try:
+                settled[name] = column.cast(pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise DataError(
+                    f"{table.source.label}: column {name!r} must be numeric, "
+                    f"but it is {column.type}"
+                ) from exc
+    return replace(table, data=pa.table(settled))
+
+
+def _first_null(column: pa.ChunkedArray) -> int:
+    return int(pc.index(pc.is_null(column), True).as_py())
+
+
+def _to_timestamps(column: pa.ChunkedArray, table: Table) -> pa.ChunkedArray:
+    label, name = table.source.label, table.columns.time
+    if column.null_count:
+        row = _first_null(column)
+        raise DataError(f"{label}: column {name!r} is empty at {table.where(row)}")
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_timestamp(kind):
+        target = pa.timestamp("ns", kind.tz)
+    elif pa.types.is_date(kind):
+        target = pa.timestamp("ns")
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return _parse_timestamp_text(column, table)
+    else:
+        raise DataError(
+            f"{label}: column {name!r} holds {kind} values, not timestamps; write them as "
+            "dates such as 2024-01-31 or 2024-01-31 13:00:00, or choose another --time-col"
+        )
+    try:
+        return column.cast(target)
+    except pa.ArrowInvalid as exc:
+        raise DataError(
+            f"{label}: column {name!r} has a timestamp outside the years 1678-2261 ({exc})"
+        ) from exc
+
+
+def _parse_timestamp_text(column: pa.ChunkedArray, table: Table) -> pa.ChunkedArray:
+    import pandas as pd
+
+    label, name = table.source.label, table.columns.time
+    zoned = pc.match_substring_regex(pc.utf8_trim_whitespace(column), _ZONE_SUFFIX)
+    zoned_count = pc.sum(zoned).as_py() or 0
+    if 0 < zoned_count < len(column):
+        row = int(pc.index(zoned, zoned_count < len(column) / 2).as_py())
+        raise DataError(
+            f"{label}: column {name!r} mixes timestamps with and without a time zone "
+            f"(e.g. {column[row].as_py()!r} at {table.where(row)}); write all in one zone"
+        )
+    text = column.to_pandas()
+    try:
+        # All stamps carry an offset here: offsets that differ only by daylight saving
+        # name one zone, so they are read as UTC instants.
+        parsed = pd.to_datetime(text, format="ISO8601", utc=bool(zoned_count))
+    except (ValueError, OverflowError):
+        try:
+            parsed = pd.to_datetime(text, format=None, utc=bool(zoned_count))
+        except (ValueError, OverflowError) as exc:
+            bad = pd.to_datetime(text, format="mixed", errors="coerce").isna().to_numpy()
+            row = int(np.flatnonzero(bad)[0]) if bad.any() else None
+            where = f" at {table.where(row)}: {text.iloc[row]!r}" if row is not None else ""
+            raise DataError(
+                f"{label}: column {name!r} has a value that is not a timestamp{where}; "
+                "write timestamps such as 2024-01-31 13:00:00"
+            ) from exc
+    tz = parsed.dt.tz
+    return pa.chunked_array(
+        [pa.array(parsed.astype(f"datetime64[ns, {tz}]" if tz else "datetime64[ns]"))]
+    )
