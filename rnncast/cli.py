@@ -80,7 +80,8 @@ DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks for 
 def _stderr():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    # soft_wrap: a message stays one line, whatever the width, for logs and grep.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _handle_errors(command: Command) -> Command:
@@ -185,47 +186,38 @@ def _render_check(description: dict[str, Any], panel: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from rnncast.panel import format_time
-
     ingest = description["ingest"]
     columns = ingest["columns"]
     length = description["length"]
-    facts = Table(title=f"rnncast check: {ingest['source']}", show_header=False, box=None)
+    if ingest["layout"] == "wide":
+        roles = f"time {columns['time']}, {len(columns['target'])} series columns"
+    else:
+        roles = f"id {columns['id']}, time {columns['time']}, target {columns['target'][0]}"
+    zone = f" ({description['time_zone']})" if description["time_zone"] else ""
+    cycles = dict.fromkeys(n.rsplit("_", 1)[0] for n in description["calendar_features"])
+    facts = Table(title=f"rnncast check: {ingest['source']}", title_justify="left", box=None)
+    facts.show_header = False
     facts.add_column(style="bold")
     facts.add_column()
     for name, value in (
-        ("layout", ingest["layout"]),
-        (
-            "columns",
-            f"id={columns['id']}  time={columns['time']}  "
-            f"target={', '.join(columns['target'][:4])}{' …' if len(columns['target']) > 4 else ''}",
-        ),
+        ("layout", f"{ingest['layout']}: {roles}"),
         ("rows read", f"{ingest['rows_read']:,}"),
-        ("series", f"{description['series']:,}"),
-        ("length", f"min {length['min']:,}  median {length['median']:,.0f}  max {length['max']:,}"),
+        ("series", f"{description['series']:,} ({len(ingest['skipped'])} skipped)"),
+        ("length", f"min {length['min']:,}, median {length['median']:,.0f}, max {length['max']:,}"),
         (
             "frequency",
             f"{description['frequency']} ({description['frequency_label']}), "
-            f"season {description['season_length']}",
+            f"season length {description['season_length']}",
         ),
-        (
-            "time range",
-            f"{description['start']} to {description['end']}"
-            + (f" ({description['time_zone']})" if description["time_zone"] else ""),
-        ),
-        ("sorted on input", "yes" if ingest["was_sorted"] else "no (sorted by series, time)"),
+        ("time range", f"{description['start']} to {description['end']}{zone}"),
+        ("rows sorted", "already" if ingest["was_sorted"] else "by series and time"),
         ("duplicates combined", f"{ingest['duplicates_combined']:,}"),
         ("missing timestamps filled", f"{ingest['missing_timestamps']:,}"),
         ("missing values filled", f"{ingest['missing_values']:,}"),
         ("missing ends trimmed", f"{ingest['trimmed_rows']:,}"),
         ("covariates", ", ".join(description["covariates"]) or "none"),
         ("other numeric columns", ", ".join(columns["spare_numeric"]) or "none"),
-        (
-            "calendar features",
-            ", ".join(dict.fromkeys(n.rsplit("_", 1)[0] for n in description["calendar_features"]))
-            or "none",
-        ),
-        ("series skipped", f"{len(ingest['skipped']):,}"),
+        ("calendar features", ", ".join(cycles) or "none"),
     ):
         facts.add_row(name, _escape(str(value)))
     shown = min(panel.n_series, 10)
@@ -237,8 +229,8 @@ def _render_check(description: dict[str, Any], panel: Any) -> None:
         series.add_row(
             _escape(str(panel.ids[index])),
             f"{int(panel.lengths[index]):,}",
-            format_time(int(panel.start_times[index]), panel.tz),
-            format_time(int(ends[index]), panel.tz),
+            panel.format_time(int(panel.start_times[index])),
+            panel.format_time(int(ends[index])),
         )
     console = Console(highlight=False)
     console.print(facts)

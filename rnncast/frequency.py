@@ -53,20 +53,21 @@ _FIXED_ALIASES = {
     "ns": 1,
 }
 # Calendar aliases: number of months per step and whether stamps sit at month end.
+# Matched with their case first, because pandas' "MS" (month start) is not "ms".
 _MONTH_ALIASES = {
-    "ms": (1, False),
-    "m": (1, True),
-    "me": (1, True),
+    "MS": (1, False),
+    "M": (1, True),
+    "ME": (1, True),
+    "QS": (3, False),
+    "Q": (3, True),
+    "QE": (3, True),
+    "YS": (12, False),
+    "AS": (12, False),
+    "Y": (12, True),
+    "YE": (12, True),
+    "A": (12, True),
     "month": (1, False),
-    "qs": (3, False),
-    "q": (3, True),
-    "qe": (3, True),
     "quarter": (3, False),
-    "ys": (12, False),
-    "as": (12, False),
-    "y": (12, True),
-    "ye": (12, True),
-    "a": (12, True),
     "year": (12, False),
 }
 _NAMED_STEPS = {
@@ -122,7 +123,8 @@ class Frequency:
             return _NAMED_MONTHS.get(self.months, f"every {self.months} months")
         if self.step_ns in _NAMED_STEPS:
             return _NAMED_STEPS[self.step_ns]
-        return f"every {self.alias}"
+        alias = self.alias
+        return f"every {alias if alias[0].isdigit() else '1' + alias}"
 
     @property
     def season_length(self) -> int:
@@ -152,14 +154,14 @@ def parse_frequency(text: str) -> Frequency:
     count = int(cleaned[:digits]) if digits else 1
     # Anchors such as W-SUN or QS-JAN only restate where the first stamp falls;
     # the grid is anchored at each series' own first timestamp.
-    unit = cleaned[digits:].split("-")[0].lower()
+    unit = cleaned[digits:].split("-")[0]
     if count < 1:
         raise ConfigError(f"--freq {text!r}: the step must be at least 1")
-    if unit in _FIXED_ALIASES:
-        return Frequency(step_ns=count * _FIXED_ALIASES[unit])
-    if unit in _MONTH_ALIASES:
-        months, month_end = _MONTH_ALIASES[unit]
-        return Frequency(months=count * months, month_end=month_end)
+    calendar = _MONTH_ALIASES.get(unit) or _MONTH_ALIASES.get(unit.lower())
+    if calendar is not None:
+        return Frequency(months=count * calendar[0], month_end=calendar[1])
+    if unit.lower() in _FIXED_ALIASES:
+        return Frequency(step_ns=count * _FIXED_ALIASES[unit.lower()])
     raise ConfigError(
         f"--freq {text!r} is not a frequency rnncast knows; use one of "
         "s, min, 15min, h, D, W, MS (month start), ME (month end), QS, QE, YS, YE"
@@ -249,7 +251,8 @@ def _infer_calendar(times: np.ndarray, offsets: np.ndarray) -> Frequency | None:
     months = int(np.gcd.reduce(month_delta))
     if months == 0:
         return None
-    for month_end in (False, True):
+    # Month end first: 31 December every year also fits "day 31 of the month".
+    for month_end in (True, False):
         candidate = Frequency(months=months, month_end=month_end)
         if (step_positions(times, origins, candidate) >= 0).all():
             return candidate

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import glob
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,7 +25,8 @@ from rnncast.errors import ConfigError, DataError
 
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv", ".tsv.gz")
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-_ZONE_SUFFIX = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+# A zone designator after a time of day: "...13:00Z", "...13:00:00+01:00", "...13:00 -0500".
+_ZONE_SUFFIX = r"\d{2}:\d{2}(:\d{2}(\.\d*)?)?\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)$"
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,10 @@ class Table:
     file_rows: tuple[int, ...]  # rows contributed by each file of the source, in order
 
     def where(self, row: int) -> str:
-        """Describe a 0-based row of ``data`` for a message: file and 1-based data row."""
+        """Describe a 0-based row of ``data`` for a message: 1-based data row, and the
+        file when the source has several."""
+        if len(self.source.paths) == 1:
+            return f"row {row + 1}"
         for path, count in zip(self.source.paths, self.file_rows, strict=True):
             if row < count:
                 return f"{path.name}, row {row + 1}"
@@ -260,7 +263,8 @@ def _describe_unreadable(exc: Exception, file_format: str) -> str:
     if "Empty CSV file" in text:
         return "the file is empty"
     if file_format == "parquet":
-        return f"not a readable Parquet file ({text.splitlines()[0]})"
+        # pyarrow nests its reasons as "context: context: cause"; the cause is what helps.
+        return f"not a readable Parquet file ({text.splitlines()[0].rsplit(': ', 1)[-1]})"
     return f"not a readable CSV file ({text.splitlines()[0] if text else type(exc).__name__})"
 
 
@@ -440,11 +444,15 @@ def _parse_timestamp_text(column: pa.ChunkedArray, table: Table) -> pa.ChunkedAr
             parsed = pd.to_datetime(text, format=None, utc=bool(zoned_count))
         except (ValueError, OverflowError) as exc:
             bad = pd.to_datetime(text, format="mixed", errors="coerce").isna().to_numpy()
-            row = int(np.flatnonzero(bad)[0]) if bad.any() else None
-            where = f" at {table.where(row)}: {text.iloc[row]!r}" if row is not None else ""
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                problem = f"has a value that is not a timestamp at {table.where(row)}: "
+                problem += repr(text.iloc[row])
+            else:
+                problem = f"writes timestamps in more than one format (first: {text.iloc[0]!r})"
             raise DataError(
-                f"{label}: column {name!r} has a value that is not a timestamp{where}; "
-                "write timestamps such as 2024-01-31 13:00:00"
+                f"{label}: column {name!r} {problem}; write timestamps in one format, "
+                "such as 2024-01-31 13:00:00"
             ) from exc
     tz = parsed.dt.tz
     return pa.chunked_array(

@@ -26,6 +26,7 @@ import numpy as np
 from rnncast.config import DataConfig
 from rnncast.errors import DataError
 from rnncast.frequency import (
+    NS_PER_DAY,
     Frequency,
     calendar_feature_names,
     grid_times,
@@ -203,6 +204,14 @@ class Panel:
         data = pa.Table.from_pandas(frame, preserve_index=False)
         return build_panel(table_from_arrow(data, config or DataConfig(), "<DataFrame>"))
 
+    def format_time(self, nanoseconds: int) -> str:
+        """A timestamp of this panel as text: a date alone for daily and longer steps."""
+        text = format_time(nanoseconds, self.tz)
+        daily_or_longer = self.freq.is_calendar or self.freq.step_ns % NS_PER_DAY == 0
+        if daily_or_longer and self.tz is None and text.endswith(" 00:00:00"):
+            return text.removesuffix(" 00:00:00")
+        return text
+
     def describe(self) -> dict[str, object]:
         """Plain facts about the panel, for people and for ``check --json``."""
         lengths = self.lengths
@@ -217,8 +226,8 @@ class Panel:
             "frequency": self.freq.alias,
             "frequency_label": self.freq.label,
             "season_length": self.freq.season_length,
-            "start": format_time(int(self.start_times.min()), self.tz),
-            "end": format_time(int(self.end_times().max()), self.tz),
+            "start": self.format_time(int(self.start_times.min())),
+            "end": self.format_time(int(self.end_times().max())),
             "time_zone": self.tz,
             "covariates": list(self.covariate_names),
             "calendar_features": list(calendar_feature_names(self.freq)),
@@ -435,7 +444,7 @@ def _check_finite(rows: _Rows, table: Table, ids: np.ndarray, tz: str | None) ->
         first = int(np.flatnonzero(bad)[0])
         raise DataError(
             f"{table.source.label}: column {table.columns.targets[0]!r} holds "
-            f"{rows.values[first]!r} for series {ids[rows.codes[first]]!r} at "
+            f"{float(rows.values[first])} for series {ids[rows.codes[first]]!r} at "
             f"{format_time(int(rows.times[first]), tz)} "
             f"({table.where(int(rows.origin[first]))}); {int(bad.sum())} value(s) are "
             f"infinite or beyond ±{_FLOAT32_MAX:.3g}: remove them or mark them missing"
@@ -492,9 +501,10 @@ def _frequency(
         )
     span_steps = _grid_lengths(rows, offsets, freq).sum()
     if span_steps > _MAX_GRID_INFLATION * rows.times.shape[0] and span_steps > 10_000:
+        step = freq.label.removeprefix("every ")
         raise DataError(
             f"{label}: timestamps are not on a regular grid: the largest step that fits "
-            f"them all is {freq.alias}, which would make {span_steps:,} steps out of "
+            f"them all is {step}, which would make {span_steps:,} steps out of "
             f"{rows.times.shape[0]:,} rows. Pass --freq with the intended step "
             "(timestamps off that step are then reported)"
         )

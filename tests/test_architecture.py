@@ -1,0 +1,89 @@
+"""The layout is the architecture: stages import only earlier stages (STYLE.md §1, §5)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "rnncast"
+
+# Each stage may import the stages before it, plus config and errors.
+STAGES = [
+    "errors",
+    "config",
+    "frequency",
+    "io",
+    "panel",
+    "scaling",
+    "batches",
+    "nn",
+    "train",
+    "forecast",
+    "evaluate",
+    "artifact",
+    "report",
+    "cli",
+]
+ALWAYS_ALLOWED = {"errors", "config"}
+TORCH_ALLOWED = {"nn", "batches", "train", "forecast", "artifact"}
+
+
+def module_files() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if p.name not in {"__init__.py", "__main__.py"})
+
+
+def stage_of(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", module_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_stages_import_only_earlier_stages(path: Path) -> None:
+    stage = stage_of(path)
+    assert stage in STAGES, f"{stage} is not in the stage list; add it where it belongs"
+    earlier = set(STAGES[: STAGES.index(stage)]) | ALWAYS_ALLOWED | {stage}
+    for name in imported_modules(path):
+        if name.startswith("rnncast.") or name == "rnncast":
+            target = name.split(".")[1] if "." in name else "rnncast"
+            if target == "rnncast":
+                continue  # the package root only carries __version__
+            assert target in earlier, f"{stage} imports later stage {target}"
+
+
+@pytest.mark.parametrize("path", module_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_torch_only_where_allowed(path: Path) -> None:
+    uses_torch = any(name.split(".")[0] == "torch" for name in imported_modules(path))
+    assert not uses_torch or stage_of(path) in TORCH_ALLOWED
+
+
+@pytest.mark.parametrize("statement", ["import rnncast", "import rnncast.cli"])
+def test_startup_does_not_load_heavy_libraries(statement: str) -> None:
+    """Cron jobs pay for start-up on every run; data libraries load only when used."""
+    heavy = ("pandas", "pyarrow", "torch", "matplotlib")
+    code = f"{statement}; import sys; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
+
+
+def test_public_api_is_reachable_from_the_package() -> None:
+    import rnncast
+
+    assert callable(rnncast.read_panel)
+    assert rnncast.DataConfig().layout == "long"
+    with pytest.raises(AttributeError):
+        rnncast.no_such_name  # noqa: B018
