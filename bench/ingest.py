@@ -314,7 +314,7 @@ def measure_case(case: Case, repeats: int, csv_timeout_s: float) -> dict[str, An
             print(" timed out", flush=True)
             entry.update(
                 status="timeout",
-                note=f"a run took longer than {timeout:.0f} s (--csv-timeout); case dropped",
+                note=f"a run took longer than {timeout:g} s (--csv-timeout); case dropped",
             )
             return entry
         except RuntimeError as exc:
@@ -417,6 +417,10 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
     ) as handle:
         json.dump(document, handle, indent=2)
         handle.write("\n")
+    # NamedTemporaryFile creates the file 0600; give the result the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(handle.name, 0o666 & ~umask)
     try:
         os.replace(handle.name, path)
     except OSError:
@@ -529,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "machine": machine_info(),
         "load_average": {"before": load_before, "after": os.getloadavg()},
+        # Children's ru_maxrss is at least this (see the note at the imports); it should
+        # sit well below every baseline_rss_bytes for the peaks to be the children's own.
+        "parent_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "targets": {
             "parquet_10m": {"wall_s": TARGET_WALL_S, "peak_rss_bytes": TARGET_PEAK_RSS_BYTES}
         },

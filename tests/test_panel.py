@@ -268,3 +268,24 @@ def test_round_trip_keeps_every_observed_value(lengths, drop_fraction, seed) -> 
     np.testing.assert_array_equal(merged["y"].to_numpy(np.float32), merged["y_back"].to_numpy())
     low = back.groupby("unique_id", observed=True)["y"].transform("min")
     assert (back["y"] >= low).all()
+
+
+def test_m4_hourly_reads_as_published(shared_data) -> None:
+    panel = read_panel(shared_data / "m4_hourly_train.parquet")
+    assert panel.n_series == 414
+    assert sorted(set(panel.lengths.tolist())) == [700, 960]
+    assert int((panel.lengths == 700).sum()) == 169
+    assert panel.freq.alias == "h"
+    assert panel.ingest.missing_timestamps == 0
+    h1 = panel.series(panel.index("H1"))
+    raw = pd.read_parquet(
+        shared_data / "m4_hourly_train.parquet", filters=[("unique_id", "==", "H1")]
+    )
+    np.testing.assert_array_equal(h1, raw["y"].to_numpy(np.float32))
+
+
+def test_etth1_reads_as_one_hourly_series_with_covariates(shared_data) -> None:
+    panel = read_panel(shared_data / "ETTh1.csv", DataConfig(target_col="OT", covariates="all"))
+    assert (panel.n_series, panel.n_steps) == (1, 17_420)
+    assert panel.ids.tolist() == ["OT"]
+    assert panel.covariate_names == ("HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL")
