@@ -305,3 +305,13 @@ def calendar_features(times: np.ndarray, freq: Frequency) -> np.ndarray:
         features[:, 2 * column] = np.sin(angle)
         features[:, 2 * column + 1] = np.cos(angle)
     return features
+
+
+def format_time(nanoseconds: int, tz: str | None) -> str:
+    """An ISO-8601 timestamp for messages and reports, in the data's own zone."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(nanoseconds, unit="ns", tz="UTC" if tz else None)
+    if tz:
+        stamp = stamp.tz_convert(tz)
+    return stamp.isoformat(sep=" ")

@@ -17,6 +17,7 @@ STAGES = [
     "config",
     "frequency",
     "io",
+    "grid",
     "panel",
     "scaling",
     "batches",

@@ -1,0 +1,339 @@
+"""From rows to regular grids: the array work behind ``build_panel``.
+
+Each function takes the row-aligned arrays of a table being built (``Rows``)
+and does one job over all series at once with whole-array numpy operations:
+sort, combine duplicates, refuse non-finite values, trim missing ends, choose
+the frequency, lay every series on its grid and fill the gaps. Problems become
+DataErrors that name the file, the series, the timestamp and the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnncast.errors import DataError
+from rnncast.frequency import (
+    Frequency,
+    format_time,
+    infer_frequency,
+    parse_frequency,
+    shift_times,
+    step_positions,
+)
+from rnncast.io import Table
+
+# A grid this many times larger than the rows read means the timestamps are not
+# regular (a stray second makes the greatest common step one second): refuse it
+# rather than allocate a huge, almost empty grid.
+_MAX_GRID_INFLATION = 20
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass
+class Rows:
+    """Row-aligned arrays while the panel is being built; kept in step by ``keep``."""
+
+    codes: np.ndarray  # (n,) int64 series code
+    times: np.ndarray  # (n,) int64 ns
+    values: np.ndarray  # (n,) float64
+    covariates: np.ndarray  # (n, C) float64
+    # (n,) int64 row number in the table, for messages; None while rows are still in
+    # table order, which saves an array of n int64 in the common, already clean case.
+    origin: np.ndarray | None = None
+
+    def keep(self, mask_or_index: np.ndarray) -> None:
+        if self.origin is None:
+            self.origin = np.arange(self.codes.shape[0], dtype=np.int64)
+        for name in ("codes", "times", "values", "covariates", "origin"):
+            setattr(self, name, getattr(self, name)[mask_or_index])
+
+    def row(self, position: int) -> int:
+        """The table row that row ``position`` came from."""
+        return position if self.origin is None else int(self.origin[position])
+
+
+def extract_rows(table: Table) -> tuple[Rows, np.ndarray, str | None]:
+    import pyarrow as pa
+
+    data, columns = table.data, table.columns
+    time_column = data.column(columns.time)
+    tz = time_column.type.tz
+    times = time_column.combine_chunks().cast(pa.int64()).to_numpy()
+    n_rows = times.shape[0]
+    covariates = np.column_stack(
+        [data.column(name).to_numpy().astype(np.float64) for name in columns.covariates]
+        or [np.empty((n_rows, 0))]
+    )
+    if len(columns.targets) > 1 or columns.id is None:
+        # Wide layout (or one series without an id): column j is series j.
+        ids = np.asarray(columns.targets, dtype=object)
+        block = np.column_stack([data.column(name).to_numpy() for name in columns.targets])
+        n_series = len(columns.targets)
+        rows = Rows(
+            codes=np.repeat(np.arange(n_series, dtype=np.int64), n_rows),
+            times=np.tile(times, n_series),
+            values=np.ascontiguousarray(block.T, dtype=np.float64).reshape(-1),  # (S*T,)
+            covariates=np.tile(covariates, (n_series, 1)),
+            origin=np.tile(np.arange(n_rows, dtype=np.int64), n_series),
+        )
+        return rows, ids, tz
+    id_column = data.column(columns.id).combine_chunks()
+    ids = id_column.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    rows = Rows(
+        codes=id_column.indices.to_numpy().astype(np.int64),
+        times=times,
+        values=data.column(columns.targets[0]).to_numpy().astype(np.float64, copy=False),
+        covariates=covariates,
+    )
+    return rows, ids, tz
+
+
+def sort_rows(rows: Rows) -> bool:
+    """Sort by (series, time), stably so --duplicates last keeps file order. Returns
+    whether the input was already sorted (the common case costs one pass, no sort)."""
+    codes, times = rows.codes, rows.times
+    # Booleans only: masking the int64 times would copy them twice.
+    in_order = bool((codes[1:] >= codes[:-1]).all()) and bool(
+        ((times[1:] >= times[:-1]) | (codes[1:] != codes[:-1])).all()
+    )
+    if not in_order:
+        rows.keep(np.lexsort((times, codes)))
+    return in_order
+
+
+def combine_duplicates(rows: Rows, table: Table, ids: np.ndarray, tz: str | None) -> int:
+    duplicate = (rows.codes[1:] == rows.codes[:-1]) & (rows.times[1:] == rows.times[:-1])
+    count = int(duplicate.sum())
+    if count == 0:
+        return 0
+    policy = table.config.duplicates
+    if policy == "error":
+        second = int(np.flatnonzero(duplicate)[0]) + 1
+        raise DataError(
+            f"{table.source.label}: {count} duplicated (series, time) pair(s), e.g. series "
+            f"{ids[rows.codes[second]]!r} at {format_time(int(rows.times[second]), tz)} "
+            f"({table.where(rows.row(second - 1))} and "
+            f"{table.where(rows.row(second))}); remove them or pass "
+            "--duplicates mean|sum|last"
+        )
+    first = np.concatenate([[True], ~duplicate])
+    group = np.cumsum(first) - 1
+    n_groups = int(group[-1]) + 1
+    last = np.concatenate([np.flatnonzero(first)[1:] - 1, [first.shape[0] - 1]])
+
+    def combine(column: np.ndarray) -> np.ndarray:
+        if policy == "last":
+            return column[last]
+        present = ~np.isnan(column)
+        totals = np.bincount(group, weights=np.where(present, column, 0.0), minlength=n_groups)
+        counts = np.bincount(group, weights=present, minlength=n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            combined = totals / counts if policy == "mean" else totals
+        return np.where(counts > 0, combined, np.nan)
+
+    values = combine(rows.values)
+    covariates = np.column_stack(
+        [combine(rows.covariates[:, j]) for j in range(rows.covariates.shape[1])]
+        or [np.empty((n_groups, 0))]
+    )
+    rows.keep(first)
+    rows.values, rows.covariates = values, covariates
+    return count
+
+
+def check_finite(rows: Rows, table: Table, ids: np.ndarray, tz: str | None) -> None:
+    magnitude = np.abs(rows.values)
+    bad = np.isinf(magnitude) | (magnitude > _FLOAT32_MAX)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{table.source.label}: column {table.columns.targets[0]!r} holds "
+            f"{float(rows.values[first])} for series {ids[rows.codes[first]]!r} at "
+            f"{format_time(int(rows.times[first]), tz)} "
+            f"({table.where(rows.row(first))}); {int(bad.sum())} value(s) are "
+            f"infinite or beyond ±{_FLOAT32_MAX:.3g}: remove them or mark them missing"
+        )
+    for column, name in enumerate(table.columns.covariates):
+        if np.isinf(rows.covariates[:, column]).any():
+            first = int(np.flatnonzero(np.isinf(rows.covariates[:, column]))[0])
+            raise DataError(
+                f"{table.source.label}: covariate {name!r} is infinite for series "
+                f"{ids[rows.codes[first]]!r} at {table.where(rows.row(first))}"
+            )
+
+
+def trim_missing_ends(rows: Rows, n_ids: int) -> tuple[int, list[int]]:
+    """Drop leading and trailing missing values of each series: a series spans its first
+    to its last observed value. Returns rows dropped and codes left with no value."""
+    present = ~np.isnan(rows.values)
+    if present.all():
+        return 0, []
+    counts = np.bincount(rows.codes, minlength=n_ids)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    running = np.cumsum(present)
+    before = np.concatenate([[0], running])[starts]  # present rows before each series
+    seen_so_far = running - before[rows.codes]
+    total = np.bincount(rows.codes, weights=present, minlength=n_ids).astype(np.int64)
+    still_to_come = total[rows.codes] - seen_so_far + present
+    keep = (seen_so_far > 0) & (still_to_come > 0)
+    empty = [int(code) for code in np.flatnonzero((counts > 0) & (total == 0))]
+    dropped = int((~keep).sum()) - int(counts[empty].sum())
+    rows.keep(keep)
+    return dropped, empty
+
+
+def compact_codes(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber codes to 0..S-1 over the ids that still have rows, in first-seen order."""
+    used = np.bincount(codes, minlength=len(ids)) > 0
+    if used.all():
+        return codes, ids
+    new_code = np.cumsum(used) - 1
+    return new_code[codes], ids[used]
+
+
+def choose_frequency(
+    rows: Rows, offsets: np.ndarray, table: Table, ids: np.ndarray, tz: str | None
+) -> Frequency:
+    label = table.source.label
+    if table.config.freq is not None:
+        return parse_frequency(table.config.freq)
+    freq = infer_frequency(rows.times, offsets)
+    if freq is None:
+        raise DataError(
+            f"{label}: every series has a single timestamp, so the frequency cannot be "
+            "inferred; pass --freq (e.g. --freq h or --freq D)"
+        )
+    span_steps = _grid_lengths(rows, offsets, freq).sum()
+    if span_steps > _MAX_GRID_INFLATION * rows.times.shape[0] and span_steps > 10_000:
+        step = freq.label.removeprefix("every ")
+        raise DataError(
+            f"{label}: timestamps are not on a regular grid: the largest step that fits "
+            f"them all is {step}, which would make {span_steps:,} steps out of "
+            f"{rows.times.shape[0]:,} rows. Pass --freq with the intended step "
+            "(timestamps off that step are then reported)"
+        )
+    return freq
+
+
+def _grid_lengths(rows: Rows, offsets: np.ndarray, freq: Frequency) -> np.ndarray:
+    first, last = rows.times[offsets[:-1]], rows.times[offsets[1:] - 1]
+    return step_positions(last, first, freq) + 1
+
+
+def lay_on_grid(
+    rows: Rows,
+    offsets: np.ndarray,
+    freq: Frequency,
+    table: Table,
+    ids: np.ndarray,
+    tz: str | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not freq.is_calendar:
+        boundary = rows.codes[1:] != rows.codes[:-1]
+        if ((np.diff(rows.times) == freq.step_ns) | boundary).all():
+            # Already a complete grid, the usual case: no scatter, no copy. The values
+            # may be a read-only view of Arrow memory, but then they hold no NaN (NaNs
+            # pass through trim_missing_ends, which copies), so nothing writes to them.
+            return rows.values, rows.covariates, offsets
+    lengths = np.diff(offsets)
+    origins = np.repeat(rows.times[offsets[:-1]], lengths)
+    positions = step_positions(rows.times, origins, freq)
+    off_grid = positions < 0
+    if off_grid.any():
+        first = int(np.flatnonzero(off_grid)[0])
+        code = rows.codes[first]
+        raise DataError(
+            f"{table.source.label}: series {ids[code]!r} has "
+            f"{format_time(int(rows.times[first]), tz)} ({table.where(rows.row(first))}),"
+            f" which is off its {freq.label} ({freq.alias}) grid starting at "
+            f"{format_time(int(rows.times[offsets[code]]), tz)}; "
+            f"{int(off_grid.sum())} timestamp(s) are off the grid. Check --freq"
+        )
+    grid_lengths = positions[offsets[1:] - 1] + 1
+    grid_offsets = np.concatenate([[0], np.cumsum(grid_lengths)])
+    slots = grid_offsets[:-1][rows.codes] + positions
+    grid = np.full(int(grid_offsets[-1]), np.nan)
+    grid[slots] = rows.values
+    grid_covariates = np.full((grid.shape[0], rows.covariates.shape[1]), np.nan)
+    grid_covariates[slots] = rows.covariates
+    return grid, grid_covariates, grid_offsets
+
+
+def fill_missing(
+    grid: np.ndarray,
+    grid_covariates: np.ndarray,
+    offsets: np.ndarray,
+    start_times: np.ndarray,
+    freq: Frequency,
+    table: Table,
+    ids: np.ndarray,
+    tz: str | None,
+) -> None:
+    """Fill missing steps in place. The target has a value at both ends of every series
+    (see trim_missing_ends); covariates may not, so their ends are carried."""
+    policy = table.config.fill
+    missing = np.isnan(grid)
+    if policy == "error" and missing.any():
+        first = int(np.flatnonzero(missing)[0])
+        code = int(np.searchsorted(offsets, first, side="right") - 1)
+        when = shift_times(start_times[code : code + 1], np.array([first - offsets[code]]), freq)
+        raise DataError(
+            f"{table.source.label}: series {ids[code]!r} is missing "
+            f"{int(missing[offsets[code] : offsets[code + 1]].sum())} step(s), the first at "
+            f"{format_time(int(when[0]), tz)} ({int(missing.sum())} in all); "
+            "pass --fill interpolate|ffill|zero to fill them"
+        )
+    _fill_column(grid, offsets, policy)
+    for column, name in enumerate(table.columns.covariates):
+        values = grid_covariates[:, column]
+        lengths = np.diff(offsets)
+        present = np.bincount(
+            np.repeat(np.arange(len(lengths)), lengths),
+            weights=~np.isnan(values),
+            minlength=len(lengths),
+        )
+        if (present == 0).any():
+            code = int(np.flatnonzero(present == 0)[0])
+            raise DataError(
+                f"{table.source.label}: covariate {name!r} has no value at all for series "
+                f"{ids[code]!r}; give it values or leave it out of --covariates"
+            )
+        if np.isnan(values).any():
+            if policy == "error":
+                code = int(np.searchsorted(offsets, np.flatnonzero(np.isnan(values))[0], "right"))
+                raise DataError(
+                    f"{table.source.label}: covariate {name!r} has missing values in series "
+                    f"{ids[code - 1]!r}; pass --fill interpolate|ffill|zero to fill them"
+                )
+            _fill_column(values, offsets, policy)
+            grid_covariates[:, column] = values
+
+
+def _fill_column(column: np.ndarray, offsets: np.ndarray, policy: str) -> None:
+    """Fill NaNs in place within each series: linear, last value, or zero. A series
+    whose first values are missing takes its first present value for them."""
+    missing = np.isnan(column)
+    if not missing.any():
+        return
+    if policy == "zero":
+        column[missing] = 0.0
+        return
+    index = np.arange(column.shape[0])
+    series_of = np.repeat(np.arange(offsets.shape[0] - 1), np.diff(offsets))
+    series_start = offsets[:-1][series_of]
+    series_last = offsets[1:][series_of] - 1
+    previous = np.maximum.accumulate(np.where(missing, -1, index))
+    following = np.minimum.accumulate(np.where(missing, column.shape[0], index)[::-1])[::-1]
+    has_previous = previous >= series_start
+    has_following = following <= series_last
+    previous = np.where(has_previous, previous, following)
+    following = np.where(has_following, following, previous)
+    if policy == "ffill":
+        column[missing] = column[previous[missing]]
+        return
+    span = (following - previous).astype(np.float64)
+    weight = np.divide(index - previous, span, out=np.zeros_like(span), where=span > 0)
+    filled = column[previous] + weight * (column[following] - column[previous])
+    column[missing] = filled[missing]
