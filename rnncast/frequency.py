@@ -307,11 +307,46 @@ def calendar_features(times: np.ndarray, freq: Frequency) -> np.ndarray:
     return features
 
 
-def format_time(nanoseconds: int, tz: str | None) -> str:
-    """An ISO-8601 timestamp for messages and reports, in the data's own zone."""
+def counts_in_wall_clock(freq: Frequency) -> bool:
+    """Whether steps of ``freq`` are counted on the wall clock of the data's zone.
+
+    Daily and longer steps are: a day stays a day across daylight saving. Shorter
+    steps are counted on UTC instants, so no hour is lost or doubled.
+    """
+    return freq.is_calendar or freq.step_ns % NS_PER_DAY == 0
+
+
+def wall_clock(instants: np.ndarray, tz: str) -> np.ndarray:
+    """UTC instants (int64 ns) as wall-clock times in ``tz`` (int64 ns, no zone)."""
     import pandas as pd
 
-    stamp = pd.Timestamp(nanoseconds, unit="ns", tz="UTC" if tz else None)
-    if tz:
-        stamp = stamp.tz_convert(tz)
-    return stamp.isoformat(sep=" ")
+    index = pd.DatetimeIndex(instants.astype("datetime64[ns]")).tz_localize("UTC")
+    return index.tz_convert(tz).tz_localize(None).asi8
+
+
+def to_datetimes(times: np.ndarray, tz: str | None, freq: Frequency):
+    """A pandas DatetimeIndex, in ``tz`` when given, of a panel's int64 times."""
+    import pandas as pd
+
+    index = pd.DatetimeIndex(times.astype("datetime64[ns]"))
+    if tz is None:
+        return index
+    if counts_in_wall_clock(freq):
+        # Midnight rarely falls in a daylight-saving switch; where it does, take the
+        # first of a repeated time and move a skipped time forward.
+        standard = np.zeros(index.shape[0], dtype=bool)
+        return index.tz_localize(tz, ambiguous=standard, nonexistent="shift_forward")
+    return index.tz_localize("UTC").tz_convert(tz)
+
+
+def format_time(nanoseconds: int, tz: str | None, freq: Frequency | None = None) -> str:
+    """An ISO-8601 timestamp for messages and reports, in the data's own zone.
+
+    Without ``freq`` (or without ``tz``) the time is shown as it is stored.
+    """
+    if tz is None or freq is None:
+        import pandas as pd
+
+        stamp = pd.Timestamp(nanoseconds, unit="ns", tz="UTC" if tz else None)
+        return (stamp.tz_convert(tz) if tz else stamp).isoformat(sep=" ")
+    return to_datetimes(np.array([nanoseconds]), tz, freq)[0].isoformat(sep=" ")

@@ -16,11 +16,13 @@ import numpy as np
 from rnncast.errors import DataError
 from rnncast.frequency import (
     Frequency,
+    counts_in_wall_clock,
     format_time,
     infer_frequency,
     parse_frequency,
     shift_times,
     step_positions,
+    wall_clock,
 )
 from rnncast.io import Table
 
@@ -191,6 +193,17 @@ def compact_codes(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.nd
         return codes, ids
     new_code = np.cumsum(used) - 1
     return new_code[codes], ids[used]
+
+
+def use_wall_clock(rows: Rows, offsets: np.ndarray, freq_text: str | None, tz: str) -> bool:
+    """Switch zoned times to wall-clock when the data steps by days or longer, so that
+    daily stamps at local midnight stay one day apart across daylight saving."""
+    local = wall_clock(rows.times, tz)
+    freq = parse_frequency(freq_text) if freq_text else infer_frequency(local, offsets)
+    if freq is None or not counts_in_wall_clock(freq):
+        return False
+    rows.times = local
+    return True
 
 
 def choose_frequency(

@@ -373,8 +373,8 @@ def _settle_types(table: Table) -> Table:
                 column = column.cast(pa.dictionary(pa.int32(), pa.string()))
             else:
                 column = column.cast(pa.string()).dictionary_encode()
-            if column.null_count:
-                row = _first_null(column)
+            if column.null_count or _has_blank_id(column):
+                row = _first_null(column) if column.null_count else _first_blank(column)
                 raise DataError(
                     f"{table.source.label}: column {name!r} is empty at {table.where(row)}; "
                     "every row needs a series id"
@@ -389,6 +389,21 @@ def _settle_types(table: Table) -> Table:
                     f"but it is {column.type}"
                 ) from exc
     return replace(table, data=pa.table(settled))
+
+
+def _has_blank_id(column: pa.ChunkedArray) -> bool:
+    # Only the dictionary is looked at: a few strings, however many rows.
+    return any(
+        not text.strip()
+        for chunk in column.chunks
+        for text in chunk.dictionary.to_pylist()
+        if text is not None
+    )
+
+
+def _first_blank(column: pa.ChunkedArray) -> int:
+    blank = pc.equal(pc.utf8_trim_whitespace(column.cast(pa.string())), "")
+    return int(pc.index(blank, True).as_py())
 
 
 def _first_null(column: pa.ChunkedArray) -> int:

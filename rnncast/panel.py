@@ -26,12 +26,14 @@ import numpy as np
 from rnncast.config import DataConfig
 from rnncast.errors import DataError
 from rnncast.frequency import (
-    NS_PER_DAY,
     Frequency,
     calendar_feature_names,
+    counts_in_wall_clock,
     format_time,
     grid_times,
     shift_times,
+    to_datetimes,
+    wall_clock,
 )
 from rnncast.grid import (
     check_finite,
@@ -43,6 +45,7 @@ from rnncast.grid import (
     lay_on_grid,
     sort_rows,
     trim_missing_ends,
+    use_wall_clock,
 )
 
 if TYPE_CHECKING:
@@ -80,7 +83,9 @@ class Panel:
     freq: Frequency
     covariates: np.ndarray  # (N, C) float32, rows aligned with values
     covariate_names: tuple[str, ...] = ()
-    tz: str | None = None  # with a zone, times are UTC instants
+    # With a zone, times are UTC instants for sub-daily steps and wall-clock times in
+    # that zone for daily and longer ones (see frequency.counts_in_wall_clock).
+    tz: str | None = None
     target_name: str = "y"
     ingest: IngestReport | None = field(default=None, compare=False)
 
@@ -127,6 +132,14 @@ class Panel:
     def series_covariates(self, index: int) -> np.ndarray:
         """The covariates of one series, a read-only view: (T, C) float32."""
         return self.covariates[self.begins[index] : self.ends[index]]
+
+    def wall_times(self) -> np.ndarray:
+        """(n_steps,) int64 ns wall-clock time of every step in the data's zone, which
+        is what calendar features (hour of day, day of week) must be computed from."""
+        times = self.times()
+        if self.tz is None or counts_in_wall_clock(self.freq):
+            return times
+        return wall_clock(times, self.tz)
 
     def end_times(self) -> np.ndarray:
         """(S,) int64 ns timestamp of each series' last step."""
@@ -181,9 +194,7 @@ class Panel:
         rows = np.concatenate(
             [np.arange(b, e) for b, e in zip(self.begins, self.ends, strict=True)]
         )
-        stamps = pd.to_datetime(self.times(), utc=self.tz is not None)
-        if self.tz is not None:
-            stamps = stamps.tz_convert(self.tz)
+        stamps = to_datetimes(self.times(), self.tz, self.freq)
         frame = pd.DataFrame(
             {
                 "unique_id": pd.Categorical.from_codes(
@@ -209,9 +220,8 @@ class Panel:
 
     def format_time(self, nanoseconds: int) -> str:
         """A timestamp of this panel as text: a date alone for daily and longer steps."""
-        text = format_time(nanoseconds, self.tz)
-        daily_or_longer = self.freq.is_calendar or self.freq.step_ns % NS_PER_DAY == 0
-        if daily_or_longer and self.tz is None and text.endswith(" 00:00:00"):
+        text = format_time(nanoseconds, self.tz, self.freq)
+        if counts_in_wall_clock(self.freq) and self.tz is None and text.endswith(" 00:00:00"):
             return text.removesuffix(" 00:00:00")
         return text
 
@@ -264,11 +274,14 @@ def build_panel(table: Table) -> Panel:
         raise DataError(f"{table.source.label}: no series has a single value")
     rows.codes, ids = compact_codes(rows.codes, ids)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows.codes, minlength=len(ids)))])
-    freq = choose_frequency(rows, offsets, table, ids, tz)
-    values, covariates, grid_offsets = lay_on_grid(rows, offsets, freq, table, ids, tz)
+    tz_of_times = tz
+    if tz is not None and use_wall_clock(rows, offsets, config.freq, tz):
+        tz_of_times = None  # messages show the wall-clock times as they now are
+    freq = choose_frequency(rows, offsets, table, ids, tz_of_times)
+    values, covariates, grid_offsets = lay_on_grid(rows, offsets, freq, table, ids, tz_of_times)
     missing_timestamps = int(values.shape[0] - rows.values.shape[0])
     start_times = rows.times[offsets[:-1]]
-    fill_missing(values, covariates, grid_offsets, start_times, freq, table, ids, tz)
+    fill_missing(values, covariates, grid_offsets, start_times, freq, table, ids, tz_of_times)
     lengths = np.diff(grid_offsets)
 
     keep = np.ones(len(ids), dtype=bool)

@@ -219,3 +219,10 @@ def test_check_reads_a_glob_of_csv_files(tmp_path) -> None:
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["ingest"]["was_sorted"] is False
     assert json.loads(result.stdout)["length"]["max"] == 2184
+
+
+def test_a_blank_series_id_is_refused_with_its_row(write_csv) -> None:
+    path = write_csv("unique_id,ds,y\na,2024-01-01,1\n,2024-01-02,2\n")
+    result = check(path)
+    assert result.exit_code == 3
+    assert "column 'unique_id' is empty at row 2; every row needs a series id" in result.stderr

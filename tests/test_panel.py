@@ -289,3 +289,19 @@ def test_etth1_reads_as_one_hourly_series_with_covariates(shared_data) -> None:
     assert (panel.n_series, panel.n_steps) == (1, 17_420)
     assert panel.ids.tolist() == ["OT"]
     assert panel.covariate_names == ("HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL")
+
+
+def test_daily_stamps_at_local_midnight_stay_daily_across_daylight_saving() -> None:
+    stamps = pd.date_range("2024-03-28", periods=6, freq="D", tz="Europe/Berlin")
+    frame = pd.DataFrame({"ds": stamps, "y": np.arange(6.0)})
+    panel = Panel.from_frame(frame)
+    assert panel.freq.alias == "D"
+    assert panel.to_frame()["ds"].tolist() == stamps.tolist()
+    assert panel.describe()["end"] == "2024-04-02 00:00:00+02:00"
+
+
+def test_hourly_zoned_stamps_give_local_wall_times_for_calendar_features() -> None:
+    stamps = pd.date_range("2024-03-31 00:00", periods=4, freq="h", tz="Europe/Berlin")
+    panel = Panel.from_frame(pd.DataFrame({"ds": stamps, "y": 1.0}))
+    hours = pd.DatetimeIndex(panel.wall_times()).hour.tolist()
+    assert hours == [0, 1, 3, 4]  # 02:00 does not exist that night
