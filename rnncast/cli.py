@@ -54,6 +54,10 @@ TimeColOption = Annotated[
 TargetColOption = Annotated[
     str | None, typer.Option(help="Target column [default: y, target, value].")
 ]
+TimeFormatOption = Annotated[
+    str | None,
+    typer.Option(help="Format of text timestamps, e.g. '%d.%m.%Y %H:%M' [default: ISO 8601]."),
+]
 CovariatesOption = Annotated[
     str | None,
     typer.Option(help="Extra numeric columns to use, comma-separated, or 'all'."),
@@ -144,6 +148,7 @@ def check(
     id_col: IdColOption = None,
     time_col: TimeColOption = None,
     target_col: TargetColOption = None,
+    time_format: TimeFormatOption = None,
     covariates: CovariatesOption = None,
     freq: FreqOption = None,
     fill: FillOption = DataConfig.fill,
@@ -166,6 +171,7 @@ def check(
         id_col=id_col,
         time_col=time_col,
         target_col=target_col,
+        time_format=time_format,
         covariates=parse_covariates(covariates),
         freq=freq,
         fill=fill,

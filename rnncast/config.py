@@ -33,6 +33,8 @@ class DataConfig:
     target_col: str | None = None  # None: detect
     # Extra numeric columns fed to the model; "all" takes every numeric column left over.
     covariates: tuple[str, ...] | Literal["all"] = ()
+    # strftime-style format of text timestamps, e.g. "%d.%m.%Y"; None: ISO 8601 only.
+    time_format: str | None = None
     freq: str | None = None  # None: infer from the timestamps
     fill: str = "interpolate"
     duplicates: str = "error"
@@ -61,7 +63,7 @@ class DataConfig:
             raise ConfigError(
                 f"covariates must be 'all' or a list of column names, got {self.covariates!r}"
             )
-        for name in ("id_col", "time_col", "target_col", "freq"):
+        for name in ("id_col", "time_col", "target_col", "time_format", "freq"):
             value = getattr(self, name)
             if value is not None and not value.strip():
                 raise ConfigError(f"{name} must not be empty")

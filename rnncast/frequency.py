@@ -70,6 +70,9 @@ _MONTH_ALIASES = {
     "quarter": (3, False),
     "year": (12, False),
 }
+# Steps beyond these cannot be laid out in nanoseconds since 1970 (int64 ends in 2262).
+_MAX_STEP_NS = 200 * 366 * NS_PER_DAY
+_MAX_MONTHS = 12_000
 _NAMED_STEPS = {
     NS_PER_MINUTE: "minutely",
     NS_PER_HOUR: "hourly",
@@ -158,10 +161,12 @@ def parse_frequency(text: str) -> Frequency:
     if count < 1:
         raise ConfigError(f"--freq {text!r}: the step must be at least 1")
     calendar = _MONTH_ALIASES.get(unit) or _MONTH_ALIASES.get(unit.lower())
-    if calendar is not None:
+    if calendar is not None and count * calendar[0] <= _MAX_MONTHS:
         return Frequency(months=count * calendar[0], month_end=calendar[1])
-    if unit.lower() in _FIXED_ALIASES:
+    if unit.lower() in _FIXED_ALIASES and count * _FIXED_ALIASES[unit.lower()] <= _MAX_STEP_NS:
         return Frequency(step_ns=count * _FIXED_ALIASES[unit.lower()])
+    if calendar is not None or unit.lower() in _FIXED_ALIASES:
+        raise ConfigError(f"--freq {text!r} is longer than two hundred years; check the count")
     raise ConfigError(
         f"--freq {text!r} is not a frequency rnncast knows; use one of "
         "s, min, 15min, h, D, W, MS (month start), ME (month end), QS, QE, YS, YE"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import glob
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as pa_dataset
+import pyarrow.parquet as pa_parquet
 
 from rnncast.config import ID_COLUMN_NAMES, TARGET_COLUMN_NAMES, TIME_COLUMN_NAMES, DataConfig
 from rnncast.errors import ConfigError, DataError
@@ -143,6 +145,14 @@ def table_from_arrow(data: pa.Table, config: DataConfig, label: str) -> Table:
 def resolve_columns(schema: pa.Schema, config: DataConfig, label: str) -> Columns:
     """Decide the role of each column from the config, or from common names."""
     names = list(schema.names)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"{label}: column {repeated[0]!r} appears more than once; rename one")
+    if len(names) == 1 and any(mark in names[0] for mark in ";|\t"):
+        raise DataError(
+            f"{label}: found one column, {names[0]!r}; rnncast reads comma-separated CSV "
+            "(tab-separated when the file ends in .tsv)"
+        )
     time = _pick_column(names, config.time_col, TIME_COLUMN_NAMES, "time", label)
     if time is None:
         raise DataError(
@@ -162,6 +172,8 @@ def resolve_columns(schema: pa.Schema, config: DataConfig, label: str) -> Column
         return Columns(time=time, targets=tuple(numeric))
 
     series_id = _pick_column(names, config.id_col, ID_COLUMN_NAMES, "id", label)
+    if series_id is None:
+        _refuse_likely_id(names, time, label)
     candidates = [n for n in numeric if n != series_id]
     target = _pick_column(names, config.target_col, TARGET_COLUMN_NAMES, "target", label)
     if target is None:
@@ -172,8 +184,20 @@ def resolve_columns(schema: pa.Schema, config: DataConfig, label: str) -> Column
                 f"among {_list(names)}. Name it with --target-col{hint}"
             )
         target = candidates[0]
-    if target in (time, series_id):
-        raise DataError(f"{label}: column {target!r} cannot be both the target and the id or time")
+    roles = {"time": time, "id": series_id, "target": target}
+    for first, second in (("time", "id"), ("time", "target"), ("id", "target")):
+        if roles[first] is not None and roles[first] == roles[second]:
+            raise ConfigError(
+                f"column {roles[first]!r} cannot be both the {first} and the {second} column"
+            )
+    target_type = schema.field(target).type
+    if not (
+        _is_numeric(target_type)
+        or pa.types.is_string(target_type)
+        or pa.types.is_large_string(target_type)
+    ):
+        # Text may hold numbers (reading names any row that does not); other types cannot.
+        raise DataError(f"{label}: target column {target!r} is {target_type}; it must hold numbers")
     spare = tuple(n for n in candidates if n != target)
     if config.covariates == "all":
         covariates = spare
@@ -182,7 +206,9 @@ def resolve_columns(schema: pa.Schema, config: DataConfig, label: str) -> Column
             if name not in names:
                 raise DataError(f"{label}: covariate {_missing(name, names)}")
             if name in (time, series_id, target):
-                raise ConfigError(f"--covariates: {name!r} is already the id, time or target")
+                raise ConfigError(
+                    f"--covariates: column {name!r} is already the id, time or target"
+                )
             if name not in spare:
                 raise DataError(
                     f"{label}: covariate column {name!r} is {schema.field(name).type}, "
@@ -196,6 +222,18 @@ def resolve_columns(schema: pa.Schema, config: DataConfig, label: str) -> Column
         covariates=covariates,
         spare_numeric=tuple(n for n in spare if n not in covariates),
     )
+
+
+def _refuse_likely_id(names: list[str], time: str, label: str) -> None:
+    """A column named almost like an id column is a misspelt id, not a value to
+    ignore: reading the file as one series would silently merge many."""
+    for name in (n for n in names if n != time):
+        close = difflib.get_close_matches(name.lower(), ID_COLUMN_NAMES, n=1, cutoff=0.75)
+        if close:
+            raise DataError(
+                f"{label}: no series id column found, but column {name!r} looks like one "
+                f"(like {close[0]!r}); pass --id-col {name} if it holds the series ids"
+            )
 
 
 def _pick_column(
@@ -228,7 +266,6 @@ def _is_numeric(arrow_type: pa.DataType) -> bool:
         pa.types.is_integer(arrow_type)
         or pa.types.is_floating(arrow_type)
         or pa.types.is_decimal(arrow_type)
-        or pa.types.is_boolean(arrow_type)
         or pa.types.is_null(arrow_type)  # an all-empty column; its values are simply missing
     )
 
@@ -252,8 +289,15 @@ def _read_schema(source: Source) -> pa.Schema:
     try:
         if source.format == "csv":
             with pa_csv.open_csv(first, parse_options=_csv_parse_options(first)) as reader:
-                return reader.schema
-        return _parquet_dataset(source).schema
+                schema = reader.schema
+        else:
+            # The first file's own schema, so that repeated names are reported as such
+            # rather than as a failure to unify the dataset.
+            schema = pa_parquet.read_schema(first)
+            if len(set(schema.names)) == len(schema.names):
+                schema = _parquet_dataset(source).schema
+        schema.names  # noqa: B018 -- names decode lazily; a bad header fails here
+        return schema
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{first}: {_describe_unreadable(exc, source.format)}") from exc
 
@@ -262,6 +306,8 @@ def _describe_unreadable(exc: Exception, file_format: str) -> str:
     text = str(exc)
     if "Empty CSV file" in text:
         return "the file is empty"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not a readable CSV file (its header is not UTF-8 text)"
     if file_format == "parquet":
         # pyarrow nests its reasons as "context: context: cause"; the cause is what helps.
         return f"not a readable Parquet file ({text.splitlines()[0].rsplit(': ', 1)[-1]})"
@@ -327,8 +373,6 @@ def _read_csv(
 
 def _find_non_numeric(path: Path, numeric: list[str]) -> str | None:
     """On the error path only: re-read numeric columns as text to name the bad value."""
-    import pandas as pd
-
     try:
         text = pa_csv.read_csv(
             path,
@@ -340,15 +384,25 @@ def _find_non_numeric(path: Path, numeric: list[str]) -> str | None:
     except (pa.ArrowInvalid, OSError):
         return None
     for name in numeric:
-        values = text.column(name).to_pandas()
-        parsed = pd.to_numeric(values, errors="coerce")
-        bad = parsed.isna() & values.notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
+        bad = _first_non_numeric(text.column(name))
+        if bad is not None:
             return (
-                f"column {name!r} must be numeric but row {row + 1} holds "
-                f"{values.iloc[row]!r}; fix or remove that row"
+                f"column {name!r} must be numeric but row {bad[0] + 1} holds {bad[1]!r}; "
+                "fix or remove that row"
             )
+    return None
+
+
+def _first_non_numeric(column: pa.ChunkedArray) -> tuple[int, object] | None:
+    """The first row of a column that does not read as a number, and its value."""
+    import pandas as pd
+
+    values = column.to_pandas()
+    if values.dtype == object or pd.api.types.is_string_dtype(values):
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = np.flatnonzero((parsed.isna() & values.notna()).to_numpy())
+        if bad.size:
+            return int(bad[0]), values.iloc[int(bad[0])]
     return None
 
 
@@ -384,9 +438,11 @@ def _settle_types(table: Table) -> Table:
             try:
                 settled[name] = column.cast(pa.float64())
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                bad = _first_non_numeric(column)
+                where = f" {table.where(bad[0])} holds {bad[1]!r};" if bad else ""
                 raise DataError(
-                    f"{table.source.label}: column {name!r} must be numeric, "
-                    f"but it is {column.type}"
+                    f"{table.source.label}: column {name!r} must be numeric but{where} "
+                    f"its type is {column.type}"
                 ) from exc
     return replace(table, data=pa.table(settled))
 
@@ -450,26 +506,41 @@ def _parse_timestamp_text(column: pa.ChunkedArray, table: Table) -> pa.ChunkedAr
             f"(e.g. {column[row].as_py()!r} at {table.where(row)}); write all in one zone"
         )
     text = column.to_pandas()
-    try:
-        # All stamps carry an offset here: offsets that differ only by daylight saving
-        # name one zone, so they are read as UTC instants.
-        parsed = pd.to_datetime(text, format="ISO8601", utc=bool(zoned_count))
-    except (ValueError, OverflowError):
+    blank = text.str.strip().eq("").to_numpy()
+    if blank.any():
+        row = int(np.flatnonzero(blank)[0])
+        raise DataError(f"{label}: column {name!r} is empty at {table.where(row)}")
+    # Text timestamps must be ISO 8601 unless a format is given: guessing turns
+    # 01.02.2024 into 2 January as readily as into 1 February, silently.
+    time_format = table.config.time_format or "ISO8601"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns before it raises; we explain instead
         try:
-            parsed = pd.to_datetime(text, format=None, utc=bool(zoned_count))
+            # With offsets on every stamp, offsets that differ only by daylight saving
+            # name one zone, so they are read as UTC instants.
+            parsed = pd.to_datetime(text, format=time_format, utc=bool(zoned_count))
         except (ValueError, OverflowError) as exc:
-            bad = pd.to_datetime(text, format="mixed", errors="coerce").isna().to_numpy()
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                problem = f"has a value that is not a timestamp at {table.where(row)}: "
-                problem += repr(text.iloc[row])
-            else:
-                problem = f"writes timestamps in more than one format (first: {text.iloc[0]!r})"
+            coerced = pd.to_datetime(
+                text, format=time_format, utc=bool(zoned_count), errors="coerce"
+            )
+            bad = np.flatnonzero(coerced.isna().to_numpy())
+            row = int(bad[0]) if bad.size else 0
+            expected = (
+                f"in the format {table.config.time_format!r}"
+                if table.config.time_format
+                else "in ISO 8601 form such as 2024-01-31 or 2024-01-31 13:00:00; for "
+                "another form pass --time-format, e.g. --time-format '%d.%m.%Y %H:%M'"
+            )
             raise DataError(
-                f"{label}: column {name!r} {problem}; write timestamps in one format, "
-                "such as 2024-01-31 13:00:00"
+                f"{label}: column {name!r} holds {text.iloc[row]!r} at {table.where(row)}, "
+                f"which is not a timestamp {expected}"
             ) from exc
-    tz = parsed.dt.tz
-    return pa.chunked_array(
-        [pa.array(parsed.astype(f"datetime64[ns, {tz}]" if tz else "datetime64[ns]"))]
-    )
+    try:
+        tz = parsed.dt.tz
+        parsed = parsed.astype(f"datetime64[ns, {tz}]" if tz else "datetime64[ns]")
+    except (ValueError, OverflowError) as exc:
+        raise DataError(
+            f"{label}: column {name!r} has a timestamp outside the years 1678-2261, "
+            "which rnncast cannot represent"
+        ) from exc
+    return pa.chunked_array([pa.array(parsed)])

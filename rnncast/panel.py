@@ -271,7 +271,7 @@ def build_panel(table: Table) -> Panel:
     trimmed, empty = trim_missing_ends(rows, len(ids))
     skipped = [(str(ids[code]), "no values") for code in empty]
     if rows.codes.size == 0:
-        raise DataError(f"{table.source.label}: no series has a single value")
+        raise DataError(f"{table.source.label}: no series has any value")
     rows.codes, ids = compact_codes(rows.codes, ids)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows.codes, minlength=len(ids)))])
     tz_of_times = tz
@@ -290,7 +290,7 @@ def build_panel(table: Table) -> Panel:
         skipped += [
             (
                 str(ids[i]),
-                f"{lengths[i]} steps; --horizon {config.horizon} needs at least "
+                f"{_steps(int(lengths[i]))}; --horizon {config.horizon} needs at least "
                 f"{config.horizon + 1}",
             )
             for i in np.flatnonzero(short)
@@ -299,7 +299,7 @@ def build_panel(table: Table) -> Panel:
         if not keep.any():
             raise DataError(
                 f"{table.source.label}: no series is long enough for --horizon "
-                f"{config.horizon}: the longest has {int(lengths.max())} steps and each needs "
+                f"{config.horizon}: the longest has {_steps(int(lengths.max()))} and each needs "
                 f"at least {config.horizon + 1}"
             )
     kept = np.flatnonzero(keep)
@@ -336,3 +336,7 @@ def build_panel(table: Table) -> Panel:
         target_name=table.columns.targets[0] if table.columns.id is not None else "y",
         ingest=report,
     )
+
+
+def _steps(count: int) -> str:
+    return f"{count} step" if count == 1 else f"{count} steps"

@@ -67,7 +67,7 @@ BAD_INPUTS = {
     ),
     "unparseable time": (
         "unique_id,ds,y\na,2024-01-01,1\na,someday,2\n",
-        "column 'ds' has a value that is not a timestamp at row 2: 'someday'",
+        "column 'ds' holds 'someday' at row 2, which is not a timestamp in ISO 8601 form",
     ),
     "mixed zones": (
         "unique_id,ds,y\na,2024-01-01 00:00:00+01:00,1\na,2024-01-01 01:00:00,2\n",
@@ -85,7 +85,8 @@ BAD_INPUTS = {
     ),
     "irregular": (
         "ds,y\n2024-01-01 00:00:00,1\n2024-01-01 01:00:07,2\n2024-01-01 03:00:00,3\n",
-        "timestamps are not on a regular grid: the largest step that fits them all is 1s",
+        "timestamps are not on a regular grid: the largest step that fits them all, 1s, "
+        "would make 10,801 steps out of 3 rows",
     ),
     "numbers as time": (
         "unique_id,ds,y\na,1,1\na,2,2\n",

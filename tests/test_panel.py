@@ -140,13 +140,28 @@ def test_values_beyond_float32_are_refused() -> None:
         Panel.from_frame(frame)
 
 
-def test_irregular_timestamps_need_an_explicit_frequency() -> None:
+def test_a_stray_stamp_among_regular_ones_is_named() -> None:
     frame = hourly("a", "2024-01-01", [1.0] * 48)
     frame.loc[5, "ds"] += pd.Timedelta(seconds=1)
-    with pytest.raises(DataError, match=r"not on a regular grid.*Pass --freq"):
+    stray = r"2024-01-01 05:00:01 \(row 6\), which is off its hourly \(h\) grid"
+    with pytest.raises(DataError, match=stray):
         Panel.from_frame(frame)
-    with pytest.raises(DataError, match=r"2024-01-01 05:00:01.*off its hourly \(h\) grid"):
+    with pytest.raises(DataError, match=stray):
         Panel.from_frame(frame, DataConfig(freq="h"))
+
+
+def test_irregular_timestamps_need_an_explicit_frequency() -> None:
+    seconds = np.cumsum(np.random.default_rng(0).integers(3000, 4000, 40))
+    frame = pd.DataFrame({"ds": pd.Timestamp("2024-01-01") + pd.to_timedelta(seconds, "s")})
+    frame["y"] = 1.0
+    with pytest.raises(DataError, match=r"not on a regular grid: the largest step .*Pass --freq"):
+        Panel.from_frame(frame)
+
+
+def test_a_frequency_far_finer_than_the_data_is_refused() -> None:
+    frame = pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=3, freq="D"), "y": 1.0})
+    with pytest.raises(DataError, match=r"--freq 1min would make 2,881 steps out of 3 rows"):
+        Panel.from_frame(frame, DataConfig(freq="1min"))
 
 
 def test_time_zones_are_kept_and_times_are_utc_instants() -> None:
