@@ -152,26 +152,22 @@ def combine_duplicates(rows: Rows, table: Table, ids: np.ndarray, tz: str | None
 
 
 def check_finite(rows: Rows, table: Table, ids: np.ndarray, tz: str | None) -> None:
-    magnitude = np.abs(rows.values)
-    bad = np.isinf(magnitude) | (magnitude > _FLOAT32_MAX)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{table.source.label}: column {table.columns.targets[0]!r} holds "
-            f"{float(rows.values[first])} for series {ids[rows.codes[first]]!r} at "
-            f"{format_time(int(rows.times[first]), tz)} "
-            f"({table.where(rows.row(first))}); {int(bad.sum())} value(s) are "
-            f"infinite or beyond ±{_FLOAT32_MAX:.3g}: remove them or mark them missing"
-        )
-    for column, name in enumerate(table.columns.covariates):
-        too_big = np.abs(rows.covariates[:, column]) > _FLOAT32_MAX  # inf included
-        if too_big.any():
-            first = int(np.flatnonzero(too_big)[0])
+    """Refuse infinite values and values float32 cannot hold, in the target and the
+    covariates alike. NaN is not refused here: it is a missing value."""
+    columns = [(f"column {table.columns.targets[0]!r}", rows.values)]
+    columns += [
+        (f"covariate {name!r}", rows.covariates[:, j])
+        for j, name in enumerate(table.columns.covariates)
+    ]
+    for what, values in columns:
+        bad = np.abs(values) > _FLOAT32_MAX  # inf included
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"{table.source.label}: covariate {name!r} holds "
-                f"{float(rows.covariates[first, column])} for series "
-                f"{ids[rows.codes[first]]!r} at {table.where(rows.row(first))}; values must "
-                f"be finite and within ±{_FLOAT32_MAX:.3g}"
+                f"{table.source.label}: {what} holds {float(values[first])} for series "
+                f"{ids[rows.codes[first]]!r} at {format_time(int(rows.times[first]), tz)} "
+                f"({table.where(rows.row(first))}); {int(bad.sum())} value(s) are "
+                f"infinite or beyond ±{_FLOAT32_MAX:.3g}: remove them or mark them missing"
             )
 
 

@@ -110,7 +110,7 @@ def test_an_empty_id_is_refused_with_its_row(tmp_path) -> None:
 
 def test_a_directory_without_data_files_is_an_error(tmp_path) -> None:
     (tmp_path / "_SUCCESS").write_text("")
-    with pytest.raises(DataError, match="holds no .csv or .parquet files"):
+    with pytest.raises(DataError, match=r"holds no \.csv or \.parquet files"):
         resolve_source(tmp_path)
 
 
