@@ -45,18 +45,18 @@ LayoutOption = Annotated[
 IdColOption = Annotated[
     str | None,
     typer.Option(
-        help="Series id column [default: unique_id, id, series, item_id…; none: one series]."
+        help="Series id column (found as unique_id, id, series, item_id…; none: one series).",
     ),
 ]
 TimeColOption = Annotated[
-    str | None, typer.Option(help="Time column [default: ds, timestamp, date, time…].")
+    str | None, typer.Option(help="Time column (found as ds, timestamp, date, time…).")
 ]
 TargetColOption = Annotated[
-    str | None, typer.Option(help="Target column [default: y, target, value].")
+    str | None, typer.Option(help="Target column (found as y, target, value).")
 ]
 TimeFormatOption = Annotated[
     str | None,
-    typer.Option(help="Format of text timestamps, e.g. '%d.%m.%Y %H:%M' [default: ISO 8601]."),
+    typer.Option(help="Format of text timestamps, e.g. '%d.%m.%Y %H:%M' (ISO 8601 when absent)."),
 ]
 CovariatesOption = Annotated[
     str | None,
@@ -64,7 +64,7 @@ CovariatesOption = Annotated[
 ]
 FreqOption = Annotated[
     str | None,
-    typer.Option(help="Frequency such as h, 15min, D, W, MS, ME, QS, YS [default: inferred]."),
+    typer.Option(help="Frequency such as h, 15min, D, W, MS, ME, QS, YS (inferred when absent)."),
 ]
 FillOption = Annotated[
     str, typer.Option(help=f"Missing steps and values: {' | '.join(FILL_POLICIES)}.")
