@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from rnncast.config import DataConfig
 from rnncast.errors import DataError
 from rnncast.frequency import NS_PER_HOUR, Frequency
 from rnncast.panel import Panel, read_panel
+from tests.conftest import SAMPLE_DATA
 
 
 def hourly(series_id: str, start: str, values: list[float], drop: tuple[int, ...] = ()):
@@ -226,30 +229,12 @@ def test_take_selects_series_without_copying() -> None:
 def test_invariants_are_checked_when_a_panel_is_made() -> None:
     good = Panel.from_frame(two_series())
     with pytest.raises(ValueError, match="at least one step"):
-        Panel(
-            ids=good.ids,
-            values=good.values,
-            begins=good.begins,
-            ends=good.begins,
-            start_times=good.start_times,
-            freq=good.freq,
-            covariates=good.covariates,
-        )
+        replace(good, ends=good.begins)
     with pytest.raises(ValueError, match="unique"):
-        Panel(
-            ids=np.array(["a", "a"], dtype=object),
-            values=good.values,
-            begins=good.begins,
-            ends=good.ends,
-            start_times=good.start_times,
-            freq=good.freq,
-            covariates=good.covariates,
-        )
+        replace(good, ids=np.array(["a", "a"], dtype=object))
 
 
-def test_read_panel_on_the_sample_file(tmp_path) -> None:
-    from tests.conftest import SAMPLE_DATA
-
+def test_read_panel_on_the_sample_file() -> None:
     panel = read_panel(SAMPLE_DATA / "load_hourly.csv", DataConfig(covariates=("temperature",)))
     assert panel.n_series == 5
     assert panel.lengths.tolist() == [2184] * 5
