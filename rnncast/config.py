@@ -84,3 +84,137 @@ def parse_covariates(text: str | None) -> tuple[str, ...] | Literal["all"]:
 def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+CELLS = ("lstm", "gru", "indrnn", "rnn")
+ACTIVATIONS = ("tanh", "relu")
+LOSSES = ("quantile", "mse", "mae")
+SCALERS = ("standard", "meanabs", "robust")
+STRATEGIES = ("tbptt", "window")
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+SCHEDULES = ("plateau", "cosine", "none")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What the network is. Stored in the model directory; forecasting rebuilds it from here.
+
+    ``None`` for a size means "choose from the data" (train.choose_sizes says how).
+    """
+
+    horizon: int = 1
+    cell: str = "lstm"
+    activation: str = "tanh"  # Elman rnn only; the other cells fix their own
+    hidden: int | None = None
+    layers: int | None = None
+    dropout: float = 0.0
+    residual: bool = False  # indrnn only: each layer after the first adds its input
+    id_embedding: int = 0  # size of a learned per-series vector; 0 turns it off
+    quantiles: tuple[float, ...] = DEFAULT_QUANTILES
+    loss: str = "quantile"
+    scaler: str = "standard"
+    # The head also sees, for each future step, the last observed value at the same
+    # phase of the season: seasonal naive is then one input away, and the network
+    # learns how far to trust it (strongly seasonal data, e.g. M4 Hourly, gains most).
+    season_inputs: bool = True
+    bidirectional: bool = False  # window strategy only: the encoder also reads backwards
+
+    def __post_init__(self) -> None:
+        _check_choice("cell", self.cell, CELLS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("scaler", self.scaler, SCALERS)
+        _check_at_least("horizon", self.horizon, 1)
+        _check_at_least("hidden", self.hidden, 1)
+        _check_at_least("layers", self.layers, 1)
+        _check_at_least("id_embedding", self.id_embedding, 0)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.activation != "tanh" and self.cell != "rnn":
+            raise ConfigError(f"--activation applies to --cell rnn only, not {self.cell}")
+        if self.residual and self.cell != "indrnn":
+            raise ConfigError(f"--residual applies to --cell indrnn only, not {self.cell}")
+        if self.loss == "quantile":
+            if not self.quantiles:
+                raise ConfigError("quantiles must not be empty with --loss quantile")
+            if any(not 0.0 < q < 1.0 for q in self.quantiles):
+                raise ConfigError(
+                    f"quantiles must lie strictly between 0 and 1, got "
+                    f"{', '.join(str(q) for q in self.quantiles)}"
+                )
+            if len(set(self.quantiles)) != len(self.quantiles):
+                raise ConfigError(f"quantiles repeat a value: {self.quantiles}")
+
+    @property
+    def output_quantiles(self) -> tuple[float, ...]:
+        """The quantiles the network emits, sorted, always with the median (the point
+        forecast); a point loss emits the point forecast alone."""
+        if self.loss != "quantile":
+            return (0.5,)
+        return tuple(sorted(set(self.quantiles) | {0.5}))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. ``None`` means "choose from the data" (train.choose_sizes says how)."""
+
+    strategy: str = "tbptt"
+    chunk_len: int | None = None  # TBPTT window K; the state is carried across chunks
+    lookback: int | None = None  # window strategy: steps the encoder reads per forecast
+    batch_size: int | None = None  # series per batch (tbptt) or windows per batch (window)
+    max_epochs: int = 200
+    max_time: float | None = None  # seconds; training stops after the epoch that passes it
+    patience: int = 10  # epochs without a better validation loss before stopping
+    val_size: int | None = None  # steps held out at the end of every series; None: horizon
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    schedule: str = "plateau"
+    clip: float = 1.0  # gradient-norm clipping; 0 turns it off
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("device", self.device, DEVICES)
+        _check_at_least("chunk_len", self.chunk_len, 2)
+        _check_at_least("lookback", self.lookback, 1)
+        _check_at_least("batch_size", self.batch_size, 1)
+        _check_at_least("max_epochs", self.max_epochs, 1)
+        _check_at_least("patience", self.patience, 1)
+        _check_at_least("val_size", self.val_size, 0)
+        _check_at_least("threads", self.threads, 1)
+        if self.max_time is not None and self.max_time <= 0:
+            raise ConfigError(f"max_time must be positive seconds, got {self.max_time}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.clip < 0:
+            raise ConfigError(f"clip must be >= 0 (0 turns it off), got {self.clip}")
+        if self.chunk_len is not None and self.strategy != "tbptt":
+            raise ConfigError("--chunk-len applies to --strategy tbptt only")
+        if self.lookback is not None and self.strategy != "window":
+            raise ConfigError("--lookback applies to --strategy window only")
+
+
+def parse_quantiles(text: str | None) -> tuple[float, ...]:
+    """``"0.1,0.5,0.9"`` -> ``(0.1, 0.5, 0.9)``; None -> the default quantiles."""
+    if text is None:
+        return DEFAULT_QUANTILES
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--quantiles {text!r} is not a list of numbers; write e.g. '0.1,0.5,0.9'"
+        ) from None
+
+
+def _check_at_least(field: str, value: int | None, minimum: int) -> None:
+    if value is not None and value < minimum:
+        raise ConfigError(f"{field} must be at least {minimum}, got {value}")

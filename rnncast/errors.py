@@ -33,3 +33,9 @@ class TrainingDiverged(RnncastError):
     """Training produced a non-finite loss and stopped."""
 
     exit_code = 5
+
+
+class Interrupted(RnncastError):
+    """A run was stopped by a signal after saving what it could."""
+
+    exit_code = 130

@@ -22,10 +22,12 @@ STAGES = [
     "scaling",
     "batches",
     "nn",
+    # The model directory's format: it rebuilds networks (nn) and scalers; train
+    # writes checkpoints and forecast loads models through it.
+    "artifact",
     "train",
     "forecast",
     "evaluate",
-    "artifact",
     "report",
     "cli",
 ]

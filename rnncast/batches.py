@@ -1,0 +1,243 @@
+"""From a scaled Panel to tensors: TBPTT chunks, forking targets, sliding windows.
+
+This is the one numpy-to-torch boundary. ``lay_out`` copies the scaled panel to
+the device once, one row per step plus ``horizon`` future rows per series (their
+calendar features are known in advance). A batch of series is gathered once per
+epoch into a dense, left-aligned block; every TBPTT chunk, its forking targets
+(the next H values at every step, as in MQ-RNN, Wen et al. 2017) and the future
+calendar features are then ``unfold`` views of that block, not copies.
+
+Positions: t counts the steps of a series from its first (t = 0). The origin t
+sees values up to t and is scored on t+1 … t+H.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rnncast.frequency import calendar_features, counts_in_wall_clock, grid_times, wall_clock
+from rnncast.panel import Panel
+from rnncast.scaling import Scaler, scale_values
+
+
+@dataclass(frozen=True)
+class SeriesTensors:
+    """Every series of a panel, scaled, in one (R, F) tensor on the model's device.
+
+    Columns: the scaled target, the scaled covariates, then the calendar
+    features. Series i occupies rows ``starts[i]`` to ``starts[i] + lengths[i] +
+    horizon``; its last ``horizon`` rows are future steps whose target is 0 and
+    must never be read as data (the masks below make sure).
+    """
+
+    rows: torch.Tensor  # (R, F)
+    starts: np.ndarray  # (S,) int64
+    lengths: np.ndarray  # (S,) int64
+    codes: torch.Tensor  # (S,) int64 series codes for the id embedding
+    horizon: int
+    season: int  # steps per season for the season inputs; 0 when off
+    n_covariates: int
+    n_calendar: int
+
+    @property
+    def n_features(self) -> int:
+        return int(self.rows.shape[1])
+
+
+def lay_out(
+    panel: Panel,
+    scaler: Scaler,
+    horizon: int,
+    season: int,
+    device: torch.device,
+    codes: np.ndarray | None = None,
+) -> SeriesTensors:
+    """Scale ``panel`` with ``scaler`` (matched to it series by series) and copy it to
+    ``device``. ``codes`` are the series' embedding indices (default 0..S-1)."""
+    target, covariates = scale_values(panel, scaler)
+    lengths = panel.lengths.astype(np.int64)
+    extended = lengths + horizon
+    times = grid_times(panel.start_times, extended, panel.freq)
+    if panel.tz is not None and not counts_in_wall_clock(panel.freq):
+        times = wall_clock(times, panel.tz)
+    calendar = calendar_features(times, panel.freq)
+    starts = np.concatenate([[0], np.cumsum(extended)[:-1]]).astype(np.int64)
+    step_rows = (np.repeat(starts, lengths) + _within(lengths)).astype(np.int64)
+    n_rows = int(extended.sum())
+    rows = np.zeros((n_rows, 1 + covariates.shape[1] + calendar.shape[1]), dtype=np.float32)
+    rows[step_rows, 0] = target
+    rows[step_rows, 1 : 1 + covariates.shape[1]] = covariates
+    # Covariates are known up to the last step only; future rows repeat the last.
+    last_rows = np.repeat(starts + lengths - 1, horizon)
+    future_rows = np.repeat(starts + lengths, horizon) + np.tile(np.arange(horizon), len(starts))
+    rows[future_rows, 1 : 1 + covariates.shape[1]] = rows[last_rows, 1 : 1 + covariates.shape[1]]
+    rows[:, 1 + covariates.shape[1] :] = calendar
+    codes = np.arange(panel.n_series) if codes is None else codes
+    return SeriesTensors(
+        rows=torch.from_numpy(rows).to(device),
+        starts=starts,
+        lengths=lengths,
+        codes=torch.as_tensor(codes, dtype=torch.int64, device=device),
+        horizon=horizon,
+        season=season,
+        n_covariates=int(covariates.shape[1]),
+        n_calendar=int(calendar.shape[1]),
+    )
+
+
+def _within(lengths: np.ndarray) -> np.ndarray:
+    return np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def season_pattern(horizon: int, season: int) -> torch.Tensor:
+    """For each future step h = 1..H, where in the last ``season`` values (oldest
+    first) the value at the same phase sits: (h - 1) mod season. (H,) int64."""
+    return torch.arange(horizon) % season
+
+
+@dataclass(frozen=True)
+class Block:
+    """A dense, left-aligned block of B series: (B, P + T + H, F).
+
+    Row ``P + t`` of series b is its step ``first[b] + t``; P rows before repeat
+    its first step (they feed the season inputs of the first origins only).
+    """
+
+    data: torch.Tensor  # (B, P + T + H, F)
+    series: np.ndarray  # (B,) panel positions
+    codes: torch.Tensor  # (B,)
+    first: np.ndarray  # (B,) step of each series at block position 0
+    steps: int  # T
+    lead: int  # P
+    horizon: int
+    season: int
+    n_calendar: int
+
+    def inputs(self, start: int, stop: int) -> torch.Tensor:
+        """Encoder inputs at block positions [start, stop): (B, K, F), a view."""
+        return self.data[:, self.lead + start : self.lead + stop]
+
+    def targets(self, start: int, stop: int) -> torch.Tensor:
+        """Forking targets: the next H scaled values of every origin, (B, K, H), a view."""
+        after = self.data[:, self.lead + 1 :, 0]  # (B, T + H - 1)
+        return after.unfold(1, self.horizon, 1)[:, start:stop]
+
+    def targets_at(self, rows: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """Forking targets of chosen origins (block row, block position): (n, H)."""
+        return self.data[:, self.lead + 1 :, 0].unfold(1, self.horizon, 1)[rows, steps]
+
+    def future(self, start: int, stop: int) -> torch.Tensor:
+        """Known future inputs of every origin and future step: (B, K, H, Ff).
+
+        The calendar features of t+1 … t+H and, with season inputs, the last
+        observed value at the same phase of the season.
+        """
+        return self._future(lambda view: view[:, start:stop])
+
+    def future_at(self, rows: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """Known future inputs of chosen origins: (n, 1, H, Ff), for decoding them alone."""
+        return self._future(lambda view: view[rows, steps]).unsqueeze(1)
+
+    def _future(self, pick) -> torch.Tensor:
+        width = self.data.shape[-1]
+        calendar = self.data[:, self.lead + 1 :, width - self.n_calendar :]  # (B, T + H - 1, Fc)
+        # unfold puts the window last: (B, T, Fc, H) -> picked (..., H, Fc)
+        parts = [pick(calendar.unfold(1, self.horizon, 1)).transpose(-1, -2)]
+        if self.season:
+            # The last `season` values up to each origin, oldest first: (B, T, season)
+            first = self.lead - self.season + 1
+            recent = self.data[:, first:, 0].unfold(1, self.season, 1)
+            pattern = season_pattern(self.horizon, self.season).to(recent.device)
+            parts.append(pick(recent)[..., pattern].unsqueeze(-1))  # (..., H, 1)
+        return torch.cat(parts, dim=-1)
+
+    def mask(self, start: int, stop: int, low: np.ndarray, high: np.ndarray) -> torch.Tensor:
+        """(B, K) bool: origins whose series step lies in [low[b], high[b]]."""
+        steps = self.first[:, None] + np.arange(start, stop)[None, :]
+        valid = (steps >= low[:, None]) & (steps <= high[:, None])
+        return torch.from_numpy(valid).to(self.data.device)
+
+
+def gather_block(
+    tensors: SeriesTensors, series: np.ndarray, first: np.ndarray | None = None
+) -> Block:
+    """Gather the series at panel positions ``series`` into a dense block, each from
+    its step ``first[b]`` (default 0) to its end, plus its H future rows."""
+    series = np.asarray(series, dtype=np.int64)
+    first = np.zeros(len(series), dtype=np.int64) if first is None else first.astype(np.int64)
+    lengths = tensors.lengths[series] - first
+    steps = int(lengths.max())
+    lead = tensors.season
+    positions = np.arange(-lead, steps + tensors.horizon)[None, :]  # (1, P + T + H)
+    last = tensors.lengths[series][:, None] + tensors.horizon - 1
+    within = np.clip(first[:, None] + positions, 0, last)
+    index = torch.from_numpy(tensors.starts[series][:, None] + within)
+    data = tensors.rows[index.to(tensors.rows.device)]  # (B, P + T + H, F)
+    return Block(
+        data=data,
+        series=series,
+        codes=tensors.codes[torch.from_numpy(series).to(tensors.codes.device)],
+        first=first,
+        steps=steps,
+        lead=lead,
+        horizon=tensors.horizon,
+        season=tensors.season,
+        n_calendar=tensors.n_calendar,
+    )
+
+
+def iter_chunks(steps: int, chunk_len: int, phase: int) -> list[tuple[int, int]]:
+    """[start, stop) chunks covering 0..steps once: the first ``phase`` steps (when
+    phase > 0), then ``chunk_len`` at a time. A random phase each epoch moves the
+    chunk borders, so no step always starts a chunk with a freshly detached state."""
+    borders = [0, *range(phase or chunk_len, steps, chunk_len), steps]
+    return [(a, b) for a, b in itertools.pairwise(borders) if b > a]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """A batch of sliding windows: one origin each, its lookback and its targets."""
+
+    inputs: torch.Tensor  # (B, L, F)
+    targets: torch.Tensor  # (B, 1, H)
+    future: torch.Tensor  # (B, 1, H, Ff)
+    codes: torch.Tensor  # (B,)
+
+
+def gather_windows(
+    tensors: SeriesTensors, series: np.ndarray, origins: np.ndarray, lookback: int
+) -> Windows:
+    """Windows of ``lookback`` steps ending at step ``origins[b]`` of series
+    ``series[b]``; steps before a series' start repeat its first value."""
+    device = tensors.rows.device
+    horizon = tensors.horizon
+    starts = tensors.starts[series][:, None]
+    reach = np.arange(-lookback + 1, 1)[None, :]
+    past = torch.from_numpy(starts + np.maximum(origins[:, None] + reach, 0)).to(device)
+    ahead = torch.from_numpy(starts + origins[:, None] + np.arange(1, horizon + 1)).to(device)
+    inputs = tensors.rows[past]  # (B, L, F)
+    targets = tensors.rows[ahead, 0].unsqueeze(1)  # (B, 1, H)
+    parts = []
+    if tensors.n_calendar:
+        parts.append(tensors.rows[ahead][..., -tensors.n_calendar :])  # (B, H, Fc)
+    if tensors.season:
+        pattern = season_pattern(horizon, tensors.season).numpy()
+        lag_steps = origins[:, None] - tensors.season + 1 + pattern[None, :]
+        lagged = torch.from_numpy(starts + np.maximum(lag_steps, 0)).to(device)
+        parts.append(tensors.rows[lagged, 0].unsqueeze(-1))  # (B, H, 1)
+    future = torch.cat(parts, dim=-1) if parts else inputs.new_zeros((len(series), horizon, 0))
+    return Windows(
+        inputs=inputs,
+        targets=targets,
+        future=future.unsqueeze(1),
+        codes=tensors.codes[torch.from_numpy(np.asarray(series)).to(device)],
+    )
+
+
+def n_future_features(n_calendar: int, season: int) -> int:
+    """Width Ff of the future inputs: the calendar features plus one season input."""
+    return n_calendar + (1 if season else 0)

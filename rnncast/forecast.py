@@ -1,0 +1,192 @@
+"""Forecasts from a trained model over new history.
+
+The encoder warms its state up over the last ``context`` steps of every series
+(all of them by default, as in training, where every series is read from its
+first step) and the head emits the next H steps from the last one. Series the
+model was trained on keep their training scale; new series are scaled from
+their own history, so a global model forecasts series it has never seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from rnncast.artifact import Model
+from rnncast.batches import gather_block, gather_windows, lay_out
+from rnncast.config import DataConfig
+from rnncast.errors import DataError
+from rnncast.frequency import Frequency, shift_times, to_datetimes
+from rnncast.panel import Panel
+from rnncast.scaling import Scaler, fit_scaler, unscale
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Forecasts:
+    """H future steps of S series: quantiles (S, H, Q) in the data's units."""
+
+    ids: np.ndarray  # (S,) str
+    times: np.ndarray  # (S, H) int64 ns
+    quantiles: tuple[float, ...]  # what the network emits, sorted, with 0.5
+    values: np.ndarray  # (S, H, Q) float64
+    columns: tuple[float, ...]  # quantiles the user asked for, one column each
+    freq: Frequency
+    tz: str | None
+
+    @property
+    def point(self) -> np.ndarray:
+        """(S, H) the point forecast: the median."""
+        return self.values[..., self.quantiles.index(0.5)]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (series, future step): unique_id, ds, y_hat, y_q10, …"""
+        import pandas as pd
+
+        horizon = self.times.shape[1]
+        frame = pd.DataFrame(
+            {
+                "unique_id": np.repeat(self.ids.astype(str), horizon),
+                "ds": to_datetimes(self.times.reshape(-1), self.tz, self.freq),
+                "y_hat": self.point.reshape(-1),
+            }
+        )
+        for quantile in self.columns:
+            position = self.quantiles.index(quantile)
+            frame[quantile_column(quantile)] = self.values[..., position].reshape(-1)
+        return frame
+
+
+def quantile_column(quantile: float) -> str:
+    """0.1 -> ``y_q10``, 0.025 -> ``y_q2.5``, 0.975 -> ``y_q97.5``."""
+    return f"y_q{round(quantile * 100, 6):g}"
+
+
+def data_config(model: Model) -> DataConfig:
+    """How to read new data the way the model's training data was read."""
+    schema = model.schema
+    settings = dict(schema.get("settings") or {})
+    columns = schema.get("columns") or {}
+    wide = schema.get("layout") == "wide"
+    return DataConfig(
+        layout="wide" if wide else "long",
+        id_col=None if wide else columns.get("id"),
+        time_col=columns.get("time"),
+        target_col=None if wide else (columns.get("target") or [None])[0],
+        time_format=settings.get("time_format"),
+        covariates=tuple(schema["covariates"]),
+        freq=None,
+        fill=settings.get("fill", DataConfig.fill),
+        duplicates=settings.get("duplicates", DataConfig.duplicates),
+    )
+
+
+def forecast(
+    model: Model,
+    panel: Panel,
+    *,
+    context: int | None = None,
+    batch_size: int = 512,
+    device: torch.device | None = None,
+) -> Forecasts:
+    """Forecast the next ``model.config.horizon`` steps of every series of ``panel``.
+
+    ``context`` limits the history read per series (TBPTT models; window models
+    read their lookback). Raises DataError when the panel does not fit the model
+    (frequency, unknown ids for a model with id embeddings) or a forecast is not
+    finite.
+    """
+    device = device or torch.device("cpu")
+    _check_fits(model, panel)
+    scaler, codes = _match_scaler(model, panel)
+    config = model.config
+    season = panel.freq.season_length if config.season_inputs else 0
+    tensors = lay_out(panel, scaler, config.horizon, season, device, codes)
+    network = model.network.to(device).eval()
+    lengths = panel.lengths
+    if model.training.strategy == "window":
+        reach = model.training.lookback
+    else:
+        reach = context or int(lengths.max())
+    first = np.maximum(lengths - reach, 0)
+    order = np.argsort(lengths - first, kind="stable")  # similar lengths, little padding
+    scaled = np.empty((panel.n_series, config.horizon, len(config.output_quantiles)))
+    with torch.no_grad():
+        for begin in range(0, order.shape[0], batch_size):
+            series = order[begin : begin + batch_size]
+            if model.training.strategy == "window":
+                windows = gather_windows(tensors, series, lengths[series] - 1, reach)
+                summaries, _ = network.encode(windows.inputs, windows.codes)
+                out = network.decode(summaries[:, -1:], windows.future)  # (B, 1, H, Q)
+            else:
+                block = gather_block(tensors, series, first[series])
+                summaries, _ = network.encode(block.inputs(0, block.steps), block.codes)
+                rows = torch.arange(series.shape[0], device=device)
+                last = torch.from_numpy(lengths[series] - first[series] - 1).to(device)
+                out = network.decode(
+                    summaries[rows, last].unsqueeze(1), block.future_at(rows, last)
+                )  # (B, 1, H, Q)
+            scaled[series] = out[:, 0].float().cpu().numpy()
+    values = unscale(scaled, scaler)
+    broken = ~np.isfinite(values).all(axis=(1, 2))
+    if broken.any():
+        names = ", ".join(repr(str(i)) for i in panel.ids[broken][:5])
+        raise DataError(
+            f"forecasts of {int(broken.sum())} series are not finite ({names}); nothing was "
+            "written. Their values may be far outside the range the model was trained on"
+        )
+    steps = np.arange(1, config.horizon + 1)
+    ends = panel.end_times()
+    times = shift_times(np.repeat(ends, config.horizon), np.tile(steps, panel.n_series), panel.freq)
+    return Forecasts(
+        ids=panel.ids,
+        times=times.reshape(panel.n_series, config.horizon),
+        quantiles=config.output_quantiles,
+        values=values,
+        columns=config.quantiles if config.loss == "quantile" else (),
+        freq=panel.freq,
+        tz=panel.tz,
+    )
+
+
+def _check_fits(model: Model, panel: Panel) -> None:
+    schema = model.schema
+    if panel.freq.alias != schema["frequency"]:
+        raise DataError(
+            f"the model was trained on {schema['frequency']} data; this data is "
+            f"{panel.freq.label} ({panel.freq.alias})"
+        )
+    if list(panel.covariate_names) != list(schema["covariates"]):
+        raise DataError(
+            f"the model needs covariates {schema['covariates']}; this data has "
+            f"{list(panel.covariate_names)}"
+        )
+
+
+def _match_scaler(model: Model, panel: Panel) -> tuple[Scaler, np.ndarray]:
+    """The scaler of each series of ``panel``: its training scaler when the model
+    knows the id, else one fitted on its own history; and its embedding code."""
+    known = {str(name): position for position, name in enumerate(model.scaler.ids)}
+    positions = np.array([known.get(str(name), -1) for name in panel.ids], dtype=np.int64)
+    unseen = np.flatnonzero(positions < 0)
+    if unseen.size and model.config.id_embedding:
+        names = ", ".join(repr(str(i)) for i in panel.ids[unseen][:5])
+        raise DataError(
+            f"{unseen.size} series were not in the training data ({names}) and this model "
+            "learned an embedding per series id (--id-embedding); forecast only known series "
+            "or retrain without --id-embedding"
+        )
+    scaler = model.scaler.take(np.maximum(positions, 0))
+    if unseen.size:
+        own = fit_scaler(panel.take(unseen), model.scaler.method)
+        loc, scale = scaler.loc.copy(), scaler.scale.copy()
+        loc[unseen], scale[unseen] = own.loc, own.scale
+        scaler = Scaler(
+            scaler.method, panel.ids, loc, scale, scaler.covariate_loc, scaler.covariate_scale
+        )
+    return scaler, np.maximum(positions, 0)

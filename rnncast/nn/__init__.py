@@ -1,0 +1,1 @@
+"""The networks: recurrent cells and the forecaster around them (torch only, no files)."""

@@ -1,0 +1,116 @@
+"""Per-series scaling, fitted on the training part of each series only.
+
+A network shared by many series needs them on one scale. Each series gets a
+location and a scale fitted on its training steps; covariates get one location
+and scale per column over all training steps. ``fit_scaler`` returns a frozen
+``Scaler``, ``scale_values`` and ``unscale`` are pure and exact inverses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnncast.panel import Panel
+
+# A series whose spread is below this fraction of its level is treated as
+# constant: dividing by a near-zero spread would blow rounding noise up to
+# full-size signal.
+_RELATIVE_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Locations and scales: target per series, covariates per column.
+
+    ``ids`` name the series in the order of ``loc``/``scale`` so a scaler fitted
+    in training can be matched to the series of new data by id.
+    """
+
+    method: str
+    ids: np.ndarray  # (S,) str
+    loc: np.ndarray  # (S,) float64
+    scale: np.ndarray  # (S,) float64, > 0
+    covariate_loc: np.ndarray  # (C,) float64
+    covariate_scale: np.ndarray  # (C,) float64, > 0
+
+    def take(self, positions: np.ndarray) -> Scaler:
+        """The scaler of some series, in the given order."""
+        return Scaler(
+            self.method,
+            self.ids[positions],
+            self.loc[positions],
+            self.scale[positions],
+            self.covariate_loc,
+            self.covariate_scale,
+        )
+
+
+def fit_scaler(panel: Panel, method: str) -> Scaler:
+    """Fit one location and scale per series of ``panel`` (pass the training part).
+
+    ``standard``: mean and standard deviation. ``meanabs``: zero and the mean
+    absolute value, which keeps zero at zero (sparse or intermittent series).
+    ``robust``: median and interquartile range / 1.349 (the standard deviation of
+    a normal distribution), unmoved by a few outliers. A constant series gets
+    scale max(|level|, 1), so it maps to a constant of at most one.
+    """
+    loc = np.empty(panel.n_series)
+    scale = np.empty(panel.n_series)
+    for index in range(panel.n_series):
+        values = panel.series(index).astype(np.float64)
+        loc[index], scale[index] = _fit_one(values, method)
+    covariate_loc = np.zeros(len(panel.covariate_names))
+    covariate_scale = np.ones(len(panel.covariate_names))
+    if panel.covariate_names:
+        rows = _rows(panel)
+        columns = panel.covariates[rows].astype(np.float64)
+        covariate_loc = columns.mean(axis=0)
+        spread = columns.std(axis=0)
+        covariate_scale = np.where(spread > 0, spread, 1.0)
+    return Scaler(method, panel.ids.copy(), loc, scale, covariate_loc, covariate_scale)
+
+
+def _fit_one(values: np.ndarray, method: str) -> tuple[float, float]:
+    if method == "meanabs":
+        loc, spread = 0.0, float(np.abs(values).mean())
+    elif method == "robust":
+        low, loc, high = np.quantile(values, [0.25, 0.5, 0.75])
+        spread = float(high - low) / 1.349 or float(values.std())
+    elif method == "standard":
+        loc, spread = float(values.mean()), float(values.std())
+    else:
+        raise ValueError(f"unknown scaler {method!r}")
+    level = max(abs(float(loc)), float(np.abs(values).mean()))
+    if not spread > _RELATIVE_FLOOR * level or spread == 0.0:
+        spread = max(level, 1.0)
+    return float(loc), spread
+
+
+def scale_values(panel: Panel, scaler: Scaler) -> tuple[np.ndarray, np.ndarray]:
+    """The panel's target and covariates scaled, each series after the next.
+
+    Returns ``(target (N,), covariates (N, C))`` float32 over the panel's own
+    steps (series i occupies ``sum(lengths[:i])`` onwards), new arrays.
+    """
+    rows = _rows(panel)
+    series_of_row = np.repeat(np.arange(panel.n_series), panel.lengths)
+    target = (panel.values[rows] - scaler.loc[series_of_row]) / scaler.scale[series_of_row]
+    covariates = (panel.covariates[rows] - scaler.covariate_loc) / scaler.covariate_scale
+    return target.astype(np.float32), covariates.astype(np.float32)
+
+
+def unscale(values: np.ndarray, scaler: Scaler) -> np.ndarray:
+    """Scaled values (S, ...) back to the data's units, float64; series along axis 0."""
+    extra = (1,) * (values.ndim - 1)
+    loc = scaler.loc.reshape(-1, *extra)
+    scale = scaler.scale.reshape(-1, *extra)
+    return values.astype(np.float64) * scale + loc
+
+
+def _rows(panel: Panel) -> np.ndarray:
+    """Buffer rows of every step of the panel, series after series."""
+    lengths = panel.lengths
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(panel.begins, lengths) + within
