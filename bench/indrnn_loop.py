@@ -116,14 +116,18 @@ def _make_gru(hidden: int) -> Callable[[Tensor], Tensor]:
     return run
 
 
-def _time(step: Callable[[], None], repeats: int, warmup: int = 2) -> list[float]:
-    for _ in range(warmup):
-        step()
-    times = []
+def _time(steps: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, list]:
+    """Milliseconds per call of each step, taken round-robin so that load from anything else
+    on the machine falls on every variant alike rather than on whichever ran at the time."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list] = {name: [] for name in steps}
     for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1000)
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append((time.perf_counter() - start) * 1000)
     return times
 
 
@@ -170,6 +174,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
+    load_before = os.getloadavg()
 
     _ScriptScan.forward_loop, forward_warnings = _scripted(_script_forward)
     _ScriptScan.backward_loop, backward_warnings = _scripted(_script_backward)
@@ -188,15 +193,17 @@ def main() -> None:
             _train_step(models["compile"], x, g)()
             compile_seconds[f"B{batch}_T{steps}_D{hidden}"] = round(time.perf_counter() - start, 1)
         models["gru"] = _make_gru(hidden)
-        for name, model in models.items():
-            rows.append(_row(name, "train", shape, _time(_train_step(model, x, g), args.repeats)))
+        steps_by_name = {name: _train_step(model, x, g) for name, model in models.items()}
+        # Warm-up calls: TorchScript's profiling executor optimises only after profiled runs.
+        for name, raw in _time(steps_by_name, args.repeats, warmup=3).items():
+            rows.append(_row(name, "train", shape, raw))
     for shape in INFERENCE_CASES:
         batch, steps, hidden = shape
         x = torch.randn(batch, steps, FEATURES)
         models = {name: _make_indrnn(scan, hidden) for name, scan in scans.items()}
         models["gru"] = _make_gru(hidden)
-        for name, model in models.items():
-            raw = _time(_infer_step(model, x), max(3, args.repeats // 2), warmup=1)
+        steps_by_name = {name: _infer_step(model, x) for name, model in models.items()}
+        for name, raw in _time(steps_by_name, max(3, args.repeats // 2), warmup=3).items():
             rows.append(_row(name, "inference", shape, raw))
 
     gru_ms = {(r["mode"], r["D"]): r["ms_per_step"] for r in rows if r["variant"] == "gru"}
@@ -214,6 +221,7 @@ def main() -> None:
             "torch": torch.__version__,
         },
         "repeats": args.repeats,
+        "load_average_before_after": [list(load_before), list(os.getloadavg())],
         "chosen": "function",
         "target": f"IndRNN ms_per_step <= {TARGET_RATIO} x GRU's, forward + backward",
         "target_met": all(r["ratio_to_gru"] <= TARGET_RATIO for r in chosen_train),

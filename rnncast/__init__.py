@@ -7,17 +7,35 @@ paid by every cron run) does not load pandas, pyarrow or torch until needed.
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["DataConfig", "Panel", "__version__", "read_panel"]
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "Panel",
+    "TrainConfig",
+    "__version__",
+    "forecast",
+    "load_model",
+    "read_panel",
+    "train",
+]
 
 _LAZY = {
     "DataConfig": "rnncast.config",
+    "ModelConfig": "rnncast.config",
+    "TrainConfig": "rnncast.config",
     "Panel": "rnncast.panel",
     "read_panel": "rnncast.panel",
+    "train": "rnncast.training",
+    "forecast": "rnncast.forecasting",
+    "load_model": "rnncast.artifact",
 }
 
 if TYPE_CHECKING:
-    from rnncast.config import DataConfig
+    from rnncast.artifact import load_model
+    from rnncast.config import DataConfig, ModelConfig, TrainConfig
+    from rnncast.forecasting import forecast
     from rnncast.panel import Panel, read_panel
+    from rnncast.training import train
 
 
 def __getattr__(name: str) -> Any:

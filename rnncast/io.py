@@ -544,3 +544,45 @@ def _parse_timestamp_text(column: pa.ChunkedArray, table: Table) -> pa.ChunkedAr
             "which rnncast cannot represent"
         ) from exc
     return pa.chunked_array([pa.array(parsed)])
+
+
+def write_table(frame, destination: str | Path) -> str:
+    """Write a DataFrame as CSV or Parquet, chosen by the suffix; ``-`` is CSV on stdout.
+
+    A file is written beside its destination, flushed to disk and renamed into
+    place, so a reader (or a killed run) sees the old file or the new one, never
+    half of one. Returns a label of where it went.
+    """
+    import os
+    import sys
+    import tempfile
+
+    if str(destination) == "-":
+        frame.to_csv(sys.stdout, index=False)
+        sys.stdout.flush()
+        return "stdout"
+    path = Path(destination)
+    file_format = _format_of(path)
+    if file_format is None or path.name.endswith((".gz", ".bz2", ".zst")):
+        raise ConfigError(
+            f"--out {path}: write to a .csv or .parquet file (or - for CSV on stdout)"
+        )
+    if path.is_dir():
+        raise ConfigError(f"--out {path} is a directory; name a .csv or .parquet file")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--out {path}: the folder {path.parent} does not exist")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            if file_format == "csv":
+                frame.to_csv(stream, index=False)
+            else:
+                pa_parquet.write_table(pa.Table.from_pandas(frame, preserve_index=False), stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return str(path)

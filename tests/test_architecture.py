@@ -25,14 +25,16 @@ STAGES = [
     # The model directory's format: it rebuilds networks (nn) and scalers; train
     # writes checkpoints and forecast loads models through it.
     "artifact",
-    "train",
-    "forecast",
+    # Named for the activity so that rnncast.train and rnncast.forecast, the public
+    # functions, are never shadowed by submodules of the same name once imported.
+    "training",
+    "forecasting",
     "evaluate",
     "report",
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}
-TORCH_ALLOWED = {"nn", "batches", "train", "forecast", "artifact"}
+TORCH_ALLOWED = {"nn", "batches", "training", "forecasting", "artifact"}
 
 
 def module_files() -> list[Path]:

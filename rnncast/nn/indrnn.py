@@ -142,8 +142,9 @@ class IndRNN(nn.Module):
 
     @property
     def recurrent_bound(self) -> float:
-        """u_max = 2^(1/max_steps): over max_steps steps a unit's own memory can grow at most
-        2x (paper §3.1, |u| <= γ^(1/T) with γ = 2 for ReLU)."""
+        """u_max = 2^(1/max_steps), so u^T, the factor a ReLU unit's gradient picks up through
+        itself over max_steps steps, stays within 2. The paper's BPTT analysis bounds |u| by
+        γ^(1/T); γ = 2 is the authors' (and the TensorFlow port's) usual choice."""
         return 2.0 ** (1.0 / self.max_steps)
 
     @torch.no_grad()

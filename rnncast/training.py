@@ -43,6 +43,7 @@ from rnncast.batches import (
 from rnncast.config import DataConfig, ModelConfig, TrainConfig
 from rnncast.errors import ConfigError, DataError, Interrupted, TrainingDiverged
 from rnncast.frequency import calendar_feature_names
+from rnncast.nn.device import describe_device, resolve_device
 from rnncast.panel import Panel
 from rnncast.scaling import fit_scaler
 
@@ -62,16 +63,6 @@ class EpochReport:
     lr: float
     elapsed: float  # seconds since training began, resumed runs included
     max_time: float | None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA, then MPS, then CPU. An explicit device that is absent is an error."""
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
-        raise ConfigError(f"--device {name} was asked for but is not available here; use auto")
-    return torch.device(name)
 
 
 def choose_sizes(
@@ -144,12 +135,13 @@ def train(
     device = resolve_device(training.device)
     if training.threads is not None and device.type == "cpu":
         torch.set_num_threads(training.threads)
-    log.info("training on %s", _device_name(device))
+    log.info("training on %s", describe_device(device))
 
     head = panel.split_tail(val_size)[0] if val_size else panel
     scaler = fit_scaler(head, model.scaler)
     season = panel.freq.season_length if model.season_inputs else 0
     tensors = lay_out(panel, scaler, model.horizon, season, device)
+    weights = torch.from_numpy(loss_weights(head, scaler.scale)).float().to(device)
     lengths = panel.lengths
     train_lengths = lengths - val_size
     ranges = {
@@ -172,7 +164,7 @@ def train(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(training.seed)
         network = build_network(model, shape).to(device)
-        loop = _Loop(network, model, training, tensors, ranges, device)
+        loop = _Loop(network, model, training, tensors, weights, ranges, device)
         if checkpoint is not None:
             loop.restore(*checkpoint)
         while not loop.finished():
@@ -214,11 +206,12 @@ class _Loop:
         model: ModelConfig,
         training: TrainConfig,
         tensors: SeriesTensors,
+        weights: torch.Tensor,
         ranges: dict[str, tuple[np.ndarray, np.ndarray]],
         device: torch.device,
     ):
         self.network, self.model, self.training = network, model, training
-        self.tensors, self.ranges, self.device = tensors, ranges, device
+        self.tensors, self.weights, self.ranges, self.device = tensors, weights, ranges, device
         self.optimizer = _optimizer(network, training)
         self.scheduler = _scheduler(self.optimizer, training)
         self.rng = np.random.default_rng(training.seed)
@@ -316,7 +309,9 @@ class _Loop:
                     forecasts, state = self.network(
                         block.inputs(start, stop), block.future(start, stop), block.codes, state
                     )
-                    loss_sum, loss_count = self._loss(forecasts, block.targets(start, stop), mask)
+                    loss_sum, loss_count = self._loss(
+                        forecasts, block.targets(start, stop), mask, self.weights[series]
+                    )
                 self._step(loss_sum, loss_count)
                 # Truncated BPTT: the next chunk starts from this state as a constant, so
                 # gradients stop here and memory stays O(chunk_len), not O(series length).
@@ -336,7 +331,9 @@ class _Loop:
                 summaries, _ = self.network.encode(windows.inputs, windows.codes)
                 forecasts = self.network.decode(summaries[:, -1:], windows.future)
                 mask = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
-                loss_sum, loss_count = self._loss(forecasts, windows.targets, mask)
+                loss_sum, loss_count = self._loss(
+                    forecasts, windows.targets, mask, self.weights[series[chosen]]
+                )
             self._step(loss_sum, loss_count)
             yield float(loss_sum.detach()), int(loss_count)
 
@@ -350,9 +347,14 @@ class _Loop:
         return [batches[i] for i in self.rng.permutation(len(batches))]
 
     def _loss(
-        self, forecasts: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+        self,
+        forecasts: torch.Tensor,
+        targets: torch.Tensor,
+        mask: torch.Tensor,
+        weights: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed loss over the valid origins of (B, T, H, Q) forecasts, and their count."""
+        """Summed loss over the valid origins of (B, T, H, Q) forecasts, each series
+        weighted by ``weights`` (B,), and the number of origins."""
         errors = targets.unsqueeze(-1).float() - forecasts.float()  # (B, T, H, Q)
         if self.model.loss == "quantile":
             pointwise = torch.maximum(self.quantiles * errors, (self.quantiles - 1) * errors)
@@ -360,7 +362,7 @@ class _Loop:
             pointwise = errors.square()
         else:
             pointwise = errors.abs()
-        per_origin = pointwise.mean(dim=(2, 3))  # (B, T)
+        per_origin = pointwise.mean(dim=(2, 3)) * weights[:, None]  # (B, T)
         return (per_origin * mask).sum(), mask.sum()
 
     def _step(self, loss_sum: torch.Tensor, loss_count: torch.Tensor) -> None:
@@ -396,7 +398,8 @@ class _Loop:
                     summaries, _ = self.network.encode(windows.inputs, windows.codes)
                     forecasts = self.network.decode(summaries[:, -1:], windows.future)
                 mask = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
-                loss_sum, loss_count = self._loss(forecasts, windows.targets, mask)
+                weights = self.weights[series[part]]
+                loss_sum, loss_count = self._loss(forecasts, windows.targets, mask, weights)
                 total, count = total + float(loss_sum), count + int(loss_count)
         else:
             scored = np.flatnonzero(high >= low)
@@ -414,7 +417,8 @@ class _Loop:
                     )
                 targets = block.targets_at(rows, steps).unsqueeze(1)
                 ones = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
-                loss_sum, loss_count = self._loss(forecasts, targets, ones)
+                weights = self.weights[series][rows.cpu().numpy()]
+                loss_sum, loss_count = self._loss(forecasts, targets, ones, weights)
                 total, count = total + float(loss_sum), count + int(loss_count)
         self.network.train()
         loss = total / max(count, 1)
@@ -535,6 +539,29 @@ def _long_enough(panel: Panel, horizon: int, val_size: int) -> Panel:
     return panel.take(np.flatnonzero(~short)) if short.any() else panel
 
 
+def loss_weights(head: Panel, scales: np.ndarray) -> np.ndarray:
+    """(S,) per-series loss weights that measure errors in units of each series'
+    in-sample seasonal-naive error, as MASE does, instead of its standard deviation.
+
+    Scaling by the standard deviation makes a trending or smooth seasonal series'
+    errors look small; MASE, the measure forecasters compare on, does not. The
+    weights are clipped to [0.1, 10] around their median so no series takes over.
+    """
+    season = head.freq.season_length
+    naive_error = np.empty(head.n_series)
+    for index in range(head.n_series):
+        values = head.series(index).astype(np.float64)
+        lag = season if values.shape[0] > season else 1
+        error = np.abs(values[lag:] - values[:-lag]).mean() if values.shape[0] > lag else 0.0
+        naive_error[index] = error
+    typical = np.median(naive_error[naive_error > 0]) if (naive_error > 0).any() else 1.0
+    naive_error = np.where(naive_error > 0, naive_error, typical)
+    weights = scales / naive_error
+    middle = np.median(weights)
+    weights = np.clip(weights, middle / 10, middle * 10)
+    return weights / weights.mean()
+
+
 def _origins(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every (series, step) with low <= step <= high, as two flat arrays."""
     counts = np.maximum(high - low + 1, 0)
@@ -570,14 +597,6 @@ def _schema(panel: Panel, data: DataConfig | None) -> dict[str, Any]:
         "series": panel.n_series,
         "steps": int(panel.lengths.sum()),
     }
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
-    return device.type
 
 
 def _finite_or_none(value: float) -> float | None:
