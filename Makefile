@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/rnncast check sample_data/load_hourly.parquet --covariates temperature --horizon 24
-	$(BIN)/rnncast check sample_data/sales_daily_wide.csv --layout wide --horizon 28
+	$(BIN)/rnncast train sample_data/load_hourly.parquet --covariates temperature --horizon 24 \
+		--seed 1 --out demo/load_model
+	$(BIN)/rnncast forecast sample_data/load_hourly.parquet --model demo/load_model \
+		--out demo/forecasts.csv
+	head -4 demo/forecasts.csv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -32,4 +36,4 @@ sample-data: $(STAMP)
 	$(BIN)/python scripts/make_sample_data.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis demo

@@ -518,7 +518,13 @@ def _stop_on_signals():
 @contextlib.contextmanager
 def _training_progress(quiet: bool):
     """A progress bar on a terminal; one plain line per epoch otherwise (cron logs)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = _stderr()
     if quiet or not console.is_terminal:
@@ -530,7 +536,8 @@ def _training_progress(quiet: bool):
         yield log_line
         return
     columns = (TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
-               TextColumn("{task.description}"), TimeElapsedColumn())  # fmt: skip
+               TextColumn("{task.description}"), TimeElapsedColumn(),
+               TextColumn("left"), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("", total=None)
 
