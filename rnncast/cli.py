@@ -391,10 +391,11 @@ def forecast(
     """
     import rnncast
     from rnncast.forecasting import data_config
-    from rnncast.io import write_table
+    from rnncast.io import check_destination, write_table
     from rnncast.nn.device import resolve_device
 
     _log_to_stderr(quiet)
+    check_destination(out)
     trained = rnncast.load_model(model)
     panel = rnncast.read_panel(data, replace(data_config(trained), horizon=None))
     _warn_skipped(panel)

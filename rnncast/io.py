@@ -546,20 +546,10 @@ def _parse_timestamp_text(column: pa.ChunkedArray, table: Table) -> pa.ChunkedAr
     return pa.chunked_array([pa.array(parsed)])
 
 
-def write_table(frame, destination: str | Path) -> str:
-    """Write a DataFrame as CSV or Parquet, chosen by the suffix; ``-`` is CSV on stdout.
-
-    A file is written beside its destination, flushed to disk and renamed into
-    place, so a reader (or a killed run) sees the old file or the new one, never
-    half of one. Returns a label of where it went.
-    """
-    import os
-    import sys
-    import tempfile
-
+def check_destination(destination: str | Path) -> str:
+    """The format an output goes in (``csv``, ``parquet`` or ``stdout``), checked before
+    any work is done; ConfigError when rnncast cannot write there."""
     if str(destination) == "-":
-        frame.to_csv(sys.stdout, index=False)
-        sys.stdout.flush()
         return "stdout"
     path = Path(destination)
     file_format = _format_of(path)
@@ -571,6 +561,26 @@ def write_table(frame, destination: str | Path) -> str:
         raise ConfigError(f"--out {path} is a directory; name a .csv or .parquet file")
     if not path.parent.is_dir():
         raise ConfigError(f"--out {path}: the folder {path.parent} does not exist")
+    return file_format
+
+
+def write_table(frame, destination: str | Path) -> str:
+    """Write a DataFrame as CSV or Parquet, chosen by the suffix; ``-`` is CSV on stdout.
+
+    A file is written beside its destination, flushed to disk and renamed into
+    place, so a reader (or a killed run) sees the old file or the new one, never
+    half of one. Returns a label of where it went.
+    """
+    import os
+    import sys
+    import tempfile
+
+    file_format = check_destination(destination)
+    if file_format == "stdout":
+        frame.to_csv(sys.stdout, index=False)
+        sys.stdout.flush()
+        return "stdout"
+    path = Path(destination)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:

@@ -167,13 +167,19 @@ def train(
         loop = _Loop(network, model, training, tensors, weights, ranges, device)
         if checkpoint is not None:
             loop.restore(*checkpoint)
+        elif out is not None:
+            # An epoch-0 checkpoint, so a run stopped in its first epoch can resume too.
+            write_checkpoint(out, *loop.checkpoint(model, training, fingerprint))
         while not loop.finished():
             report = loop.run_epoch(should_stop)
-            if out is not None:
+            interrupted = loop.stop_reason is not None and loop.stop_reason.startswith("signal")
+            # A stop inside an epoch keeps the checkpoint of the last whole epoch: resuming
+            # from half-updated weights would not continue the same run.
+            if out is not None and not interrupted:
                 write_checkpoint(out, *loop.checkpoint(model, training, fingerprint))
             if on_epoch is not None and report is not None:
                 on_epoch(report)
-            if loop.stop_reason is not None and loop.stop_reason.startswith("signal"):
+            if interrupted:
                 raise Interrupted(
                     f"training stopped by {loop.stop_reason.removeprefix('signal ')} in epoch "
                     f"{loop.epoch + 1}"
@@ -372,7 +378,7 @@ class _Loop:
         loss = loss_sum / count
         if not torch.isfinite(loss):
             raise TrainingDiverged(
-                f"the training loss became {float(loss)} in epoch {self.epoch + 1}; try a "
+                f"the training loss became {loss.item()} in epoch {self.epoch + 1}; try a "
                 f"lower --lr (now {self.training.lr:g}), a tighter --clip, or --scaler robust"
             )
         self.optimizer.zero_grad(set_to_none=True)

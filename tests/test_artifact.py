@@ -1,0 +1,411 @@
+"""The model directory: round trips, tampering, format versions, the no-pickle rule,
+refusing to overwrite strangers' files, checkpoints, and the golden v1 fixture."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import pickle
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rnncast import DataConfig, ModelConfig, Panel, TrainConfig, __version__, forecast, train
+from rnncast.artifact import (
+    CHECKPOINT,
+    FORMAT_VERSION,
+    MANIFEST,
+    MODEL_FILES,
+    load_model,
+    read_checkpoint,
+    read_verified,
+    save_model,
+    write_checkpoint,
+)
+from rnncast.cli import app
+from rnncast.errors import ArtifactError, ConfigError
+from tests.conftest import REPO_ROOT
+
+GOLDEN = REPO_ROOT / "tests" / "golden"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_panel(seed: int = 0) -> Panel:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for index, length in enumerate([90, 72]):
+        steps = np.arange(length)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unique_id": f"m{index}",
+                    "ds": pd.date_range("2024-01-01", periods=length, freq="D"),
+                    "y": 5 + index + np.sin(2 * np.pi * steps / 7) + rng.normal(0, 0.1, length),
+                    "load": np.cos(steps / 5.0) + index,
+                }
+            )
+        )
+    return Panel.from_frame(pd.concat(frames, ignore_index=True), DataConfig(covariates=("load",)))
+
+
+@pytest.fixture(scope="module")
+def panel() -> Panel:
+    return small_panel()
+
+
+@pytest.fixture(scope="module")
+def trained(one_thread, panel: Panel):
+    return train(
+        panel,
+        ModelConfig(horizon=7, cell="lstm", hidden=8, layers=1),
+        TrainConfig(max_epochs=2, device="cpu"),
+        data=DataConfig(covariates=("load",)),
+    )
+
+
+@pytest.fixture(scope="module")
+def saved(trained, tmp_path_factory) -> Path:
+    return save_model(trained, tmp_path_factory.mktemp("saved") / "model")
+
+
+@pytest.fixture
+def model_dir(saved: Path, tmp_path: Path) -> Path:
+    """A fresh copy of a saved model, free to damage."""
+    return Path(shutil.copytree(saved, tmp_path / "model"))
+
+
+def inspect(directory: Path):
+    return runner.invoke(app, ["inspect", str(directory)])
+
+
+def test_save_then_load_gives_identical_forecasts(trained, saved: Path, panel: Panel) -> None:
+    loaded = load_model(saved)
+    assert sorted(p.name for p in saved.iterdir()) == sorted([*MODEL_FILES, MANIFEST])
+    before, after = forecast(trained, panel), forecast(loaded, panel)
+    np.testing.assert_array_equal(after.values, before.values)
+    np.testing.assert_array_equal(after.times, before.times)
+    assert loaded.config == trained.config
+    assert loaded.training == trained.training
+    assert loaded.shape == trained.shape
+    assert loaded.history == trained.history
+    assert loaded.schema == json.loads(json.dumps(trained.schema))  # tuples come back as lists
+    assert loaded.scaler.ids.tolist() == trained.scaler.ids.tolist()
+    np.testing.assert_array_equal(loaded.scaler.scale, trained.scaler.scale)
+    np.testing.assert_array_equal(loaded.scaler.covariate_loc, trained.scaler.covariate_loc)
+    assert not loaded.network.training  # ready for inference
+
+
+def test_the_manifest_lists_the_sha256_of_every_file(saved: Path) -> None:
+    manifest = json.loads((saved / MANIFEST).read_text())
+    assert manifest["format_version"] == FORMAT_VERSION == 1
+    assert sorted(manifest["files"]) == sorted(MODEL_FILES)
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((saved / name).read_bytes()).hexdigest() == digest
+    config = json.loads((saved / "config.json").read_text())
+    assert config["rnncast_version"] == __version__
+    assert config["torch_version"] == torch.__version__
+
+
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def edit_config(path: Path) -> None:
+    path.write_text(path.read_text().replace('"hidden": 8', '"hidden": 9'))
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("model.safetensors", flip_a_byte),
+        ("model.safetensors", truncate),
+        ("scaler.safetensors", flip_a_byte),
+        ("config.json", edit_config),
+        ("series.json", truncate),
+    ],
+    ids=["flipped-weights", "truncated-weights", "flipped-scaler", "edited-config", "cut-ids"],
+)
+def test_a_changed_file_is_refused(model_dir: Path, name: str, damage) -> None:
+    damage(model_dir / name)
+    expected = (
+        f"{model_dir / name} does not match its sha256 in manifest.json: the file was "
+        "changed or damaged after training; retrain or restore the directory"
+    )
+    with pytest.raises(ArtifactError) as raised:
+        load_model(model_dir)
+    assert str(raised.value) == expected
+    result = inspect(model_dir)
+    assert result.exit_code == 4
+    assert result.stdout == ""
+    assert result.stderr == f"error: {expected}\n"
+
+
+def test_a_missing_manifest_is_refused(model_dir: Path) -> None:
+    (model_dir / MANIFEST).unlink()
+    expected = f"{model_dir} is not a complete model directory: manifest.json is missing"
+    with pytest.raises(ArtifactError, match=r"manifest\.json is missing") as raised:
+        load_model(model_dir)
+    assert str(raised.value) == expected
+    result = inspect(model_dir)
+    assert (result.exit_code, result.stderr) == (4, f"error: {expected}\n")
+
+
+def test_a_missing_manifest_beside_a_checkpoint_points_to_resume(model_dir: Path) -> None:
+    (model_dir / MANIFEST).unlink()
+    (model_dir / CHECKPOINT).write_bytes(b"")
+    with pytest.raises(ArtifactError) as raised:
+        load_model(model_dir)
+    assert str(raised.value).endswith(
+        "(a checkpoint is there: training did not finish; try train --resume)"
+    )
+
+
+def rewrite_manifest(directory: Path, **changes) -> None:
+    manifest = json.loads((directory / MANIFEST).read_text())
+    manifest.update(changes)
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_a_newer_format_version_asks_for_an_upgrade(model_dir: Path) -> None:
+    rewrite_manifest(model_dir, format_version=FORMAT_VERSION + 1)
+    expected = (
+        f"{model_dir} has model format version {FORMAT_VERSION + 1}; this rnncast "
+        f"({__version__}) reads version {FORMAT_VERSION}; upgrade rnncast to use it"
+    )
+    with pytest.raises(ArtifactError) as raised:
+        load_model(model_dir)
+    assert str(raised.value) == expected
+    result = inspect(model_dir)
+    assert (result.exit_code, result.stderr) == (4, f"error: {expected}\n")
+
+
+def test_an_older_format_version_asks_for_retraining(model_dir: Path) -> None:
+    rewrite_manifest(model_dir, format_version=0)
+    with pytest.raises(ArtifactError, match=r"format version 0; .* reads version 1; retrain"):
+        load_model(model_dir)
+
+
+def test_a_manifest_that_omits_a_file_is_refused(model_dir: Path) -> None:
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    del manifest["files"]["history.json"]
+    rewrite_manifest(model_dir, files=manifest["files"])
+    with pytest.raises(ArtifactError, match=r"manifest.json does not list history.json$"):
+        load_model(model_dir)
+
+
+def test_a_missing_model_file_is_refused(model_dir: Path) -> None:
+    (model_dir / "history.json").unlink()
+    with pytest.raises(ArtifactError, match=r"history.json is missing$"):
+        load_model(model_dir)
+
+
+def test_garbage_in_the_manifest_is_refused(model_dir: Path) -> None:
+    (model_dir / MANIFEST).write_text("{not json")
+    with pytest.raises(ArtifactError, match=r"manifest.json is not a valid manifest$"):
+        load_model(model_dir)
+
+
+def test_a_missing_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="is not a model directory"):
+        load_model(tmp_path / "nowhere")
+    assert inspect(tmp_path / "nowhere").exit_code == 4
+
+
+def test_consistent_digests_over_weights_that_do_not_fit_are_refused(model_dir: Path) -> None:
+    # Someone edits config.json and updates the manifest to match: the digests pass,
+    # but the weights no longer fit the network the config describes.
+    edit_config(model_dir / "config.json")
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    config_bytes = (model_dir / "config.json").read_bytes()
+    manifest["files"]["config.json"] = hashlib.sha256(config_bytes).hexdigest()
+    rewrite_manifest(model_dir, files=manifest["files"])
+    with pytest.raises(ArtifactError, match=r"model.safetensors does not fit config.json"):
+        load_model(model_dir)
+
+
+def _tripwire() -> None:
+    raise AssertionError("evil.pkl was unpickled")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (_tripwire, ())
+
+
+_opened: list[str] | None = None
+
+
+def _record_opens(event: str, args: tuple) -> None:
+    if _opened is not None and event == "open" and isinstance(args[0], str | bytes | Path):
+        _opened.append(str(Path(args[0] if not isinstance(args[0], bytes) else args[0].decode())))
+
+
+sys.addaudithook(_record_opens)  # audit hooks cannot be removed; it records only on demand
+
+
+def test_a_stray_pickle_is_never_read(model_dir: Path, panel: Panel, monkeypatch) -> None:
+    global _opened
+    evil = pickle.dumps(_Evil())
+    with pytest.raises(AssertionError, match=r"evil\.pkl was unpickled"):
+        pickle.loads(evil)  # the trap is live: unpickling it fails loudly
+    (model_dir / "evil.pkl").write_bytes(evil)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model load must not unpickle anything")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    _opened = []
+    try:
+        loaded = load_model(model_dir)
+    finally:
+        opened, _opened = _opened, None
+    assert forecast(loaded, panel).values.shape == (2, 7, 3)
+    read_here = {Path(p).name for p in opened if Path(p).parent == model_dir}
+    assert read_here, "the audit hook saw no file opened; the check would prove nothing"
+    assert read_here <= {*MODEL_FILES, MANIFEST}
+    assert "evil.pkl" not in read_here
+
+
+def test_save_refuses_a_directory_holding_other_files(trained, tmp_path: Path) -> None:
+    target = tmp_path / "precious"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError) as raised:
+        save_model(trained, target)
+    assert str(raised.value) == (
+        f"--out {target} already holds files that are not rnncast's (notes.txt); "
+        "choose a new or empty directory"
+    )
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
+    assert (target / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious"]  # nothing staged
+
+
+def test_save_refuses_a_file_in_the_way(trained, tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    target.write_text("not a directory")
+    with pytest.raises(ConfigError, match="exists and is a file, not a model directory"):
+        save_model(trained, target)
+    assert target.read_text() == "not a directory"
+
+
+def test_save_replaces_a_model_and_its_checkpoint_whole(
+    trained, saved: Path, tmp_path: Path, panel: Panel
+) -> None:
+    target = Path(shutil.copytree(saved, tmp_path / "model"))
+    (target / CHECKPOINT).write_bytes(b"old checkpoint")
+    other = train(
+        panel,
+        ModelConfig(horizon=7, cell="gru", hidden=8, layers=1),
+        TrainConfig(max_epochs=1, device="cpu"),
+    )
+    save_model(other, target)
+    assert sorted(p.name for p in target.iterdir()) == sorted([*MODEL_FILES, MANIFEST])
+    assert load_model(target).config.cell == "gru"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging left
+
+
+def test_read_verified_returns_exactly_the_listed_files(saved: Path) -> None:
+    contents = read_verified(saved)
+    assert sorted(contents) == sorted(MODEL_FILES)
+    assert contents["config.json"] == (saved / "config.json").read_bytes()
+
+
+def test_a_checkpoint_round_trips_tensors_and_state(tmp_path: Path) -> None:
+    tensors = {"model.w": torch.arange(6.0).reshape(2, 3), "rng.torch": torch.get_rng_state()}
+    state = {"epoch": 3, "history": [{"epoch": 1, "val_loss": None}], "best_loss": 0.5}
+    path = write_checkpoint(tmp_path / "run", tensors, state)
+    assert path == tmp_path / "run" / CHECKPOINT
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [CHECKPOINT]
+    read_tensors, read_state = read_checkpoint(tmp_path / "run")
+    assert read_state == state
+    assert read_tensors.keys() == tensors.keys()
+    assert all(torch.equal(read_tensors[k], tensors[k]) for k in tensors)
+
+
+def test_a_damaged_checkpoint_cannot_be_resumed_from(tmp_path: Path) -> None:
+    write_checkpoint(tmp_path / "run", {"w": torch.ones(3)}, {"epoch": 1})
+    truncate(tmp_path / "run" / CHECKPOINT)
+    with pytest.raises(ArtifactError, match="is damaged and cannot be resumed from"):
+        read_checkpoint(tmp_path / "run")
+
+
+def test_write_checkpoint_refuses_a_directory_holding_other_files(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text("a,b\n")
+    with pytest.raises(ConfigError, match=r"already holds files that are not rnncast's"):
+        write_checkpoint(tmp_path, {"w": torch.ones(1)}, {"epoch": 1})
+    assert not (tmp_path / CHECKPOINT).exists()
+
+
+def golden_module():
+    """scripts/make_golden_model.py, which holds the data the fixture was trained on."""
+    spec = importlib.util.spec_from_file_location(
+        "make_golden_model", REPO_ROOT / "scripts" / "make_golden_model.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_golden_v1_model_still_loads_and_forecasts_the_same() -> None:
+    script = golden_module()
+    directory = GOLDEN / script.MODEL_DIR
+    assert sum(p.stat().st_size for p in directory.iterdir()) < 100_000
+    assert json.loads((directory / MANIFEST).read_text())["format_version"] == 1
+    model = load_model(directory)
+    panel = Panel.from_frame(script.golden_frame(), DataConfig(covariates=("temperature",)))
+    frame = forecast(model, panel).to_frame()
+    expected = pd.read_csv(GOLDEN / script.FORECAST_CSV, parse_dates=["ds"])
+    assert list(frame.columns) == list(expected.columns)
+    assert frame["unique_id"].tolist() == expected["unique_id"].tolist()
+    assert frame["ds"].tolist() == expected["ds"].tolist()
+    for column in ("y_hat", "y_q10", "y_q50", "y_q90"):
+        np.testing.assert_allclose(frame[column], expected[column], rtol=1e-5, atol=1e-5)
+
+
+def test_the_golden_v1_model_forecasts_through_the_cli(tmp_path: Path) -> None:
+    script = golden_module()
+    data = tmp_path / "golden.csv"
+    script.golden_frame().to_csv(data, index=False)
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            str(data),
+            "--model",
+            str(GOLDEN / script.MODEL_DIR),
+            "--out",
+            "-",
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    got = pd.read_csv(io.StringIO(result.stdout), parse_dates=["ds"])
+    expected = pd.read_csv(GOLDEN / script.FORECAST_CSV, parse_dates=["ds"])
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,297 @@
+"""End to end through the command line: train on the hourly sample, forecast to Parquet,
+CSV and stdout, inspect, and the exit codes and files of the failure paths."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rnncast.artifact import MANIFEST, MODEL_FILES
+from rnncast.cli import app
+from tests.conftest import SAMPLE_DATA
+
+runner = CliRunner()
+LOAD = SAMPLE_DATA / "load_hourly.parquet"
+COLUMNS = ["unique_id", "ds", "y_hat", "y_q10", "y_q50", "y_q90"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One CPU thread: on a busy 2-core machine two made one LSTM epoch minutes long."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(one_thread, tmp_path_factory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("cli") / "load_model"
+    result = invoke(
+        "train", LOAD, "--horizon", 24, "--covariates", "temperature",
+        "--out", out, "--max-epochs", 2, "--hidden", 8,
+    )  # fmt: skip
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def model_dir(trained) -> Path:
+    out, result = trained
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def forecast(model: Path, out, data: Path = LOAD, *extra):
+    return invoke("forecast", data, "--model", model, "--out", out, *extra)
+
+
+def expected_ds() -> dict[str, list[pd.Timestamp]]:
+    """The 24 hours after each meter's last timestamp in the sample."""
+    sample = pd.read_parquet(LOAD)
+    ends = pd.to_datetime(sample.groupby("unique_id")["ds"].max())
+    return {
+        str(name): list(pd.date_range(end + pd.Timedelta(hours=1), periods=24, freq="h"))
+        for name, end in ends.items()
+    }
+
+
+def check_schema(frame: pd.DataFrame) -> None:
+    assert list(frame.columns) == COLUMNS
+    assert frame.shape == (5 * 24, 6)
+    assert frame.groupby("unique_id").size().to_dict() == {f"meter_0{i}": 24 for i in range(1, 6)}
+    ds = pd.to_datetime(frame["ds"])
+    for name, rows in ds.groupby(frame["unique_id"]):
+        assert rows.tolist() == expected_ds()[name], name
+    values = frame[COLUMNS[2:]].to_numpy()
+    assert np.isfinite(values).all()
+    assert (frame["y_q10"] <= frame["y_q50"]).all() and (frame["y_q50"] <= frame["y_q90"]).all()
+    np.testing.assert_array_equal(frame["y_hat"], frame["y_q50"])
+
+
+def test_train_on_the_sample_writes_a_model_directory(trained) -> None:
+    out, result = trained
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""  # data goes to files; messages to stderr
+    assert "epoch 1:" in result.stderr and "epoch 2:" in result.stderr
+    assert re.search(r"best epoch [12] of 2 \(stopped: max_epochs\)", result.stderr)
+    assert f"model written to {out}" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted([*MODEL_FILES, MANIFEST])
+
+
+def test_forecast_to_parquet(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "f.parquet"
+    result = forecast(model_dir, out)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert f"wrote 24 steps of 5 series to {out}" in result.stderr
+    frame = pd.read_parquet(out)
+    check_schema(frame)
+    assert pd.api.types.is_datetime64_any_dtype(frame["ds"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]  # no temporary left
+
+
+def test_forecast_to_csv_matches_parquet(model_dir: Path, tmp_path: Path) -> None:
+    assert forecast(model_dir, tmp_path / "f.parquet").exit_code == 0
+    result = forecast(model_dir, tmp_path / "f.csv")
+    assert result.exit_code == 0, result.stderr
+    csv = pd.read_csv(tmp_path / "f.csv")
+    check_schema(csv)
+    parquet = pd.read_parquet(tmp_path / "f.parquet")
+    np.testing.assert_allclose(csv[COLUMNS[2:]], parquet[COLUMNS[2:]], rtol=1e-12)
+
+
+def test_forecast_to_stdout_is_csv_and_nothing_else(model_dir: Path) -> None:
+    result = forecast(model_dir, "-")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(",".join(COLUMNS) + "\n")
+    check_schema(pd.read_csv(io.StringIO(result.stdout)))
+    assert "wrote 24 steps of 5 series to stdout" in result.stderr
+    assert "wrote" not in result.stdout
+
+
+def test_quiet_forecast_to_stdout_prints_only_data(model_dir: Path) -> None:
+    result = forecast(model_dir, "-", LOAD, "--quiet")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert len(result.stdout.splitlines()) == 1 + 5 * 24
+
+
+def test_inspect_describes_the_model(model_dir: Path) -> None:
+    result = invoke("inspect", model_dir)
+    assert result.exit_code == 0, result.stderr
+    assert f"rnncast model: {model_dir}" in result.stdout
+    assert "lstm, 1 x 8" in result.stdout
+    assert "24 steps, quantiles 0.1, 0.5, 0.9" in result.stdout
+    assert "5 series, h, target y, covariates temperature" in result.stdout
+    assert "(stopped: max_epochs)" in result.stdout
+
+
+def test_inspect_json(model_dir: Path) -> None:
+    result = invoke("inspect", model_dir, "--json")
+    assert result.exit_code == 0, result.stderr
+    description = json.loads(result.stdout)
+    assert {"model", "training", "network", "data", "history"} <= description.keys()
+    assert (description["model"]["cell"], description["model"]["hidden"]) == ("lstm", 8)
+    assert description["model"]["horizon"] == 24
+    assert description["training"]["max_epochs"] == 2
+    assert description["network"]["parameters"] > 0
+    assert description["data"]["covariates"] == ["temperature"]
+    assert description["data"]["frequency"] == "h"
+    assert description["series"] == 5
+    assert [e["epoch"] for e in description["history"]["epochs"]] == [1, 2]
+    assert description["history"]["stopped"] == "max_epochs"
+
+
+def test_an_unsupported_out_suffix_is_a_usage_error(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "f.txt"
+    result = forecast(model_dir, out)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --out {out}: write to a .csv or .parquet file (or - for CSV on stdout)\n"
+    )
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_model_dir_creates_no_output_file(tmp_path: Path) -> None:
+    model = tmp_path / "not_a_model"
+    model.mkdir()
+    out = tmp_path / "f.csv"
+    result = forecast(model, out)
+    assert result.exit_code == 4
+    assert result.stderr == (
+        f"error: {model} is not a complete model directory: manifest.json is missing\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_model"]
+
+
+def test_a_failed_forecast_leaves_the_previous_output_untouched(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "f.csv"
+    out.write_text("previous forecasts\n")
+    sample = pd.read_parquet(LOAD).drop(columns=["temperature"])
+    data = tmp_path / "no_temperature.parquet"
+    sample.to_parquet(data)
+    result = forecast(model_dir, out, data)
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"error: {data}: covariate column 'temperature' not found; columns are "
+        "['unique_id', 'ds', 'y']\n"
+    )
+    assert out.read_text() == "previous forecasts\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "no_temperature.parquet"]
+
+
+def tiny_csv(path: Path, periods: int = 120) -> Path:
+    rng = np.random.default_rng(0)
+    frames = []
+    for name in ("a", "b"):
+        steps = np.arange(periods)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unique_id": name,
+                    "ds": pd.date_range("2000-01-01", periods=periods, freq="MS"),
+                    "y": 10 + 3 * np.sin(2 * np.pi * steps / 12) + rng.normal(0, 0.3, periods),
+                }
+            )
+        )
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def test_quantiles_option_names_the_columns(tmp_path: Path) -> None:
+    data = tiny_csv(tmp_path / "tiny.csv")
+    model = tmp_path / "model"
+    result = invoke(
+        "train", data, "--horizon", 6, "--out", model, "--hidden", 8, "--max-epochs", 2,
+        "--quantiles", "0.025,0.5,0.975", "--quiet",
+    )  # fmt: skip
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    result = forecast(model, "-", data)
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert list(frame.columns) == ["unique_id", "ds", "y_hat", "y_q2.5", "y_q50", "y_q97.5"]
+    assert len(frame) == 2 * 6
+    assert (frame["y_q2.5"] < frame["y_q50"]).all() and (frame["y_q50"] < frame["y_q97.5"]).all()
+
+
+def test_divergence_exits_5_and_suggests_a_lower_lr(tmp_path: Path) -> None:
+    data = tiny_csv(tmp_path / "tiny.csv")
+    model = tmp_path / "model"
+    result = invoke(
+        "train", data, "--horizon", 12, "--out", model, "--hidden", 8, "--max-epochs", 3,
+        "--cell", "indrnn", "--loss", "mse", "--lr", "1e6", "--clip", 0,
+    )  # fmt: skip
+    assert result.exit_code == 5, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the training loss became ")
+    assert "try a lower --lr (now 1e+06)" in last
+    assert "Traceback" not in result.stderr
+    assert not (model / MANIFEST).exists()
+
+
+def test_train_refuses_an_out_dir_holding_other_files(tmp_path: Path) -> None:
+    data = tiny_csv(tmp_path / "tiny.csv")
+    result = invoke("train", data, "--horizon", 6, "--out", tmp_path, "--max-epochs", 1)
+    assert result.exit_code == 2
+    assert "already holds files that are not rnncast's (tiny.csv)" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.csv"]
+
+
+def test_sigint_during_training_saves_a_checkpoint_and_resume_finishes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # A real SIGINT, sent to this process from inside training (on the third poll of
+    # should_stop), must reach the CLI's handler: stop after the batch, checkpoint, 130.
+    import os
+    import signal
+
+    import rnncast.training
+
+    real_train = rnncast.training.train
+
+    def train_then_signal(*args, should_stop, **kwargs):
+        polls = 0
+
+        def poll():
+            nonlocal polls
+            polls += 1
+            if polls == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+            return should_stop()
+
+        return real_train(*args, should_stop=poll, **kwargs)
+
+    data = tiny_csv(tmp_path / "tiny.csv")
+    model = tmp_path / "model"
+    options = ["--horizon", 6, "--out", model, "--hidden", 8, "--max-epochs", 3]
+    before = signal.getsignal(signal.SIGINT)
+    with monkeypatch.context() as patch:
+        patch.setattr(rnncast.training, "train", train_then_signal)
+        result = invoke("train", data, *options)
+    assert result.exit_code == 130, result.stderr
+    assert (
+        f"error: training stopped by SIGINT in epoch 1; checkpoint saved in {model}, "
+        "continue with --resume" in result.stderr
+    )
+    assert sorted(p.name for p in model.iterdir()) == ["checkpoint.safetensors"]
+    assert signal.getsignal(signal.SIGINT) is before  # the CLI put the old handler back
+
+    result = invoke("train", data, *options, "--resume")
+    assert result.exit_code == 0, result.stderr
+    assert "resuming from epoch 0" in result.stderr
+    assert sorted(p.name for p in model.iterdir()) == sorted([*MODEL_FILES, MANIFEST])
