@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import statistics
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -40,6 +41,7 @@ FEATURES = 16
 TRAIN_CASES = [(64, 96, 64), (64, 96, 128)]  # (B, T, D): a training batch of TBPTT chunks
 INFERENCE_CASES = [(414, 960, 64), (414, 960, 128)]
 TARGET_RATIO = 1.5  # IndRNN's time per step may be at most 1.5x GRU's
+MAX_TRIES = 5
 
 
 def _plain_scan(pre: Tensor, u: Tensor, h: Tensor) -> Tensor:
@@ -131,6 +133,90 @@ def _time(steps: dict[str, Callable[[], None]], repeats: int, warmup: int) -> di
     return times
 
 
+def _cpu_sample() -> tuple[float, float, float] | None:
+    """(wall, busy CPU seconds of the whole machine, this process's CPU seconds); None
+    where /proc/stat is missing (not Linux)."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return None
+    user, nice, system, _, _, irq, softirq, steal = map(int, first)
+    own = os.times()
+    busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return time.monotonic(), busy, own.user + own.system
+
+
+def _others_cores(start: tuple[float, float, float] | None) -> float | None:
+    """CPU cores other processes kept busy since start: the shared 2-core machine runs other
+    benchmarks, and nn.GRU's threads suffer from that far more than the IndRNN loops do."""
+    end = _cpu_sample()
+    if start is None or end is None:
+        return None
+    cores = ((end[1] - start[1]) - (end[2] - start[2])) / (end[0] - start[0])
+    return max(0.0, round(cores, 2))  # tick rounding can dip just below 0
+
+
+def _wait_for_quiet(max_seconds: float) -> float | None:
+    """Wait until other processes use under 0.2 cores over 2 s, or max_seconds pass."""
+    deadline = time.monotonic() + max_seconds
+    while True:
+        start = _cpu_sample()
+        time.sleep(2)
+        cores = _others_cores(start)
+        if cores is None or cores < 0.2 or time.monotonic() > deadline:
+            return cores
+
+
+def _run_case(
+    mode: str,
+    shape: tuple[int, int, int],
+    steps: dict[str, Callable[[], None]],
+    repeats: int,
+    wait_quiet: float,
+) -> list[dict]:
+    """Time one case and return a row per variant, with ratios to GRU and the others' load.
+
+    A case during which other processes took over 0.3 cores is run again (MAX_TRIES tries at most):
+    GRU's two threads lose far more to a busy machine than the IndRNN loops do, which
+    would flatter the ratio.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        _wait_for_quiet(wait_quiet)
+        start = _cpu_sample()
+        # Warm-up calls: TorchScript's profiling executor optimises only after profiled runs.
+        times = _time(steps, repeats, warmup=3)
+        others = _others_cores(start)
+        if others is None or others <= 0.3 or attempt == MAX_TRIES:
+            break
+    rows = [_row(name, mode, shape, raw) for name, raw in times.items()]
+    gru = next(r["ms_per_step"] for r in rows if r["variant"] == "gru")
+    for r in rows:
+        r["ratio_to_gru"] = round(r["ms_per_step"] / gru, 3)
+        r["others_cpu_cores"] = others
+        r["attempts"] = attempt
+    return rows
+
+
+def _compiled(hidden: int, x: Tensor, g: Tensor) -> tuple[Callable[[Tensor], Tensor], dict]:
+    """The compile variant, and the seconds its first forward + backward took: with an empty
+    on-disk cache (a new machine, or after a torch upgrade) and with the cache the first call
+    left (every later cron run), each in a reset dynamo as a new process would be."""
+    seconds = {}
+    with tempfile.TemporaryDirectory(prefix="indrnn_inductor_") as cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        for kind in ("empty_cache", "warm_cache"):
+            torch._dynamo.reset()
+            model = _make_indrnn(torch.compile(_plain_scan, dynamic=False), hidden)
+            start = time.perf_counter()
+            _train_step(model, x, g)()
+            seconds[kind] = round(time.perf_counter() - start, 2)
+    # The cache is gone now; later calls hit dynamo's in-memory compiled code only.
+    del os.environ["TORCHINDUCTOR_CACHE_DIR"]
+    return model, seconds
+
+
 def _train_step(model: Callable[[Tensor], Tensor], x: Tensor, g: Tensor) -> Callable[[], None]:
     params = list(model.parameters())  # type: ignore[attr-defined]
 
@@ -168,8 +254,14 @@ def _row(variant: str, mode: str, shape: tuple[int, int, int], raw: list[float])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=90.0,
+        help="seconds to wait, before each case, for other processes to go idle",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -187,28 +279,20 @@ def main() -> None:
         g = torch.randn(batch, steps, hidden)
         models = {name: _make_indrnn(scan, hidden) for name, scan in scans.items()}
         if not args.no_compile:
-            compiled = torch.compile(_plain_scan, dynamic=False)
-            models["compile"] = _make_indrnn(compiled, hidden)
-            start = time.perf_counter()
-            _train_step(models["compile"], x, g)()
-            compile_seconds[f"B{batch}_T{steps}_D{hidden}"] = round(time.perf_counter() - start, 1)
+            key = f"B{batch}_T{steps}_D{hidden}"
+            models["compile"], compile_seconds[key] = _compiled(hidden, x, g)
         models["gru"] = _make_gru(hidden)
-        steps_by_name = {name: _train_step(model, x, g) for name, model in models.items()}
-        # Warm-up calls: TorchScript's profiling executor optimises only after profiled runs.
-        for name, raw in _time(steps_by_name, args.repeats, warmup=3).items():
-            rows.append(_row(name, "train", shape, raw))
+        train_steps = {name: _train_step(model, x, g) for name, model in models.items()}
+        rows += _run_case("train", shape, train_steps, args.repeats, args.wait_quiet)
     for shape in INFERENCE_CASES:
         batch, steps, hidden = shape
         x = torch.randn(batch, steps, FEATURES)
         models = {name: _make_indrnn(scan, hidden) for name, scan in scans.items()}
         models["gru"] = _make_gru(hidden)
-        steps_by_name = {name: _infer_step(model, x) for name, model in models.items()}
-        for name, raw in _time(steps_by_name, max(3, args.repeats // 2), warmup=3).items():
-            rows.append(_row(name, "inference", shape, raw))
+        infer_steps = {name: _infer_step(model, x) for name, model in models.items()}
+        inference_repeats = max(3, args.repeats // 2)
+        rows += _run_case("inference", shape, infer_steps, inference_repeats, args.wait_quiet)
 
-    gru_ms = {(r["mode"], r["D"]): r["ms_per_step"] for r in rows if r["variant"] == "gru"}
-    for r in rows:
-        r["ratio_to_gru"] = round(r["ms_per_step"] / gru_ms[(r["mode"], r["D"])], 3)
     chosen_train = [r for r in rows if r["variant"] == "function" and r["mode"] == "train"]
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -225,7 +309,7 @@ def main() -> None:
         "chosen": "function",
         "target": f"IndRNN ms_per_step <= {TARGET_RATIO} x GRU's, forward + backward",
         "target_met": all(r["ratio_to_gru"] <= TARGET_RATIO for r in chosen_train),
-        "compile_seconds_first_call": compile_seconds,
+        "compile_first_call_seconds": compile_seconds,
         "script_warnings": forward_warnings + backward_warnings,
         "rows": rows,
     }
@@ -237,6 +321,7 @@ def main() -> None:
         print(
             f"{r['mode']:9} {r['variant']:8} B={r['B']:3} T={r['T']:3} D={r['D']:3} "
             f"{r['median_ms']:9.2f} ms  {r['ms_per_step']:7.4f} ms/step  x{r['ratio_to_gru']}"
+            f"  others {r['others_cpu_cores']} cores, try {r['attempts']}"
         )
     print(f"compile: {compile_seconds} s; script warnings: {result['script_warnings']}")
 
