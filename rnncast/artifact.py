@@ -147,7 +147,7 @@ def load_model(directory: str | Path, device: torch.device | None = None) -> Mod
         config = json.loads(contents["config.json"])
         history = json.loads(contents["history.json"])
         ids = np.array(json.loads(contents["series.json"])["ids"], dtype=object).astype(str)
-        model_config = ModelConfig(**_tuples(config["model"]))
+        model_config = ModelConfig(**settings_with_tuples(config["model"]))
         training = TrainConfig(**config["training"])
         shape = NetworkShape(**config["network"])
         arrays = load_arrays(contents["scaler.safetensors"])
@@ -314,6 +314,6 @@ def _json_bytes(value: Any) -> bytes:
     return (json.dumps(value, indent=2, allow_nan=False) + "\n").encode()
 
 
-def _tuples(settings: dict[str, Any]) -> dict[str, Any]:
+def settings_with_tuples(settings: dict[str, Any]) -> dict[str, Any]:
     """JSON lists back to the tuples the frozen configs hold."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}

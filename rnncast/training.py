@@ -30,6 +30,7 @@ from rnncast.artifact import (
     build_network,
     read_checkpoint,
     save_model,
+    settings_with_tuples,
     write_checkpoint,
 )
 from rnncast.batches import (
@@ -121,7 +122,7 @@ def train(
         if out is None:
             raise ConfigError("--resume needs --out, the directory holding the checkpoint")
         checkpoint = read_checkpoint(out)
-        model = ModelConfig(**_tuples(checkpoint[1]["model"]))
+        model = ModelConfig(**settings_with_tuples(checkpoint[1]["model"]))
         training = replace(TrainConfig(**checkpoint[1]["training"]), device=training.device)
         log.info("resuming from epoch %d of %s", checkpoint[1]["epoch"], out)
     if model.bidirectional and training.strategy != "window":
@@ -607,7 +608,3 @@ def _schema(panel: Panel, data: DataConfig | None) -> dict[str, Any]:
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def _tuples(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
