@@ -12,10 +12,13 @@ so an epoch is training alone):
 * ``tbptt/subset`` and ``window/subset``: both strategies on the same evenly spaced subset
   of the series (window epochs, lookback 240 = 5 H, read 240 steps per origin and take
   minutes on all 414), for the tbptt / window ratio.
+* ``chunk/split``: where one TBPTT step's time goes: rnncast's Forecaster on one chunk
+  (64 series x 96 steps), the encoder alone against the whole network with its loss.
 
 Cells lstm, gru, rnn and indrnn at hidden 64 and 128. Each case is a fresh Python process
 on torch.set_num_threads(2) that trains ``--warmup`` epochs (not timed) and ``--epochs``
-timed ones; the figure is the median timed epoch. Before measuring, the parent waits for
+timed ones (``--window-epochs`` for the window strategy); the figure is the median timed
+epoch. Before measuring, the parent waits for
 the 1-minute load average to fall below ``--quiet-load`` (up to ``--max-wait`` seconds) and
 records what it saw. Results go to ``bench/results/train_throughput.json``; see
 ``bench/README.md``.
@@ -55,7 +58,8 @@ THREADS = 2
 SEED = 0
 CELLS = ("lstm", "gru", "rnn", "indrnn")
 REFERENCE_CELLS = ("lstm", "gru", "rnn")  # torch has no IndRNN to write a reference with
-GROUPS = ("tbptt/all", "reference/all", "tbptt/subset", "window/subset")
+GROUPS = ("tbptt/all", "reference/all", "tbptt/subset", "window/subset", "chunk/split")
+SPLIT_REPEATS = 20
 
 # Targets on the 2-core reference machine.
 TARGET_INDRNN_OVER_GRU = 1.5  # IndRNN time per step at most 1.5 x GRU's
@@ -224,9 +228,66 @@ def child_reference(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def child_split(spec: dict[str, Any]) -> dict[str, Any]:
+    """Where one TBPTT step's time goes: rnncast's Forecaster on one chunk of random data
+    shaped as M4 Hourly's (B 64, K 96, F 7, Ff 7, H 48), median milliseconds of
+    SPLIT_REPEATS calls (after 3 untimed) of the encoder alone (forward + backward of a sum),
+    the whole network with the quantile loss (forward + backward), and clipping + Adam."""
+    import torch
+
+    torch.set_num_threads(THREADS)
+    from rnncast.config import ModelConfig
+    from rnncast.nn.forecaster import Forecaster
+
+    batch, steps, features = BATCH_SIZE["tbptt"], CHUNK_LEN, 7
+    config = ModelConfig(horizon=HORIZON, cell=spec["cell"], hidden=spec["hidden"], layers=1)
+    torch.manual_seed(SEED)
+    network = Forecaster(config, features, features, 414, CHUNK_LEN)
+    optimizer = torch.optim.Adam(network.parameters(), lr=3e-3)
+    quantiles = torch.tensor(config.output_quantiles)
+    inputs = torch.randn(batch, steps, features)
+    future = torch.randn(batch, steps, HORIZON, features)
+    targets = torch.randn(batch, steps, HORIZON, 1)
+    codes = torch.zeros(batch, dtype=torch.int64)
+
+    def encoder() -> None:
+        summaries, _ = network.encode(inputs, codes)  # (B, K, D)
+        summaries.sum().backward()
+
+    def whole() -> None:
+        forecasts, _ = network(inputs, future, codes)  # (B, K, H, Q)
+        errors = targets - forecasts
+        torch.maximum(quantiles * errors, (quantiles - 1) * errors).mean().backward()
+
+    def step() -> None:
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        optimizer.step()
+
+    def median_ms(call) -> float:
+        times = []
+        for repeat in range(3 + SPLIT_REPEATS):
+            began = time.perf_counter()
+            call()
+            if repeat >= 3:
+                times.append(1000 * (time.perf_counter() - began))
+        return statistics.median(times)
+
+    whole()  # gradients exist, so step() has work from its first call
+    result = {
+        "encoder_ms": median_ms(encoder),
+        "network_and_loss_ms": median_ms(whole),
+        "clip_and_adam_ms": median_ms(step),
+    }
+    result["head_and_loss_share"] = 1 - result["encoder_ms"] / result["network_and_loss_ms"]
+    return {"split": result, "torch_threads": torch.get_num_threads()}
+
+
 def child_main(text: str) -> None:
     spec = json.loads(text)
-    run = child_reference if spec["group"].startswith("reference") else child_rnncast
+    group = spec["group"]
+    run = {"reference": child_reference, "chunk": child_split}.get(
+        group.split("/")[0], child_rnncast
+    )
     print(RESULT_PREFIX + json.dumps(run(spec)), flush=True)
 
 
@@ -265,13 +326,15 @@ def case_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
                     {
                         "name": f"{group}/{cell}/{hidden}",
                         "group": group,
-                        "strategy": "tbptt" if strategy == "reference" else strategy,
-                        "loop": "reference" if strategy == "reference" else "rnncast",
+                        "strategy": "window" if strategy == "window" else "tbptt",
+                        "loop": {"reference": "reference", "chunk": "none"}.get(
+                            strategy, "rnncast"
+                        ),
                         "cell": cell,
                         "hidden": hidden,
                         "subset": args.subset if group.endswith("subset") else args.all_series,
                         "warmup": args.warmup,
-                        "epochs": args.epochs,
+                        "epochs": args.window_epochs if strategy == "window" else args.epochs,
                     }
                 )
     return specs
@@ -300,6 +363,9 @@ def run_case(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         )
         return entry
     result = json.loads(lines[-1][len(RESULT_PREFIX) :])
+    if "split" in result:
+        entry.update(status="ok", **result)
+        return entry
     median = statistics.median(result["epoch_seconds"])
     entry.update(
         status="ok",
@@ -338,6 +404,17 @@ def derive_ratios(cases: list[dict[str, Any]], hidden_sizes: list[int]) -> dict[
                     {"group": group, "hidden": hidden, "ratio": ratio,
                      "target": TARGET_INDRNN_OVER_GRU, "met": ratio <= TARGET_INDRNN_OVER_GRU}
                 )  # fmt: skip
+        # The encoder alone, one chunk: the recurrence without the head that all cells share.
+        ind, gru = (
+            by_name.get(f"chunk/split/indrnn/{hidden}"),
+            by_name.get(f"chunk/split/gru/{hidden}"),
+        )
+        if ind and gru and ind["status"] == gru["status"] == "ok":
+            ratio = ind["split"]["encoder_ms"] / gru["split"]["encoder_ms"]
+            indrnn.append(
+                {"group": "chunk/split (encoder only)", "hidden": hidden, "ratio": ratio,
+                 "target": TARGET_INDRNN_OVER_GRU, "met": ratio <= TARGET_INDRNN_OVER_GRU}
+            )  # fmt: skip
         for cell in CELLS:
             # Same subset and origins: window time / tbptt time = tbptt / window throughput.
             ratio = _ratio(
@@ -392,6 +469,14 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
     os.replace(handle.name, path)
 
 
+def _describe_split(split: dict[str, float]) -> str:
+    return (
+        f"one chunk: encoder {split['encoder_ms']:.1f} ms, network + loss "
+        f"{split['network_and_loss_ms']:.1f} ms (head + loss {split['head_and_loss_share']:.0%}), "
+        f"clip + adam {split['clip_and_adam_ms']:.1f} ms"
+    )
+
+
 def print_report(cases: list[dict[str, Any]], ratios: dict[str, list]) -> None:
     header = f"{'case':<30} {'series':>6} {'origins':>9} {'s/epoch':>8} {'steps/s':>9}  raw s"
     print()
@@ -400,6 +485,9 @@ def print_report(cases: list[dict[str, Any]], ratios: dict[str, list]) -> None:
     for case in cases:
         if case["status"] != "ok":
             print(f"{case['name']:<30} {case['status']}: {case.get('note', '')}")
+            continue
+        if "split" in case:
+            print(f"{case['name']:<30} {_describe_split(case['split'])}")
             continue
         raw = ", ".join(f"{s:.2f}" for s in case["epoch_seconds"]["raw"])
         print(
@@ -421,7 +509,10 @@ def print_report(cases: list[dict[str, Any]], ratios: dict[str, list]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per case (3)")
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per case (5)")
+    parser.add_argument(
+        "--window-epochs", type=int, default=3, help="timed epochs per window case (3)"
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs first (1)")
     parser.add_argument(
         "--subset", type=int, default=64, help="series in the */subset groups (64; 0: all)"
@@ -440,8 +531,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--all-series", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.warmup < 0:
-        parser.error("--epochs must be at least 1 and --warmup at least 0")
+    if args.epochs < 1 or args.window_epochs < 1 or args.warmup < 0:
+        parser.error("--epochs and --window-epochs must be at least 1, --warmup at least 0")
     args.group_names = [g.strip() for g in args.groups.split(",") if g.strip()]
     args.cell_names = [c.strip() for c in args.cells.split(",") if c.strip()]
     args.hidden_sizes = [int(h) for h in args.hidden.split(",") if h.strip()]
@@ -478,13 +569,15 @@ def main(argv: list[str] | None = None) -> int:
         print("", flush=True)
         cases.append(run_case(spec, args.case_timeout))
         case = cases[-1]
-        if case["status"] == "ok":
+        if case["status"] == "ok" and "split" in case:
+            print(f"  {_describe_split(case['split'])}", flush=True)
+        elif case["status"] == "ok":
             print(f"  {case['epoch_seconds']['median']:.2f} s/epoch, "
                   f"{case['throughput']:,.0f} steps/s", flush=True)  # fmt: skip
         else:
             print(f"  {case['status']}: {case.get('note')}", flush=True)
     ratios = derive_ratios(cases, args.hidden_sizes)
-    subset_ids = next((c["series"] for c in cases if c["group"].endswith("subset")), None)
+    subset_ids = next((c.get("series") for c in cases if c["group"].endswith("subset")), None)
     document = {
         "benchmark": "rnncast training throughput: training origins (series x steps) per second",
         "date": started_at.isoformat(timespec="seconds"),
@@ -509,7 +602,8 @@ def main(argv: list[str] | None = None) -> int:
             "threads": THREADS,
             "seed": SEED,
             "warmup_epochs": args.warmup,
-            "timed_epochs": args.epochs,
+            "timed_epochs": {"tbptt": args.epochs, "window": args.window_epochs},
+            "split_repeats": SPLIT_REPEATS,
             "subset_series": subset_ids,
             "subset_rule": "series at positions round(linspace(0, 413, N)) of the panel",
             "all_series": args.all_series or "all",
