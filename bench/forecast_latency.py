@@ -26,11 +26,9 @@ from __future__ import annotations
 # on Linux is at least its parent's peak, which would otherwise leak into every figure.
 import argparse
 import datetime as dt
-import importlib.metadata
 import itertools
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -40,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from results_file import machine_info, write_json_atomically
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -219,38 +219,6 @@ def _display(part: str) -> str:
     return part
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {
-            name: _version(name) for name in ("rnncast", "torch", "numpy", "pyarrow", "pandas")
-        },
-    }
-
-
-def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=path.name + ".", suffix=".tmp", delete=False
-    ) as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(handle.name, 0o666 & ~umask)
-    os.replace(handle.name, path)
-
-
 def measure_stages(model_dir: Path, repeats: int) -> dict[str, Any]:
     completed = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", str(model_dir),
@@ -386,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "data": DATA_PATH.name,
         "model": training,
-        "machine": machine_info(),
+        "machine": machine_info(("rnncast", "torch", "numpy", "pyarrow", "pandas")),
         "environment": {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "MKL_"))},
         "load_average": {"wait": quiet, "start": load_start, "end": os.getloadavg()},
         "parent_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

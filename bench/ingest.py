@@ -23,19 +23,18 @@ from __future__ import annotations
 # inside the functions that children run, never at module level.
 import argparse
 import datetime as dt
-import importlib.metadata
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from results_file import machine_info, write_json_atomically
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -376,58 +375,6 @@ def _display_path(path: Path) -> str:
         return os.path.relpath(path, REPO_ROOT)
 
 
-def _version(package: str) -> str | None:
-    # Read from installed metadata so the parent never imports numpy or pyarrow.
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _memory_total_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "memory_total_bytes": _memory_total_bytes(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "versions": {name: _version(name) for name in ("rnncast", "numpy", "pyarrow", "pandas")},
-    }
-
-
-def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder as the target so os.replace is a rename on one file system; a reader
-    # sees the old file or the new one, never half of one.
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=path.name + ".", suffix=".tmp", delete=False
-    ) as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    # NamedTemporaryFile creates the file 0600; give the result the usual permissions.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(handle.name, 0o666 & ~umask)
-    try:
-        os.replace(handle.name, path)
-    except OSError:
-        os.unlink(handle.name)
-        raise
-
-
 def print_table(cases: list[dict[str, Any]]) -> None:
     header = (
         f"{'case':<12} {'rows':>11} {'series':>7} {'steps':>11} {'wall s':>7} "
@@ -531,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_hwm_bytes": "child's VmHWM from /proc/self/status, a cross-check",
             "baseline_rss_bytes": "child's VmRSS after imports, before reading",
         },
-        "machine": machine_info(),
+        "machine": machine_info(("rnncast", "numpy", "pyarrow", "pandas")),
         "load_average": {"before": load_before, "after": os.getloadavg()},
         # Children's ru_maxrss is at least this (see the note at the imports); it should
         # sit well below every baseline_rss_bytes for the peaks to be the children's own.

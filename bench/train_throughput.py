@@ -32,18 +32,17 @@ from __future__ import annotations
 # are imported inside the functions children run, so the parent stays small and quick.
 import argparse
 import datetime as dt
-import importlib.metadata
 import itertools
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from results_file import machine_info, write_json_atomically
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -439,36 +438,6 @@ def derive_ratios(cases: list[dict[str, Any]], hidden_sizes: list[int]) -> dict[
     }  # fmt: skip
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {name: _version(name) for name in ("rnncast", "torch", "numpy")},
-    }
-
-
-def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=path.name + ".", suffix=".tmp", delete=False
-    ) as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(handle.name, 0o666 & ~umask)
-    os.replace(handle.name, path)
-
-
 def _describe_split(split: dict[str, float]) -> str:
     return (
         f"one chunk: encoder {split['encoder_ms']:.1f} ms, network + loss "
@@ -608,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
             "subset_rule": "series at positions round(linspace(0, 413, N)) of the panel",
             "all_series": args.all_series or "all",
         },
-        "machine": machine_info(),
+        "machine": machine_info(("rnncast", "torch", "numpy")),
         "load_average": {
             "wait": quiet,
             "start": load_start,
