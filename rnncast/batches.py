@@ -139,8 +139,10 @@ class Block:
         return self._future(lambda view: view[:, start:stop])
 
     def future_at(self, rows: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        """Known future inputs of chosen origins: (n, 1, H, Ff), for decoding them alone."""
-        return self._future(lambda view: view[rows, steps]).unsqueeze(1)
+        """Known future inputs of chosen origins, for decoding them alone: rows and
+        steps (n,) -> (n, 1, H, Ff); rows (n, 1) and steps (n, K) -> (n, K, H, Ff)."""
+        picked = self._future(lambda view: view[rows, steps])
+        return picked.unsqueeze(1) if steps.dim() == 1 else picked
 
     def _future(self, pick) -> torch.Tensor:
         width = self.data.shape[-1]

@@ -39,6 +39,13 @@ from rnncast.config import (
     parse_quantiles,
 )
 from rnncast.errors import RnncastError
+from rnncast.terminal import (
+    escape,
+    render_check,
+    render_inspect,
+    stderr_console,
+    training_progress,
+)
 
 app = typer.Typer(
     name="rnncast",
@@ -101,13 +108,6 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors a
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks for every error.")]
 
 
-def _stderr():
-    from rich.console import Console
-
-    # soft_wrap: a message stays one line, whatever the width, for logs and grep.
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
 def _handle_errors(command: Command) -> Command:
     """Map exceptions to exit codes for every command, in this one place."""
 
@@ -118,30 +118,24 @@ def _handle_errors(command: Command) -> Command:
         except RnncastError as exc:
             if kwargs.get("debug"):
                 raise
-            _stderr().print(f"[bold red]error:[/] {_escape(str(exc))}")
+            stderr_console().print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            _stderr().print("[bold red]interrupted[/]")
+            stderr_console().print("[bold red]interrupted[/]")
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
             if kwargs.get("debug"):
                 raise
-            _stderr().print(
-                f"[bold red]unexpected error:[/] {_escape(type(exc).__name__)}: "
-                f"{_escape(str(exc))}\nThis is a bug in rnncast; rerun with --debug for "
+            stderr_console().print(
+                f"[bold red]unexpected error:[/] {escape(type(exc).__name__)}: "
+                f"{escape(str(exc))}\nThis is a bug in rnncast; rerun with --debug for "
                 "the traceback and report it."
             )
             raise typer.Exit(1) from None
 
     return run  # type: ignore[return-value]
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def _version(value: bool) -> None:
@@ -200,67 +194,12 @@ def check(
     )
     panel = read_panel(data, config)
     for warning in panel.ingest.warnings:
-        _stderr().print(f"[yellow]warning:[/] {_escape(warning)}")
+        stderr_console().print(f"[yellow]warning:[/] {escape(warning)}")
     description = {"usable": True, **panel.describe()}
     if json_output:
         sys.stdout.write(json.dumps(description, indent=2) + "\n")
     elif not quiet:
-        _render_check(description, panel)
-
-
-def _render_check(description: dict[str, Any], panel: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    ingest = description["ingest"]
-    columns = ingest["columns"]
-    length = description["length"]
-    if ingest["layout"] == "wide":
-        roles = f"time {columns['time']}, {len(columns['target'])} series columns"
-    else:
-        roles = f"id {columns['id']}, time {columns['time']}, target {columns['target'][0]}"
-    zone = f" ({description['time_zone']})" if description["time_zone"] else ""
-    cycles = dict.fromkeys(n.rsplit("_", 1)[0] for n in description["calendar_features"])
-    facts = Table(title=f"rnncast check: {ingest['source']}", title_justify="left", box=None)
-    facts.show_header = False
-    facts.add_column(style="bold")
-    facts.add_column()
-    for name, value in (
-        ("layout", f"{ingest['layout']}: {roles}"),
-        ("rows read", f"{ingest['rows_read']:,}"),
-        ("series", f"{description['series']:,} ({len(ingest['skipped'])} skipped)"),
-        ("length", f"min {length['min']:,}, median {length['median']:,.0f}, max {length['max']:,}"),
-        (
-            "frequency",
-            f"{description['frequency']} ({description['frequency_label']}), "
-            f"season length {description['season_length']}",
-        ),
-        ("time range", f"{description['start']} to {description['end']}{zone}"),
-        ("rows sorted", "already" if ingest["was_sorted"] else "by series and time"),
-        ("duplicates combined", f"{ingest['duplicates_combined']:,}"),
-        ("missing timestamps filled", f"{ingest['missing_timestamps']:,}"),
-        ("missing values filled", f"{ingest['missing_values']:,}"),
-        ("missing ends trimmed", f"{ingest['trimmed_rows']:,}"),
-        ("covariates", ", ".join(description["covariates"]) or "none"),
-        ("other numeric columns", ", ".join(columns["spare_numeric"]) or "none"),
-        ("calendar features", ", ".join(cycles) or "none"),
-    ):
-        facts.add_row(name, _escape(str(value)))
-    shown = min(panel.n_series, 10)
-    series = Table(title=f"first {shown} of {panel.n_series:,} series", title_justify="left")
-    for heading in ("series", "steps", "first", "last"):
-        series.add_column(heading, justify="right" if heading == "steps" else "left")
-    ends = panel.end_times()
-    for index in range(shown):
-        series.add_row(
-            _escape(str(panel.ids[index])),
-            f"{int(panel.lengths[index]):,}",
-            panel.format_time(int(panel.start_times[index])),
-            panel.format_time(int(ends[index])),
-        )
-    console = Console(highlight=False)
-    console.print(facts)
-    console.print(series)
+        render_check(description, panel)
 
 
 ModelArgument = Annotated[
@@ -359,7 +298,7 @@ def train(
     _log_to_stderr(quiet)
     panel = rnncast.read_panel(data, replace(data_config, horizon=horizon))
     _warn_skipped(panel)
-    with _stop_on_signals() as stop_reason, _training_progress(quiet) as on_epoch:
+    with _stop_on_signals() as stop_reason, training_progress(quiet) as on_epoch:
         trained = rnncast.train(
             panel, model, training, out=out, data=data_config, resume=resume,
             on_epoch=on_epoch, should_stop=stop_reason,
@@ -425,44 +364,7 @@ def inspect(
     if json_output:
         sys.stdout.write(json.dumps(description, indent=2) + "\n")
     else:
-        _render_inspect(model, description)
-
-
-def _render_inspect(directory: str, description: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    config, training, data = description["model"], description["training"], description["data"]
-    history, network = description["history"], description["network"]
-    epochs = history.get("epochs") or [{}]
-    best = epochs[max(history.get("best_epoch", 1), 1) - 1] if history.get("best_epoch") else {}
-    quantiles = ", ".join(f"{q:g}" for q in config["quantiles"])
-    if config["loss"] != "quantile":
-        quantiles = ""
-    facts = Table(title=f"rnncast model: {directory}", title_justify="left", box=None)
-    facts.show_header = False
-    facts.add_column(style="bold")
-    facts.add_column()
-    for name, value in (
-        ("network", f"{config['cell']}, {config['layers']} x {config['hidden']}, "
-                    f"{network['parameters']:,} parameters"),
-        ("forecasts", f"{config['horizon']} steps, "
-                      + (f"quantiles {quantiles}" if quantiles else f"point ({config['loss']})")),
-        ("data", f"{description['series']:,} series, {data['frequency']}, target "
-                 f"{data['target']}, covariates {', '.join(data['covariates']) or 'none'}"),
-        ("training", f"{training['strategy']}, "
-                     + (f"chunk {training['chunk_len']}" if training["strategy"] == "tbptt"
-                        else f"lookback {training['lookback']}")
-                     + f", batch {training['batch_size']}, {training['optimizer']} lr "
-                       f"{training['lr']:g}, seed {training['seed']}"),
-        ("epochs", f"{len(history.get('epochs', []))} (stopped: {history.get('stopped')}), "
-                   f"{history.get('seconds', 0):.1f} s on {history.get('device')}"),
-        ("best epoch", f"{history.get('best_epoch')}: train loss {best.get('train_loss', 0):.4f}"
-                       + (f", validation loss {best['val_loss']:.4f}" if best.get("val_loss")
-                          else "")),
-    ):  # fmt: skip
-        facts.add_row(name, _escape(str(value)))
-    Console(highlight=False).print(facts)
+        render_inspect(model, description)
 
 
 def _fields(config_class: type, options: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -473,12 +375,12 @@ def _fields(config_class: type, options: dict[str, Any], **overrides: Any) -> di
 
 def _info(quiet: bool, message: str) -> None:
     if not quiet:
-        _stderr().print(_escape(message))
+        stderr_console().print(escape(message))
 
 
 def _warn_skipped(panel: Any) -> None:
     for warning in panel.ingest.warnings:
-        _stderr().print(f"[yellow]warning:[/] {_escape(warning)}")
+        stderr_console().print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def _log_to_stderr(quiet: bool) -> None:
@@ -488,7 +390,7 @@ def _log_to_stderr(quiet: bool) -> None:
     class _Handler(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             prefix = "[yellow]warning:[/] " if record.levelno >= logging.WARNING else ""
-            _stderr().print(prefix + _escape(record.getMessage()))
+            stderr_console().print(prefix + escape(record.getMessage()))
 
     logger = logging.getLogger("rnncast")
     logger.handlers = [_Handler()]
@@ -515,51 +417,6 @@ def _stop_on_signals():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _training_progress(quiet: bool):
-    """A progress bar on a terminal; one plain line per epoch otherwise (cron logs)."""
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = _stderr()
-    if quiet or not console.is_terminal:
-
-        def log_line(report: Any) -> None:
-            if not quiet:
-                console.print(_escape(_epoch_line(report)))
-
-        yield log_line
-        return
-    columns = (TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
-               TextColumn("{task.description}"), TimeElapsedColumn(),
-               TextColumn("left"), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("", total=None)
-
-        def update(report: Any) -> None:
-            total = report.max_epochs
-            if report.max_time:
-                # The run ends at whichever limit comes first; show the nearer one.
-                left = (report.max_time - report.elapsed) / (report.elapsed / report.epoch)
-                total = min(total, report.epoch + int(left) + 1)
-            line = _epoch_line(report, short=True)
-            progress.update(task, completed=report.epoch, total=total, description=line)
-
-        yield update
-
-
-def _epoch_line(report: Any, short: bool = False) -> str:
-    validation = f", val {report.val_loss:.4f}" if report.val_loss is not None else ""
-    mark = " *" if report.improved else ""
-    text = f"train {report.train_loss:.4f}{validation}{mark}, lr {report.lr:.2g}"
-    return text if short else f"epoch {report.epoch}: {text}, {report.elapsed:.1f} s"
 
 
 def main() -> None:

@@ -168,6 +168,9 @@ class TrainConfig:
     max_time: float | None = None  # seconds; training stops after the epoch that passes it
     patience: int = 10  # epochs without a better validation loss before stopping
     val_size: int | None = None  # steps held out at the end of every series; None: horizon
+    # Steps held out after the validation part and never shown to the model, for the
+    # holdout test of `rnncast train`; None: one horizon, 0: train on everything.
+    test_size: int | None = None
     optimizer: str = "adam"
     lr: float = 3e-3
     weight_decay: float = 0.0
@@ -188,6 +191,7 @@ class TrainConfig:
         _check_at_least("max_epochs", self.max_epochs, 1)
         _check_at_least("patience", self.patience, 1)
         _check_at_least("val_size", self.val_size, 0)
+        _check_at_least("test_size", self.test_size, 0)
         _check_at_least("threads", self.threads, 1)
         if self.max_time is not None and self.max_time <= 0:
             raise ConfigError(f"max_time must be positive seconds, got {self.max_time}")

@@ -9,7 +9,7 @@ their own history, so a global model forecasts series it has never seen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -101,45 +101,9 @@ def forecast(
     (frequency, unknown ids for a model with id embeddings) or a forecast is not
     finite.
     """
-    device = device or torch.device("cpu")
-    _check_fits(model, panel)
-    scaler, codes = _match_scaler(model, panel)
     config = model.config
-    season = panel.freq.season_length if config.season_inputs else 0
-    tensors = lay_out(panel, scaler, config.horizon, season, device, codes)
-    network = model.network.to(device).eval()
     lengths = panel.lengths
-    if model.training.strategy == "window":
-        reach = model.training.lookback
-    else:
-        reach = context or int(lengths.max())
-    first = np.maximum(lengths - reach, 0)
-    order = np.argsort(lengths - first, kind="stable")  # similar lengths, little padding
-    scaled = np.empty((panel.n_series, config.horizon, len(config.output_quantiles)))
-    with torch.no_grad():
-        for begin in range(0, order.shape[0], batch_size):
-            series = order[begin : begin + batch_size]
-            if model.training.strategy == "window":
-                windows = gather_windows(tensors, series, lengths[series] - 1, reach)
-                summaries, _ = network.encode(windows.inputs, windows.codes)
-                out = network.decode(summaries[:, -1:], windows.future)  # (B, 1, H, Q)
-            else:
-                block = gather_block(tensors, series, first[series])
-                summaries, _ = network.encode(block.inputs(0, block.steps), block.codes)
-                rows = torch.arange(series.shape[0], device=device)
-                last = torch.from_numpy(lengths[series] - first[series] - 1).to(device)
-                out = network.decode(
-                    summaries[rows, last].unsqueeze(1), block.future_at(rows, last)
-                )  # (B, 1, H, Q)
-            scaled[series] = out[:, 0].float().cpu().numpy()
-    values = unscale(scaled, scaler)
-    broken = ~np.isfinite(values).all(axis=(1, 2))
-    if broken.any():
-        names = ", ".join(repr(str(i)) for i in panel.ids[broken][:5])
-        raise DataError(
-            f"forecasts of {int(broken.sum())} series are not finite ({names}); nothing was "
-            "written. Their values may be far outside the range the model was trained on"
-        )
+    values = _forecast(model, panel, lengths[:, None], panel, context, batch_size, device)
     steps = np.arange(1, config.horizon + 1)
     ends = panel.end_times()
     times = shift_times(np.repeat(ends, config.horizon), np.tile(steps, panel.n_series), panel.freq)
@@ -147,11 +111,95 @@ def forecast(
         ids=panel.ids,
         times=times.reshape(panel.n_series, config.horizon),
         quantiles=config.output_quantiles,
-        values=values,
+        values=values[:, 0],
         columns=config.quantiles if config.loss == "quantile" else (),
         freq=panel.freq,
         tz=panel.tz,
     )
+
+
+def forecast_origins(
+    model: Model,
+    panel: Panel,
+    cuts: np.ndarray,
+    *,
+    batch_size: int = 512,
+    device: torch.device | None = None,
+) -> np.ndarray:
+    """Forecasts from K origins inside every series, as a backtest needs them.
+
+    ``cuts`` (S, K) int64: how many steps of each series origin k sees (1 to its
+    length); the forecast covers the H steps after them. A TBPTT model reads each
+    series once and decodes at every origin, so K origins cost about one forecast.
+    Only steps before an origin reach its forecast: the state at step t has read
+    up to t, and the season inputs are past values. Series the model has not seen
+    are scaled from their history before their first origin. Returns (S, K, H, Q)
+    in the data's units; raises like ``forecast``.
+    """
+    cuts = np.asarray(cuts, dtype=np.int64)
+    if cuts.ndim != 2 or cuts.shape[0] != panel.n_series:
+        raise ValueError(f"cuts must be (series, origins), got shape {cuts.shape}")
+    if (cuts < 1).any() or (cuts > panel.lengths[:, None]).any():
+        raise ValueError("every cut must lie between 1 and its series' length")
+    seen = replace(panel, ends=panel.begins + cuts.min(axis=1))
+    return _forecast(model, panel, cuts, seen, None, batch_size, device)
+
+
+def _forecast(
+    model: Model,
+    panel: Panel,
+    cuts: np.ndarray,
+    seen: Panel,
+    context: int | None,
+    batch_size: int,
+    device: torch.device | None,
+) -> np.ndarray:
+    """(S, K, H, Q) forecasts in data units after ``cuts`` (S, K) steps of every
+    series; unseen series get a scaler fitted on ``seen``."""
+    device = device or torch.device("cpu")
+    _check_fits(model, panel)
+    scaler, codes = _match_scaler(model, seen)
+    config = model.config
+    season = panel.freq.season_length if config.season_inputs else 0
+    tensors = lay_out(panel, scaler, config.horizon, season, device, codes)
+    network = model.network.to(device).eval()
+    n_origins = cuts.shape[1]
+    if model.training.strategy == "window":
+        reach = model.training.lookback
+    else:
+        reach = context or int(cuts.max())
+    # Read from `reach` steps before the earliest origin; the block then runs to the end.
+    first = np.maximum(cuts.min(axis=1) - reach, 0)
+    order = np.argsort(cuts.max(axis=1) - first, kind="stable")  # similar lengths, little padding
+    scaled = np.empty((panel.n_series, n_origins, config.horizon, len(config.output_quantiles)))
+    with torch.no_grad():
+        for begin in range(0, order.shape[0], batch_size):
+            series = order[begin : begin + batch_size]
+            origins = cuts[series] - 1  # (B, K) step of the last value each origin sees
+            if model.training.strategy == "window":
+                windows = gather_windows(
+                    tensors, np.repeat(series, n_origins), origins.reshape(-1), reach
+                )
+                summaries, _ = network.encode(windows.inputs, windows.codes)
+                out = network.decode(summaries[:, -1:], windows.future)  # (B·K, 1, H, Q)
+                out = out.view(len(series), n_origins, *out.shape[2:])  # (B, K, H, Q)
+            else:
+                block = gather_block(tensors, series, first[series])
+                last = int((origins - first[series, None]).max()) + 1
+                summaries, _ = network.encode(block.inputs(0, last), block.codes)  # (B, T, D)
+                rows = torch.arange(series.shape[0], device=device).unsqueeze(1)  # (B, 1)
+                steps = torch.from_numpy(origins - first[series, None]).to(device)  # (B, K)
+                out = network.decode(summaries[rows, steps], block.future_at(rows, steps))
+            scaled[series] = out.float().cpu().numpy()
+    values = unscale(scaled, scaler)
+    broken = ~np.isfinite(values).all(axis=(1, 2, 3))
+    if broken.any():
+        names = ", ".join(repr(str(i)) for i in panel.ids[broken][:5])
+        raise DataError(
+            f"forecasts of {int(broken.sum())} series are not finite ({names}); nothing was "
+            "written. Their values may be far outside the range the model was trained on"
+        )
+    return values
 
 
 def _check_fits(model: Model, panel: Panel) -> None:

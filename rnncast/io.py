@@ -9,11 +9,14 @@ DataError naming the file, the column and, where there is one, the row.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import glob
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -567,27 +570,46 @@ def check_destination(destination: str | Path) -> str:
 def write_table(frame, destination: str | Path) -> str:
     """Write a DataFrame as CSV or Parquet, chosen by the suffix; ``-`` is CSV on stdout.
 
-    A file is written beside its destination, flushed to disk and renamed into
-    place, so a reader (or a killed run) sees the old file or the new one, never
-    half of one. Returns a label of where it went.
+    The file is replaced atomically (see ``replacing``). Returns a label of where
+    it went.
     """
-    import os
     import sys
-    import tempfile
 
     file_format = check_destination(destination)
     if file_format == "stdout":
         frame.to_csv(sys.stdout, index=False)
         sys.stdout.flush()
         return "stdout"
+    with replacing(destination) as stream:
+        if file_format == "csv":
+            frame.to_csv(stream, index=False)
+        else:
+            pa_parquet.write_table(pa.Table.from_pandas(frame, preserve_index=False), stream)
+    return str(destination)
+
+
+def write_bytes(destination: str | Path, data: bytes) -> None:
+    """Replace a file with ``data`` atomically (see ``replacing``)."""
+    with replacing(destination) as stream:
+        stream.write(data)
+
+
+@contextlib.contextmanager
+def replacing(destination: str | Path) -> Iterator[BinaryIO]:
+    """A binary stream whose content replaces ``destination`` when the block ends.
+
+    It is written beside its destination, flushed to disk and renamed into place,
+    so a reader (or a killed run) sees the old file or the new one, never half of
+    one; an exception in the block leaves the old file as it was.
+    """
+    import os
+    import tempfile
+
     path = Path(destination)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
-            if file_format == "csv":
-                frame.to_csv(stream, index=False)
-            else:
-                pa_parquet.write_table(pa.Table.from_pandas(frame, preserve_index=False), stream)
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)
@@ -595,4 +617,3 @@ def write_table(frame, destination: str | Path) -> str:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return str(path)

@@ -128,9 +128,19 @@ def train(
     if model.bidirectional and training.strategy != "window":
         raise ConfigError("--bidirectional needs --strategy window: TBPTT reads forwards only")
     val_size = model.horizon if training.val_size is None else training.val_size
-    panel = _long_enough(panel, model.horizon, val_size)
+    test_size = model.horizon if training.test_size is None else training.test_size
+    if 0 < test_size < model.horizon:
+        raise ConfigError(
+            f"--test-size {test_size} is shorter than --horizon {model.horizon}: the test scores "
+            "whole horizons; use at least the horizon, or 0 to train on everything"
+        )
+    panel = _long_enough(panel, model.horizon, val_size, test_size)
+    if test_size:
+        # The test part is cut off here, before anything (scaler, sizes, loss weights)
+        # is fitted, so no statistic of it reaches the model.
+        panel = panel.split_tail(test_size)[0]
     model, training, notes = choose_sizes(panel, model, training)
-    training = replace(training, val_size=val_size)
+    training = replace(training, val_size=val_size, test_size=test_size)
     if notes and not resume:
         log.info("chose %s", ", ".join(notes))
     device = resolve_device(training.device)
@@ -522,23 +532,23 @@ def _scheduler(optimizer: torch.optim.Optimizer, training: TrainConfig):
     return None
 
 
-def _long_enough(panel: Panel, horizon: int, val_size: int) -> Panel:
-    """Drop series too short for one training origin plus the validation part."""
-    needed = val_size + horizon + 1
+def _long_enough(panel: Panel, horizon: int, val_size: int, test_size: int) -> Panel:
+    """Drop series too short for one training origin plus the validation and test parts."""
+    needed = test_size + val_size + horizon + 1
+    held_out = f"--val-size {val_size}" + (f" and --test-size {test_size}" if test_size else "")
     short = panel.lengths < needed
     if short.all():
         raise DataError(
-            f"no series is long enough to train with --horizon {horizon} and --val-size "
-            f"{val_size}: the longest has {int(panel.lengths.max())} steps and each needs at "
-            f"least {needed}"
+            f"no series is long enough to train with --horizon {horizon} and {held_out}: the "
+            f"longest has {int(panel.lengths.max())} steps and each needs at least {needed}"
         )
     for index in np.flatnonzero(short)[:5]:
         log.warning(
-            "series %r skipped: %d steps; --horizon %d with --val-size %d needs at least %d",
+            "series %r skipped: %d steps; --horizon %d with %s needs at least %d",
             str(panel.ids[index]),
             int(panel.lengths[index]),
             horizon,
-            val_size,
+            held_out,
             needed,
         )
     if short.sum() > 5:

@@ -68,7 +68,7 @@ def main() -> None:
     model = train(
         panel,
         ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1),
-        TrainConfig(max_epochs=3, seed=0, device="cpu"),
+        TrainConfig(max_epochs=3, seed=0, device="cpu", test_size=0),
         out=args.out_dir / MODEL_DIR,
         data=data,
     )

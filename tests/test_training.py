@@ -81,7 +81,9 @@ def tiny(cell: str = "gru", **overrides) -> ModelConfig:
 
 
 def quick(**overrides) -> TrainConfig:
-    return TrainConfig(**{"device": "cpu", "max_epochs": 3, "patience": 100, **overrides})
+    return TrainConfig(
+        **{"device": "cpu", "max_epochs": 3, "patience": 100, "test_size": 0, **overrides}
+    )
 
 
 def weights(model) -> dict[str, torch.Tensor]:
@@ -184,7 +186,9 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch(tmp_path: Path) -
     model = train(
         panel,
         tiny("gru"),
-        TrainConfig(device="cpu", max_epochs=60, patience=3, lr=0.05, schedule="none"),
+        TrainConfig(
+            device="cpu", max_epochs=60, patience=3, lr=0.05, schedule="none", test_size=0
+        ),
         out=out,
         on_epoch=remember,
     )

@@ -1,0 +1,162 @@
+"""What people see on a terminal: rich tables for check, inspect and metrics, and
+training progress (a bar on a terminal, one plain line per epoch in a log).
+
+Everything goes to stderr except the tables of commands whose output is the
+table itself (check, inspect, score). rich is imported inside the functions, so
+``rnncast --help`` does not pay for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+
+def stderr_console():
+    from rich.console import Console
+
+    # soft_wrap: a message stays one line, whatever the width, for logs and grep.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def render_check(description: dict[str, Any], panel: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    ingest = description["ingest"]
+    columns = ingest["columns"]
+    length = description["length"]
+    if ingest["layout"] == "wide":
+        roles = f"time {columns['time']}, {len(columns['target'])} series columns"
+    else:
+        roles = f"id {columns['id']}, time {columns['time']}, target {columns['target'][0]}"
+    zone = f" ({description['time_zone']})" if description["time_zone"] else ""
+    cycles = dict.fromkeys(n.rsplit("_", 1)[0] for n in description["calendar_features"])
+    facts = Table(title=f"rnncast check: {ingest['source']}", title_justify="left", box=None)
+    facts.show_header = False
+    facts.add_column(style="bold")
+    facts.add_column()
+    for name, value in (
+        ("layout", f"{ingest['layout']}: {roles}"),
+        ("rows read", f"{ingest['rows_read']:,}"),
+        ("series", f"{description['series']:,} ({len(ingest['skipped'])} skipped)"),
+        ("length", f"min {length['min']:,}, median {length['median']:,.0f}, max {length['max']:,}"),
+        (
+            "frequency",
+            f"{description['frequency']} ({description['frequency_label']}), "
+            f"season length {description['season_length']}",
+        ),
+        ("time range", f"{description['start']} to {description['end']}{zone}"),
+        ("rows sorted", "already" if ingest["was_sorted"] else "by series and time"),
+        ("duplicates combined", f"{ingest['duplicates_combined']:,}"),
+        ("missing timestamps filled", f"{ingest['missing_timestamps']:,}"),
+        ("missing values filled", f"{ingest['missing_values']:,}"),
+        ("missing ends trimmed", f"{ingest['trimmed_rows']:,}"),
+        ("covariates", ", ".join(description["covariates"]) or "none"),
+        ("other numeric columns", ", ".join(columns["spare_numeric"]) or "none"),
+        ("calendar features", ", ".join(cycles) or "none"),
+    ):
+        facts.add_row(name, escape(str(value)))
+    shown = min(panel.n_series, 10)
+    series = Table(title=f"first {shown} of {panel.n_series:,} series", title_justify="left")
+    for heading in ("series", "steps", "first", "last"):
+        series.add_column(heading, justify="right" if heading == "steps" else "left")
+    ends = panel.end_times()
+    for index in range(shown):
+        series.add_row(
+            escape(str(panel.ids[index])),
+            f"{int(panel.lengths[index]):,}",
+            panel.format_time(int(panel.start_times[index])),
+            panel.format_time(int(ends[index])),
+        )
+    console = Console(highlight=False)
+    console.print(facts)
+    console.print(series)
+
+
+def render_inspect(directory: str, description: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    config, training, data = description["model"], description["training"], description["data"]
+    history, network = description["history"], description["network"]
+    epochs = history.get("epochs") or [{}]
+    best = epochs[max(history.get("best_epoch", 1), 1) - 1] if history.get("best_epoch") else {}
+    quantiles = ", ".join(f"{q:g}" for q in config["quantiles"])
+    if config["loss"] != "quantile":
+        quantiles = ""
+    facts = Table(title=f"rnncast model: {directory}", title_justify="left", box=None)
+    facts.show_header = False
+    facts.add_column(style="bold")
+    facts.add_column()
+    for name, value in (
+        ("network", f"{config['cell']}, {config['layers']} x {config['hidden']}, "
+                    f"{network['parameters']:,} parameters"),
+        ("forecasts", f"{config['horizon']} steps, "
+                      + (f"quantiles {quantiles}" if quantiles else f"point ({config['loss']})")),
+        ("data", f"{description['series']:,} series, {data['frequency']}, target "
+                 f"{data['target']}, covariates {', '.join(data['covariates']) or 'none'}"),
+        ("training", f"{training['strategy']}, "
+                     + (f"chunk {training['chunk_len']}" if training["strategy"] == "tbptt"
+                        else f"lookback {training['lookback']}")
+                     + f", batch {training['batch_size']}, {training['optimizer']} lr "
+                       f"{training['lr']:g}, seed {training['seed']}"),
+        ("epochs", f"{len(history.get('epochs', []))} (stopped: {history.get('stopped')}), "
+                   f"{history.get('seconds', 0):.1f} s on {history.get('device')}"),
+        ("best epoch", f"{history.get('best_epoch')}: train loss {best.get('train_loss', 0):.4f}"
+                       + (f", validation loss {best['val_loss']:.4f}" if best.get("val_loss")
+                          else "")),
+    ):  # fmt: skip
+        facts.add_row(name, escape(str(value)))
+    Console(highlight=False).print(facts)
+
+
+@contextlib.contextmanager
+def training_progress(quiet: bool):
+    """A progress bar on a terminal; one plain line per epoch otherwise (cron logs)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = stderr_console()
+    if quiet or not console.is_terminal:
+
+        def log_line(report: Any) -> None:
+            if not quiet:
+                console.print(escape(epoch_line(report)))
+
+        yield log_line
+        return
+    columns = (TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
+               TextColumn("{task.description}"), TimeElapsedColumn(),
+               TextColumn("left"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("", total=None)
+
+        def update(report: Any) -> None:
+            total = report.max_epochs
+            if report.max_time:
+                # The run ends at whichever limit comes first; show the nearer one.
+                left = (report.max_time - report.elapsed) / (report.elapsed / report.epoch)
+                total = min(total, report.epoch + int(left) + 1)
+            line = epoch_line(report, short=True)
+            progress.update(task, completed=report.epoch, total=total, description=line)
+
+        yield update
+
+
+def epoch_line(report: Any, short: bool = False) -> str:
+    validation = f", val {report.val_loss:.4f}" if report.val_loss is not None else ""
+    mark = " *" if report.improved else ""
+    text = f"train {report.train_loss:.4f}{validation}{mark}, lr {report.lr:.2g}"
+    return text if short else f"epoch {report.epoch}: {text}, {report.elapsed:.1f} s"
