@@ -29,8 +29,14 @@ STAGES = [
     # functions, are never shadowed by submodules of the same name once imported.
     "training",
     "forecasting",
-    "evaluate",
+    # Pure numpy over arrays: error measures, then the simple forecasts they compare with.
+    "metrics",
+    "baselines",
+    # Named for the activity, like training and forecasting: rnncast.evaluate is a function.
+    "evaluation",
+    "plots",
     "report",
+    "terminal",
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}
