@@ -13,6 +13,7 @@ __all__ = [
     "Panel",
     "TrainConfig",
     "__version__",
+    "evaluate",
     "forecast",
     "load_model",
     "read_panel",
@@ -27,12 +28,14 @@ _LAZY = {
     "read_panel": "rnncast.panel",
     "train": "rnncast.training",
     "forecast": "rnncast.forecasting",
+    "evaluate": "rnncast.evaluation",
     "load_model": "rnncast.artifact",
 }
 
 if TYPE_CHECKING:
     from rnncast.artifact import load_model
     from rnncast.config import DataConfig, ModelConfig, TrainConfig
+    from rnncast.evaluation import evaluate
     from rnncast.forecasting import forecast
     from rnncast.panel import Panel, read_panel
     from rnncast.training import train

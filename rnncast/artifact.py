@@ -46,6 +46,9 @@ MODEL_FILES = (
 )
 MANIFEST = "manifest.json"
 CHECKPOINT = "checkpoint.safetensors"
+# The holdout report `rnncast train` writes beside the model (report.py); not part of
+# the model, so not in the manifest, but a directory holding them is still rnncast's.
+REPORT_FILES = ("metrics.json", "report.md", "report.html")
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,7 @@ def check_writable_target(target: Path) -> None:
     if target.exists() and not target.is_dir():
         raise ConfigError(f"--out {target} exists and is a file, not a model directory")
     if target.is_dir():
-        known = {*MODEL_FILES, MANIFEST, CHECKPOINT}
+        known = {*MODEL_FILES, MANIFEST, CHECKPOINT, *REPORT_FILES}
         strangers = sorted(p.name for p in target.iterdir() if p.name not in known)
         if strangers:
             raise ConfigError(

@@ -38,7 +38,7 @@ from rnncast.config import (
     parse_covariates,
     parse_quantiles,
 )
-from rnncast.errors import RnncastError
+from rnncast.errors import ConfigError, RnncastError
 from rnncast.terminal import (
     escape,
     render_check,
@@ -205,6 +205,10 @@ def check(
 ModelArgument = Annotated[
     str, typer.Argument(help="A model directory written by rnncast train.", show_default=False)
 ]
+SeasonOption = Annotated[
+    int | None,
+    typer.Option(help="Season length m of MASE and seasonal naive (from the frequency).", min=1),
+]
 DeviceOption = Annotated[
     str, typer.Option(help=f"Where to run: {' | '.join(DEVICES)} (auto: CUDA, MPS, then CPU).")
 ]
@@ -267,6 +271,11 @@ def train(
     val_size: Annotated[
         int | None, typer.Option(help="Steps held out per series for validation (horizon).")
     ] = None,
+    test_size: Annotated[
+        int | None,
+        typer.Option(help="Last steps per series never shown, then scored (horizon); 0: none."),
+    ] = None,
+    season: SeasonOption = None,
     optimizer: Annotated[str, typer.Option(help=f"{' | '.join(OPTIMIZERS)}.")] = "adam",
     lr: Annotated[float, typer.Option(help="Learning rate.")] = TrainConfig.lr,
     weight_decay: Annotated[float, typer.Option(help="L2 weight decay.")] = 0.0,
@@ -309,6 +318,14 @@ def train(
         f"best epoch {history['best_epoch']} of {len(history['epochs'])} "
         f"(stopped: {history['stopped']}), {history['seconds']:.1f} s; model written to {out}",
     )
+    if not trained.training.test_size:
+        _info(quiet, "no test part (--test-size 0): no metrics or report written")
+        return
+    from rnncast.evaluation import holdout
+    from rnncast.nn.device import resolve_device
+
+    evaluation = holdout(trained, panel, season=season, device=resolve_device(device))
+    _report(out, evaluation, trained, quiet, source=data, model=out)
 
 
 @app.command()
@@ -349,22 +366,160 @@ def forecast(
 
 @app.command()
 @_handle_errors
+def evaluate(
+    data: DataArgument,
+    model: Annotated[str, typer.Option(help="Model directory from rnncast train.")],
+    out: Annotated[str, typer.Option(help="Folder for metrics.json, report.md, report.html.")],
+    folds: Annotated[int, typer.Option(help="Forecast origins per series.", min=1)] = 1,
+    step: Annotated[
+        int | None, typer.Option(help="Steps between origins (default: the horizon).", min=1)
+    ] = None,
+    season: SeasonOption = None,
+    refit: Annotated[
+        bool, typer.Option(help="Retrain at every origin on the history before it (slow).")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Series per batch.", min=1)] = 512,
+    device: DeviceOption = "auto",
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Backtest a model from rolling origins over the end of every series, and report.
+
+    Example: rnncast evaluate sample_data/load_hourly.parquet --model models/load --folds 4
+    --out reports/load
+    """
+    import rnncast
+    from rnncast.forecasting import data_config
+    from rnncast.nn.device import resolve_device
+
+    _log_to_stderr(quiet)
+    _check_report_folder(out)
+    trained = rnncast.load_model(model)
+    panel = rnncast.read_panel(data, replace(data_config(trained), horizon=None))
+    _warn_skipped(panel)
+    retrain = replace(trained.training, test_size=0, device=device)
+
+    def refit_model(history: Any) -> Any:
+        return rnncast.train(history, trained.config, retrain)
+
+    evaluation = rnncast.evaluate(
+        trained, panel, folds=folds, step=step, season=season,
+        refit=refit_model if refit else None, batch_size=batch_size, device=resolve_device(device),
+    )  # fmt: skip
+    _report(out, evaluation, trained, quiet, source=data, model=model)
+
+
+@app.command()
+@_handle_errors
+def score(
+    forecasts: Annotated[
+        str, typer.Argument(help="Forecasts written by rnncast forecast.", show_default=False)
+    ],
+    actuals: DataArgument,
+    layout: LayoutOption = DataConfig.layout,
+    id_col: IdColOption = None,
+    time_col: TimeColOption = None,
+    target_col: TargetColOption = None,
+    time_format: TimeFormatOption = None,
+    freq: FreqOption = None,
+    fill: FillOption = DataConfig.fill,
+    duplicates: DuplicatesOption = DataConfig.duplicates,
+    season: SeasonOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    history: Annotated[
+        str | None, typer.Option(help="Append a row of metrics to this .csv or .jsonl file.")
+    ] = None,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Score forecasts written earlier against the actuals that arrived since.
+
+    ACTUALS holds the history too: MASE and the baselines use the steps before the
+    forecasts. Example: rnncast score forecasts.csv latest.parquet --history scores.csv
+    """
+    from rnncast.evaluation import read_forecasts, score_forecasts
+    from rnncast.panel import read_panel
+    from rnncast.report import metrics_document
+    from rnncast.scorebook import append_history, history_format
+    from rnncast.terminal import render_metrics
+
+    _log_to_stderr(quiet)
+    options = dict(locals())
+    if history is not None:
+        history_format(history)
+    actual_panel = read_panel(actuals, DataConfig(**_fields(DataConfig, options)))
+    _warn_skipped(actual_panel)
+    forecast_panel, quantiles = read_forecasts(forecasts, actual_panel.freq.alias)
+    evaluation = score_forecasts(forecast_panel, quantiles, actual_panel, season=season)
+    evaluation = replace(evaluation, settings={**evaluation.settings, "forecasts": forecasts,
+                                               "actuals": actuals})  # fmt: skip
+    document = metrics_document(evaluation)
+    if history is not None:
+        append_history(history, document)
+    if json_output:
+        sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    else:
+        render_metrics(document, title=f"rnncast score: {forecasts}", stdout=True)
+
+
+@app.command()
+@_handle_errors
 def inspect(
     model: ModelArgument,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     debug: DebugOption = False,
 ) -> None:
-    """Show what a model is, what it was trained on and how training went.
+    """Show what a model is, what it was trained on, how training went and how it
+    scored on its test part.
 
     Example: rnncast inspect models/load
     """
     import rnncast
 
     description = rnncast.load_model(model).describe()
+    description["test"] = _test_scores(model)
     if json_output:
         sys.stdout.write(json.dumps(description, indent=2) + "\n")
     else:
         render_inspect(model, description)
+
+
+def _test_scores(directory: str) -> dict[str, Any] | None:
+    """The holdout scores train left beside the model, if any: a report, not part of
+    the model, so a missing or unreadable one is no error."""
+    from pathlib import Path
+
+    try:
+        document = json.loads((Path(directory) / "metrics.json").read_text())
+        summary = document["summary"]
+        return {
+            "test_size": document["settings"].get("test_size"),
+            "mean": {method: {metric: summary[method][metric]["mean"] for metric in
+                              ("mae", "rmse", "smape", "mase")} for method in summary},
+            "relative_to_seasonal_naive": document["relative_to_seasonal_naive"],
+        }  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _check_report_folder(out: str) -> None:
+    from pathlib import Path
+
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"--out {out} is a file; name a folder for the report")
+
+
+def _report(out: str, evaluation: Any, trained: Any, quiet: bool, **settings: str) -> None:
+    """Write the report files into ``out`` and show the summary table."""
+    from rnncast.report import write_report
+    from rnncast.terminal import render_metrics
+
+    evaluation = replace(evaluation, settings={**evaluation.settings, **settings})
+    title = f"rnncast {evaluation.kind}: {settings.get('model', out)}"
+    document = write_report(out, evaluation, model=trained.describe(), title=title)
+    if not quiet:
+        render_metrics(document, title=title)
+    _info(quiet, f"metrics and report written to {out}")
 
 
 def _fields(config_class: type, options: dict[str, Any], **overrides: Any) -> dict[str, Any]:

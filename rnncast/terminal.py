@@ -114,7 +114,24 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
                           else "")),
     ):  # fmt: skip
         facts.add_row(name, escape(str(value)))
+    test = description.get("test")
+    if test:
+        model, naive = test["mean"]["model"], test["mean"].get("seasonal_naive", {})
+        relative = test["relative_to_seasonal_naive"]
+        facts.add_row(
+            "test",
+            escape(
+                f"last {test['test_size']} steps: MASE {_number(model['mase'])} (seasonal naive "
+                f"{_number(naive.get('mase'))}), sMAPE {_number(model['smape'])} (seasonal "
+                f"naive {_number(naive.get('smape'))}), OWA vs seasonal naive "
+                f"{_number(relative.get('owa'))}"
+            ),
+        )
     Console(highlight=False).print(facts)
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 @contextlib.contextmanager
@@ -160,3 +177,40 @@ def epoch_line(report: Any, short: bool = False) -> str:
     mark = " *" if report.improved else ""
     text = f"train {report.train_loss:.4f}{validation}{mark}, lr {report.lr:.2g}"
     return text if short else f"epoch {report.epoch}: {text}, {report.elapsed:.1f} s"
+
+
+def render_metrics(document: dict[str, Any], title: str, stdout: bool = False) -> None:
+    """The metric table of a report: on stdout when it is the command's output
+    (score), else on stderr, as a rich table on a terminal and a plain line in logs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rnncast.report import SUMMARY_HEADER, summary_rows
+
+    console = Console(highlight=False) if stdout else stderr_console()
+    rows = summary_rows(document)
+    relative = document.get("relative_to_seasonal_naive") or {}
+    versus = ", ".join(
+        f"{name} {value:.3f}" for name, value in relative.items() if value is not None
+    )
+    if not stdout and not console.is_terminal:
+        model = dict(zip(SUMMARY_HEADER, rows[0], strict=True))
+        console.print(
+            escape(
+                f"{document['kind']}: MASE {model['MASE']}, sMAPE {model['sMAPE']}"
+                + (f"; relative to seasonal naive: {versus}" if versus else "")
+            )
+        )
+        return
+    table = Table(title=title, title_justify="left")
+    for position, heading in enumerate(SUMMARY_HEADER):
+        table.add_column(heading, justify="left" if position == 0 else "right")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    counts = document["counts"]
+    table.caption = escape(
+        f"means over {counts['series']:,} series, {counts['points']:,} points"
+        + (f"; relative to seasonal naive: {versus}" if versus else "")
+    )
+    table.caption_justify = "left"
+    console.print(table)

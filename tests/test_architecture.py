@@ -36,6 +36,7 @@ STAGES = [
     "evaluation",
     "plots",
     "report",
+    "scorebook",
     "terminal",
     "cli",
 ]

@@ -1,0 +1,300 @@
+"""Holdout tests, rolling-origin backtests and scores of forecasts written earlier.
+
+Every path ends in an ``Evaluation``: forecasts at K origins per series, the
+actuals that followed, the baselines' forecasts on exactly the same origins, and
+their Scores.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rnncast.baselines import baseline_forecasts
+from rnncast.config import DataConfig
+from rnncast.errors import ConfigError, DataError
+from rnncast.frequency import Frequency, shift_times, step_positions
+from rnncast.metrics import Scores, score, seasonal_scales
+from rnncast.panel import Panel
+
+if TYPE_CHECKING:
+    from rnncast.artifact import Model
+
+log = logging.getLogger("rnncast")
+
+BASELINES = ("naive", "seasonal_naive", "drift")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Forecasts at K origins per series, the actuals after them, and their scores."""
+
+    kind: str  # "holdout" (train --test-size), "backtest" (evaluate) or "score"
+    ids: np.ndarray  # (S,) str
+    freq: Frequency
+    tz: str | None
+    season: int  # m of MASE and of the seasonal-naive baseline
+    horizon: int  # H
+    quantiles: tuple[float, ...]  # levels of `values`, sorted; () for point forecasts only
+    cuts: np.ndarray  # (S, K) int64: steps of history each origin saw (origin = cut - 1)
+    times: np.ndarray  # (S, K, H) int64 ns: the forecast steps
+    actual: np.ndarray  # (S, K, H) float64, NaN where no actual
+    point: np.ndarray  # (S, K, H) float64: the model's point forecast (its median)
+    values: np.ndarray  # (S, K, H, Q) float64: the model's quantiles
+    baselines: dict[str, np.ndarray]  # name -> (S, K, H) point forecasts
+    scores: dict[str, Scores]  # "model" and each baseline name
+    history: Panel  # the data the origins were cut from, for plotting what came before
+    settings: dict[str, Any] = field(default_factory=dict)  # protocol facts for the report
+
+
+def backtest_cuts(lengths: np.ndarray, horizon: int, folds: int, step: int) -> np.ndarray:
+    """(S, K) history lengths of a rolling-origin backtest: K = ``folds`` origins
+    ``step`` steps apart, the last one H steps before each series' end."""
+    back = horizon + step * np.arange(folds - 1, -1, -1)  # (K,) oldest origin first
+    return (lengths[:, None] - back[None, :]).astype(np.int64)
+
+
+def evaluate(
+    model: Model,
+    panel: Panel,
+    *,
+    folds: int = 1,
+    step: int | None = None,
+    season: int | None = None,
+    refit: Callable[[Panel], Model] | None = None,
+    batch_size: int = 512,
+    device: Any = None,
+) -> Evaluation:
+    """Rolling-origin backtest: forecast H steps from ``folds`` origins ``step``
+    steps apart (default H) over the end of every series, and score the forecasts
+    and the baselines' on the actuals that followed.
+
+    Without ``refit`` the model is not retrained: its state is warmed up over the
+    true history up to each origin. ``refit(history) -> Model`` retrains it at
+    every origin on the history before it. ``season`` (m of MASE and of seasonal
+    naive) defaults to the frequency's. Series too short for the first origin are
+    skipped with a warning. Raises ConfigError for impossible settings, DataError
+    when no series is long enough or the data does not fit the model.
+    """
+    from rnncast.forecasting import forecast_origins
+
+    horizon = model.config.horizon
+    step = horizon if step is None else step
+    if folds < 1 or step < 1:
+        raise ConfigError(f"--folds and --step must be at least 1, got {folds} and {step}")
+    season = _season(panel, season)
+    needed = horizon + (folds - 1) * step + 1
+    panel = _long_enough(panel, needed, f"{folds} folds of --horizon {horizon}, --step {step}")
+    cuts = backtest_cuts(panel.lengths, horizon, folds, step)
+    if refit is None:
+        values = forecast_origins(model, panel, cuts, batch_size=batch_size, device=device)
+    else:
+        values = np.empty((panel.n_series, folds, horizon, len(model.config.output_quantiles)))
+        for fold in range(folds):
+            history = replace(panel, ends=panel.begins + cuts[:, fold])
+            log.info("refitting for origin %d of %d", fold + 1, folds)
+            values[:, fold] = forecast_origins(
+                refit(history), history, cuts[:, fold : fold + 1], batch_size=batch_size,
+                device=device,
+            )[:, 0]  # fmt: skip
+    settings = {"folds": folds, "step": step, "refit": refit is not None}
+    return _assemble("backtest", panel, cuts, model, values, season, settings)
+
+
+def holdout(
+    model: Model,
+    panel: Panel,
+    *,
+    season: int | None = None,
+    batch_size: int = 512,
+    device: Any = None,
+) -> Evaluation:
+    """Score a model on the test part ``rnncast train`` held out of ``panel``, the
+    data it was trained on: every whole horizon of the last ``test_size`` steps.
+
+    Raises ConfigError when the model was trained without a test part.
+    """
+    test_size = model.training.test_size or 0
+    horizon = model.config.horizon
+    if test_size < horizon:
+        raise ConfigError(
+            "this model was trained on every step (--test-size 0); evaluate it on new data "
+            "with rnncast evaluate"
+        )
+    # Series the model skipped as too short were never trained on; scoring them would
+    # measure something else than the test of this training run.
+    trained_on = np.isin(panel.ids.astype(str), model.scaler.ids.astype(str))
+    panel = panel.take(np.flatnonzero(trained_on))
+    evaluation = evaluate(
+        model, panel, folds=test_size // horizon, step=horizon, season=season,
+        batch_size=batch_size, device=device,
+    )  # fmt: skip
+    settings = {"test_size": test_size, **evaluation.settings}
+    return replace(evaluation, kind="holdout", settings=settings)
+
+
+def score_forecasts(
+    forecasts: Panel, quantiles: tuple[float, ...], actuals: Panel, *, season: int | None = None
+) -> Evaluation:
+    """Score forecasts written earlier (read with ``read_forecasts``) against actuals.
+
+    Each forecast series is matched by id; its origin is the step before its first
+    forecast time. The actuals' steps before it are the history that MASE is scaled
+    by and the baselines forecast from. Forecast steps without an actual yet are
+    left unscored (counted as missing). Raises DataError when no forecast series is
+    in the actuals, or a forecast's times are off the actuals' grid.
+    """
+    if forecasts.freq != actuals.freq:
+        raise DataError(
+            f"the forecasts are {forecasts.freq.label} ({forecasts.freq.alias}) and the "
+            f"actuals {actuals.freq.label} ({actuals.freq.alias})"
+        )
+    season = _season(actuals, season)
+    position = {str(name): index for index, name in enumerate(actuals.ids)}
+    matched = np.array([position.get(str(name), -1) for name in forecasts.ids])
+    if (matched < 0).all():
+        raise DataError(
+            f"none of the {forecasts.n_series} forecast series is in the actuals (first "
+            f"forecast id {str(forecasts.ids[0])!r}); check the id column"
+        )
+    if (matched < 0).any():
+        missing = ", ".join(repr(str(i)) for i in forecasts.ids[matched < 0][:5])
+        log.warning("%d forecast series have no actuals: %s", int((matched < 0).sum()), missing)
+        forecasts = forecasts.take(np.flatnonzero(matched >= 0))
+        matched = matched[matched >= 0]
+    history = actuals.take(matched)
+    cuts = step_positions(forecasts.start_times, history.start_times, actuals.freq)
+    on_grid = shift_times(history.start_times, cuts, actuals.freq) == forecasts.start_times
+    if not on_grid.all():
+        name = str(forecasts.ids[np.flatnonzero(~on_grid)[0]])
+        raise DataError(
+            f"the forecast times of series {name!r} are not on the grid of its actuals "
+            f"({actuals.freq.label})"
+        )
+    horizon = int(forecasts.lengths.max())
+    steps = np.arange(horizon)
+    inside = steps[None, :] < forecasts.lengths[:, None]  # (S, H): ragged horizons
+    rows = np.minimum(forecasts.begins[:, None] + steps, forecasts.ends[:, None] - 1)
+    point = np.where(inside, forecasts.values[rows], np.nan)[:, None]  # (S, 1, H)
+    values = np.where(inside[..., None], forecasts.covariates[rows], np.nan)[:, None]
+    settings = {"forecast_start": forecasts.format_time(int(forecasts.start_times.min()))}
+    return _assemble(
+        "score", history, cuts[:, None], None, values.astype(np.float64), season, settings,
+        quantiles=quantiles, point=point.astype(np.float64),
+    )  # fmt: skip
+
+
+def read_forecasts(
+    location: str | Path, freq: str | None = None
+) -> tuple[Panel, tuple[float, ...]]:
+    """Read a forecast file rnncast wrote (unique_id, ds, y_hat, y_q10, …) as a Panel
+    whose target is the point forecast and whose covariates are the quantile columns,
+    and the quantile levels, sorted. ``freq`` is needed for one-step forecasts."""
+    from rnncast.panel import read_panel
+
+    config = DataConfig(
+        id_col="unique_id", time_col="ds", target_col="y_hat", covariates="all", freq=freq
+    )
+    panel = read_panel(location, config)
+    levels = {}
+    for column, name in enumerate(panel.covariate_names):
+        matched = re.fullmatch(r"y_q(\d+(?:\.\d+)?)", name)
+        if matched is not None and 0 < float(matched.group(1)) < 100:
+            levels[float(matched.group(1)) / 100] = column
+    quantiles = tuple(sorted(levels))
+    columns = [levels[q] for q in quantiles]
+    return replace(
+        panel,
+        covariates=np.ascontiguousarray(panel.covariates[:, columns]),
+        covariate_names=tuple(panel.covariate_names[c] for c in columns),
+    ), quantiles
+
+
+def _assemble(
+    kind: str,
+    panel: Panel,
+    cuts: np.ndarray,
+    model: Model | None,
+    values: np.ndarray,
+    season: int,
+    settings: dict[str, Any],
+    *,
+    quantiles: tuple[float, ...] = (),
+    point: np.ndarray | None = None,
+) -> Evaluation:
+    """Actuals, baselines and scores around forecasts ``values`` (S, K, H, Q) made
+    after ``cuts`` (S, K) steps of the series of ``panel``: a model's output, or
+    (``model`` None) read from a file with its ``quantiles`` and ``point``."""
+    if model is not None:
+        quantiles = model.config.output_quantiles
+        point = values[..., quantiles.index(0.5)]
+        if model.config.loss != "quantile":
+            quantiles, values = (), values[..., :0]
+    horizon = point.shape[-1]
+    actual = _values_after(panel, cuts, horizon)
+    # Forecasts scored later may start before the first actual (no history: no scale,
+    # no baselines) or after the last one (nothing to score yet).
+    lengths = panel.lengths[:, None]
+    usable = (cuts >= 1) & (cuts <= lengths)
+    known = np.clip(cuts, 1, lengths)
+    scale = np.where(usable, seasonal_scales(panel.values, panel.begins, known, season), np.nan)
+    baselines = {
+        name: np.where(usable[..., None], forecast, np.nan)
+        for name, forecast in baseline_forecasts(
+            panel.values, panel.begins, known, horizon, season
+        ).items()
+    }
+    scores = {
+        "model": score(actual, point, scale, quantiles=quantiles, values=values)
+        if quantiles
+        else score(actual, point, scale)
+    }
+    scores.update((name, score(actual, forecast, scale)) for name, forecast in baselines.items())
+    steps = cuts[..., None] + np.arange(horizon)  # (S, K, H)
+    starts = np.broadcast_to(panel.start_times[:, None, None], steps.shape)
+    times = shift_times(starts.reshape(-1), steps.reshape(-1), panel.freq).reshape(steps.shape)
+    return Evaluation(
+        kind=kind, ids=panel.ids, freq=panel.freq, tz=panel.tz, season=season,
+        horizon=horizon, quantiles=quantiles, cuts=cuts, times=times, actual=actual,
+        point=point, values=values, baselines=baselines, scores=scores, history=panel,
+        settings=settings,
+    )  # fmt: skip
+
+
+def _values_after(panel: Panel, cuts: np.ndarray, horizon: int) -> np.ndarray:
+    """(S, K, H) float64: the H values after each cut; NaN past a series' end."""
+    steps = cuts[..., None] + np.arange(horizon)  # (S, K, H)
+    inside = (steps >= 0) & (steps < panel.lengths[:, None, None])
+    rows = panel.begins[:, None, None] + np.clip(steps, 0, panel.lengths[:, None, None] - 1)
+    return np.where(inside, panel.values[rows].astype(np.float64), np.nan)
+
+
+def _season(panel: Panel, season: int | None) -> int:
+    if season is None:
+        return panel.freq.season_length
+    if season < 1:
+        raise ConfigError(f"--season must be at least 1, got {season}")
+    return season
+
+
+def _long_enough(panel: Panel, needed: int, what: str) -> Panel:
+    short = panel.lengths < needed
+    if short.all():
+        raise DataError(
+            f"no series is long enough for {what}: the longest has {int(panel.lengths.max())} "
+            f"steps and each needs at least {needed}"
+        )
+    for index in np.flatnonzero(short)[:5]:
+        log.warning(
+            "series %r skipped: %d steps; %s need at least %d",
+            str(panel.ids[index]), int(panel.lengths[index]), what, needed,
+        )  # fmt: skip
+    if short.sum() > 5:
+        log.warning("%d more series skipped as too short", int(short.sum()) - 5)
+    return panel.take(np.flatnonzero(~short)) if short.any() else panel
