@@ -104,7 +104,27 @@ def evaluate(
                 device=device,
             )[:, 0]  # fmt: skip
     settings = {"folds": folds, "step": step, "refit": refit is not None}
-    return _assemble("backtest", panel, cuts, model, values, season, settings)
+    evaluation = _assemble("backtest", panel, cuts, model, values, season, settings)
+    if refit is None:
+        settings["in_sample_origins"] = _in_sample_origins(model, evaluation)
+    return evaluation
+
+
+def _in_sample_origins(model: Model, evaluation: Evaluation) -> int:
+    """How many origins forecast steps the model was trained or validated on, for
+    series it was trained on; they flatter it, so a warning says so."""
+    until = model.schema.get("trained_until_ns")
+    if until is None:
+        return 0  # a model written before this was recorded
+    known = np.isin(evaluation.ids.astype(str), model.scaler.ids.astype(str))
+    seen = known[:, None] & (evaluation.times[..., 0] <= until)  # (S, K)
+    if seen.any():
+        log.warning(
+            "%d of %d origins forecast steps up to %s, which the model was trained on: "
+            "their scores are in-sample. Backtest on data after it, or use --refit",
+            int(seen.sum()), seen.size, model.schema.get("trained_until"),
+        )  # fmt: skip
+    return int(seen.sum())
 
 
 def holdout(

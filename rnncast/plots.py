@@ -321,7 +321,13 @@ def _figure(width: float, height: float):
 
 
 def _png(canvas) -> bytes:
+    import warnings
+
     buffer = io.BytesIO()
-    # No Software entry: the default one carries matplotlib's URL into the file.
-    canvas.print_png(buffer, metadata={"Software": None})
+    with warnings.catch_warnings():
+        # The date locator warns when few ticks fit a long span and then picks a
+        # coarser step itself; the figure is right, and a user's log needs no warning.
+        warnings.filterwarnings("ignore", "AutoDateLocator was unable", UserWarning)
+        # No Software entry: the default one carries matplotlib's URL into the file.
+        canvas.print_png(buffer, metadata={"Software": None})
     return buffer.getvalue()

@@ -194,10 +194,14 @@ def render_metrics(document: dict[str, Any], title: str, stdout: bool = False) -
         f"{name} {value:.3f}" for name, value in relative.items() if value is not None
     )
     if not stdout and not console.is_terminal:
-        model = dict(zip(SUMMARY_HEADER, rows[0], strict=True))
+        named = {row[0]: dict(zip(SUMMARY_HEADER, row, strict=True)) for row in rows}
+        model, naive = named["model"], named.get("seasonal naive", {})
         console.print(
             escape(
-                f"{document['kind']}: MASE {model['MASE']}, sMAPE {model['sMAPE']}"
+                f"{document['kind']} over {document['counts']['points']:,} points: "
+                f"MASE {model['MASE']} (seasonal naive {naive.get('MASE', '–')}), "
+                f"sMAPE {model['sMAPE']} (seasonal naive {naive.get('sMAPE', '–')})"
+                + (f", coverage {model['coverage']}" if model["coverage"] else "")
                 + (f"; relative to seasonal naive: {versus}" if versus else "")
             )
         )

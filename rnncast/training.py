@@ -613,6 +613,10 @@ def _schema(panel: Panel, data: DataConfig | None) -> dict[str, Any]:
         "calendar_features": list(calendar_feature_names(panel.freq)),
         "series": panel.n_series,
         "steps": int(panel.lengths.sum()),
+        # The last step training or validation read: a backtest origin before it is
+        # scored on data the model has seen (evaluation warns).
+        "trained_until": panel.format_time(int(panel.end_times().max())),
+        "trained_until_ns": int(panel.end_times().max()),
     }
 
 

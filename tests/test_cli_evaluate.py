@@ -95,6 +95,11 @@ def test_evaluate_backtests_from_every_origin_and_reports(model_dir: Path, tmp_p
     assert document["data"]["origins_per_series"] == 3
     assert document["counts"]["points"] == document["data"]["series"] * 3 * 24
     assert "metrics and report written to" in result.stderr
+    # The model trained on all but the last 24 steps: origins 48 and 36 steps before
+    # the end forecast steps it has seen, and the user is told.
+    series = document["data"]["series"]
+    assert document["settings"]["in_sample_origins"] == 2 * series
+    assert f"{2 * series} of {3 * series} origins forecast steps up to" in result.stderr
     assert result.stdout == ""
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html

@@ -14,7 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from rnncast.artifact import MANIFEST, MODEL_FILES
+from rnncast.artifact import MANIFEST, MODEL_FILES, REPORT_FILES
 from rnncast.cli import app
 from tests.conftest import SAMPLE_DATA
 
@@ -87,7 +87,8 @@ def test_train_on_the_sample_writes_a_model_directory(trained) -> None:
     assert "epoch 1:" in result.stderr and "epoch 2:" in result.stderr
     assert re.search(r"best epoch [12] of 2 \(stopped: max_epochs\)", result.stderr)
     assert f"model written to {out}" in result.stderr
-    assert sorted(p.name for p in out.iterdir()) == sorted([*MODEL_FILES, MANIFEST])
+    expected = [*MODEL_FILES, MANIFEST, *REPORT_FILES]  # the holdout report beside the model
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
 
 
 def test_forecast_to_parquet(model_dir: Path, tmp_path: Path) -> None:
@@ -294,4 +295,6 @@ def test_sigint_during_training_saves_a_checkpoint_and_resume_finishes(
     result = invoke("train", data, *options, "--resume")
     assert result.exit_code == 0, result.stderr
     assert "resuming from epoch 0" in result.stderr
-    assert sorted(p.name for p in model.iterdir()) == sorted([*MODEL_FILES, MANIFEST])
+    assert sorted(p.name for p in model.iterdir()) == sorted(
+        [*MODEL_FILES, MANIFEST, *REPORT_FILES]
+    )
