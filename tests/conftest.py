@@ -29,3 +29,16 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "m4_hourly_train.parquet").exists():
         pytest.skip(f"benchmark data not found in {SHARED_DATA}")
     return SHARED_DATA
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite the golden files in tests/golden/ from the current code",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rnncast.config import DataConfig
 from rnncast.evaluation import Evaluation
 from rnncast.frequency import NS_PER_HOUR
 from rnncast.metrics import Scores
@@ -400,3 +401,46 @@ def test_report_on_scores_from_the_evaluation_stage(tmp_path) -> None:
     assert "<td>80%</td>" in page  # the interval table
     assert "<td>0.1</td>" in page  # a pinball row
     assert page.count(DATA_URL) == 3  # forecasts, horizon, coverage: no model, no loss
+
+
+def _close(actual, expected, path: str = "") -> None:
+    """The same JSON structure, numbers equal to float tolerance."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and list(actual) == list(expected), path
+        for key in expected:
+            _close(actual[key], expected[key], f"{path}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), path
+        for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            _close(a, e, f"{path}[{index}]")
+    elif isinstance(expected, float) and not isinstance(expected, bool):
+        assert actual == pytest.approx(expected, rel=1e-4, abs=1e-6), path
+    else:
+        assert actual == expected, path
+
+
+def test_the_metrics_document_of_the_golden_model_keeps_its_layout_and_values(
+    update_golden: bool,
+) -> None:
+    """The report JSON is an interface: its keys and, for the fixture model, its
+    numbers stay as recorded. Regenerate with ``pytest --update-golden`` on purpose."""
+    import importlib.util
+
+    from rnncast import evaluate, load_model
+
+    spec = importlib.util.spec_from_file_location(
+        "make_golden_model", REPO_ROOT / "scripts" / "make_golden_model.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    golden = REPO_ROOT / "tests" / "golden"
+    model = load_model(golden / script.MODEL_DIR)
+    panel = Panel.from_frame(script.golden_frame(), DataConfig(covariates=("temperature",)))
+    evaluation = evaluate(model, panel, folds=2, step=7)
+    document = json.loads(json.dumps(metrics_document(evaluation, model.describe())))
+    expected_path = golden / "model_v1_metrics.json"
+    if update_golden:
+        expected_path.write_text(json.dumps(document, indent=2) + "\n")
+    expected = json.loads(expected_path.read_text())
+    expected["rnncast_version"] = document["rnncast_version"]  # the only field meant to move
+    _close(document, expected)

@@ -186,9 +186,7 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch(tmp_path: Path) -
     model = train(
         panel,
         tiny("gru"),
-        TrainConfig(
-            device="cpu", max_epochs=60, patience=3, lr=0.05, schedule="none", test_size=0
-        ),
+        TrainConfig(device="cpu", max_epochs=60, patience=3, lr=0.05, schedule="none", test_size=0),
         out=out,
         on_epoch=remember,
     )
