@@ -21,7 +21,7 @@ from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
 from rnncast.frequency import Frequency, shift_times, step_positions
 from rnncast.metrics import Scores, score, seasonal_scales
-from rnncast.panel import Panel
+from rnncast.panel import Panel, keep_long_enough
 
 if TYPE_CHECKING:
     from rnncast.artifact import Model
@@ -90,7 +90,7 @@ def evaluate(
         raise ConfigError(f"--folds and --step must be at least 1, got {folds} and {step}")
     season = _season(panel, season)
     needed = horizon + (folds - 1) * step + 1
-    panel = _long_enough(panel, needed, f"{folds} folds of --horizon {horizon}, --step {step}")
+    panel = keep_long_enough(panel, needed, f"{folds} folds of --horizon {horizon}, --step {step}")
     cuts = backtest_cuts(panel.lengths, horizon, folds, step)
     if refit is None:
         values = forecast_origins(model, panel, cuts, batch_size=batch_size, device=device)
@@ -301,20 +301,3 @@ def _season(panel: Panel, season: int | None) -> int:
     if season < 1:
         raise ConfigError(f"--season must be at least 1, got {season}")
     return season
-
-
-def _long_enough(panel: Panel, needed: int, what: str) -> Panel:
-    short = panel.lengths < needed
-    if short.all():
-        raise DataError(
-            f"no series is long enough for {what}: the longest has {int(panel.lengths.max())} "
-            f"steps and each needs at least {needed}"
-        )
-    for index in np.flatnonzero(short)[:5]:
-        log.warning(
-            "series %r skipped: %d steps; %s need at least %d",
-            str(panel.ids[index]), int(panel.lengths[index]), what, needed,
-        )  # fmt: skip
-    if short.sum() > 5:
-        log.warning("%d more series skipped as too short", int(short.sum()) - 5)
-    return panel.take(np.flatnonzero(~short)) if short.any() else panel

@@ -260,6 +260,31 @@ def read_panel(location: str | Path, config: DataConfig | None = None) -> Panel:
     return build_panel(read_table(resolve_source(location), config))
 
 
+def keep_long_enough(panel: Panel, needed: int, what: str) -> Panel:
+    """The series of ``panel`` with at least ``needed`` steps; each one dropped is
+    logged as a warning naming it. ``what`` says what needs them, e.g. "--horizon 24".
+
+    Raises DataError when no series is long enough.
+    """
+    import logging
+
+    log = logging.getLogger("rnncast")
+    short = panel.lengths < needed
+    if short.all():
+        raise DataError(
+            f"no series is long enough for {what}: the longest has "
+            f"{_steps(int(panel.lengths.max()))} and each needs at least {needed}"
+        )
+    for index in np.flatnonzero(short)[:5]:
+        log.warning(
+            "series %r skipped: %s; %s needs at least %d",
+            str(panel.ids[index]), _steps(int(panel.lengths[index])), what, needed,
+        )  # fmt: skip
+    if short.sum() > 5:
+        log.warning("%d more series skipped as too short", int(short.sum()) - 5)
+    return panel.take(np.flatnonzero(~short)) if short.any() else panel
+
+
 def build_panel(table: Table) -> Panel:
     """Sort, combine duplicates, trim, grid and fill a settled table into a Panel."""
     config = table.config

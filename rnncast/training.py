@@ -42,10 +42,10 @@ from rnncast.batches import (
     n_future_features,
 )
 from rnncast.config import DataConfig, ModelConfig, TrainConfig
-from rnncast.errors import ConfigError, DataError, Interrupted, TrainingDiverged
+from rnncast.errors import ConfigError, Interrupted, TrainingDiverged
 from rnncast.frequency import calendar_feature_names
 from rnncast.nn.device import describe_device, resolve_device
-from rnncast.panel import Panel
+from rnncast.panel import Panel, keep_long_enough
 from rnncast.scaling import fit_scaler
 
 log = logging.getLogger("rnncast")
@@ -134,7 +134,9 @@ def train(
             f"--test-size {test_size} is shorter than --horizon {model.horizon}: the test scores "
             "whole horizons; use at least the horizon, or 0 to train on everything"
         )
-    panel = _long_enough(panel, model.horizon, val_size, test_size)
+    held_out = f"--val-size {val_size}" + (f" and --test-size {test_size}" if test_size else "")
+    needed = test_size + val_size + model.horizon + 1  # one training origin at least
+    panel = keep_long_enough(panel, needed, f"--horizon {model.horizon} with {held_out}")
     if test_size:
         # The test part is cut off here, before anything (scaler, sizes, loss weights)
         # is fitted, so no statistic of it reaches the model.
@@ -530,30 +532,6 @@ def _scheduler(optimizer: torch.optim.Optimizer, training: TrainConfig):
         wait = max(1, training.patience // 3)
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=wait)
     return None
-
-
-def _long_enough(panel: Panel, horizon: int, val_size: int, test_size: int) -> Panel:
-    """Drop series too short for one training origin plus the validation and test parts."""
-    needed = test_size + val_size + horizon + 1
-    held_out = f"--val-size {val_size}" + (f" and --test-size {test_size}" if test_size else "")
-    short = panel.lengths < needed
-    if short.all():
-        raise DataError(
-            f"no series is long enough to train with --horizon {horizon} and {held_out}: the "
-            f"longest has {int(panel.lengths.max())} steps and each needs at least {needed}"
-        )
-    for index in np.flatnonzero(short)[:5]:
-        log.warning(
-            "series %r skipped: %d steps; --horizon %d with %s needs at least %d",
-            str(panel.ids[index]),
-            int(panel.lengths[index]),
-            horizon,
-            held_out,
-            needed,
-        )
-    if short.sum() > 5:
-        log.warning("%d more series skipped as too short", int(short.sum()) - 5)
-    return panel.take(np.flatnonzero(~short)) if short.any() else panel
 
 
 def loss_weights(head: Panel, scales: np.ndarray) -> np.ndarray:

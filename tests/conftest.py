@@ -11,6 +11,19 @@ SAMPLE_DATA = REPO_ROOT / "sample_data"
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """One torch CPU thread for the whole run: tiny tensors gain nothing from more, and
+    on a busy 2-core machine oneDNN's spinning worker threads made one LSTM epoch up to
+    50x slower. (CLI runs in subprocesses keep their own setting.)"""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def write_csv(tmp_path: Path):
     """Write text to a CSV file in the test's folder and return its path."""

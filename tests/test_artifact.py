@@ -38,14 +38,6 @@ GOLDEN = REPO_ROOT / "tests" / "golden"
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def small_panel(seed: int = 0) -> Panel:
     rng = np.random.default_rng(seed)
     frames = []
@@ -70,7 +62,7 @@ def panel() -> Panel:
 
 
 @pytest.fixture(scope="module")
-def trained(one_thread, panel: Panel):
+def trained(panel: Panel):
     return train(
         panel,
         ModelConfig(horizon=7, cell="lstm", hidden=8, layers=1),

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from rnncast.cli import app
@@ -18,14 +17,6 @@ from tests.conftest import SAMPLE_DATA
 
 runner = CliRunner()
 LOAD = SAMPLE_DATA / "load_hourly.parquet"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def invoke(*args):
@@ -40,7 +31,7 @@ def train(out: Path, *extra):
 
 
 @pytest.fixture(scope="module")
-def model_dir(one_thread, tmp_path_factory) -> Path:
+def model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("evaluate") / "load_model"
     result = train(out)
     assert result.exit_code == 0, result.stderr

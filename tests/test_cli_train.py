@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from rnncast.artifact import MANIFEST, MODEL_FILES, REPORT_FILES
@@ -23,21 +22,12 @@ LOAD = SAMPLE_DATA / "load_hourly.parquet"
 COLUMNS = ["unique_id", "ds", "y_hat", "y_q10", "y_q50", "y_q90"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One CPU thread: on a busy 2-core machine two made one LSTM epoch minutes long."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
-def trained(one_thread, tmp_path_factory) -> tuple[Path, object]:
+def trained(tmp_path_factory) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("cli") / "load_model"
     result = invoke(
         "train", LOAD, "--horizon", 24, "--covariates", "temperature",

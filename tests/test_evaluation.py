@@ -27,14 +27,6 @@ HORIZON = 6
 LENGTHS = {"a": 96, "b": 80, "c": 70}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def monthly_frame(lengths: dict[str, int], seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     frames = []
@@ -63,7 +55,7 @@ def panel() -> Panel:
 
 
 @pytest.fixture(scope="module")
-def model(one_thread, panel: Panel):
+def model(panel: Panel):
     return train(panel, ModelConfig(horizon=HORIZON, hidden=8, layers=1), settings())
 
 

@@ -15,16 +15,6 @@ QUANTILES = (0.05, 0.3, 0.7, 0.95)  # the network adds the median: Q = 5
 ALL_CELLS = ("lstm", "gru", "rnn", "indrnn")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run these tiny networks on one thread. With more threads than free cores, OpenMP
-    threads waiting at barriers made every oneDNN LSTM call take ~0.3 s (2 busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_network(cell: str, seed: int = 0, **options) -> Forecaster:
     settings = {"horizon": HORIZON, "cell": cell, "hidden": 8, "layers": 1, "quantiles": QUANTILES}
     config = ModelConfig(**(settings | options))

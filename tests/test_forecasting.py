@@ -6,21 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from rnncast import DataConfig, ModelConfig, Panel, TrainConfig, forecast, train
 from rnncast.errors import DataError
 from rnncast.forecasting import data_config, quantile_column
 
 HORIZON = 6
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def monthly_frame(
@@ -67,7 +58,7 @@ def panel() -> Panel:
 
 
 @pytest.fixture(scope="module")
-def model(one_thread, panel: Panel):
+def model(panel: Panel):
     return fit(panel)
 
 

@@ -26,16 +26,6 @@ HORIZON = 12
 PERIOD = 12  # monthly data: the frequency's season length is the signal's period
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: tiny tensors gain nothing from more, and on a busy 2-core machine
-    oneDNN's spinning worker threads made one LSTM epoch 50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def seasonal_panel(seed: int, n_series: int = 4, length: int = 200) -> Panel:
     """Monthly sine of period 12 with a per-series amplitude, phase and trend, plus noise."""
     rng = np.random.default_rng(seed)
