@@ -439,7 +439,7 @@ def score(
     """
     from rnncast.evaluation import read_forecasts, score_forecasts
     from rnncast.panel import read_panel
-    from rnncast.report import metrics_document
+    from rnncast.report import document_text, metrics_document
     from rnncast.scorebook import append_history, history_format
     from rnncast.terminal import render_metrics
 
@@ -457,7 +457,7 @@ def score(
     if history is not None:
         append_history(history, document)
     if json_output:
-        sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(document_text(document))
     else:
         render_metrics(document, title=f"rnncast score: {forecasts}", stdout=True)
 

@@ -444,3 +444,15 @@ def test_the_metrics_document_of_the_golden_model_keeps_its_layout_and_values(
     expected = json.loads(expected_path.read_text())
     expected["rnncast_version"] = document["rnncast_version"]  # the only field meant to move
     _close(document, expected)
+
+
+@pytest.mark.parametrize(
+    "ids", [["a", "b"], ["a]b", "c,\nd", "{x}"], ['quote"d', "back\\slash", "[", "]"]]
+)
+def test_metrics_json_puts_lists_on_one_line_and_reads_back_the_same(ids: list[str]) -> None:
+    from rnncast.report import document_text
+
+    document = {"series": {"unique_id": ids, "model": {"mase": [0.5, None][: len(ids)]}}}
+    text = document_text(document)
+    assert json.loads(text) == document
+    assert '"mase": [0.5, null]' in text or len(ids) < 2
