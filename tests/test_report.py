@@ -443,6 +443,8 @@ def test_the_metrics_document_of_the_golden_model_keeps_its_layout_and_values(
         expected_path.write_text(json.dumps(document, indent=2) + "\n")
     expected = json.loads(expected_path.read_text())
     expected["rnncast_version"] = document["rnncast_version"]  # the only field meant to move
+    assert list(document) == list(expected)
+    assert document["counts"]["points"] == 2 * 2 * 7  # 2 series x 2 folds x H 7
     _close(document, expected)
 
 
