@@ -106,7 +106,8 @@ def evaluate(
     settings = {"folds": folds, "step": step, "refit": refit is not None}
     evaluation = _assemble("backtest", panel, cuts, model, values, season, settings)
     if refit is None:
-        settings["in_sample_origins"] = _in_sample_origins(model, evaluation)
+        in_sample = _in_sample_origins(model, evaluation)
+        evaluation = replace(evaluation, settings={**settings, "in_sample_origins": in_sample})
     return evaluation
 
 
