@@ -78,7 +78,7 @@ def child_stages(model_dir: str, repeats: int) -> None:
 
     from rnncast.artifact import load_model
     from rnncast.forecasting import data_config, forecast
-    from rnncast.io import write_table
+    from rnncast.writing import write_table
     from rnncast.panel import read_panel
 
     import_s = time.perf_counter() - began

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import ArtifactError, ConfigError
 from rnncast.nn.forecaster import Forecaster
 from rnncast.scaling import Scaler
+from rnncast.writing import clear_leftovers, replace_directory, replacing
 
 FORMAT_VERSION = 1
 MODEL_FILES = (
@@ -49,6 +48,10 @@ CHECKPOINT = "checkpoint.safetensors"
 # The holdout report `rnncast train` writes beside the model (report.py); not part of
 # the model, so not in the manifest, but a directory holding them is still rnncast's.
 REPORT_FILES = ("metrics.json", "report.md", "report.html")
+# The settings `rnncast train` ran with, as TOML `--config` reads back. Listed in the
+# manifest when present (an edit is refused like any other), but optional: models
+# trained through the Python API have none.
+SETTINGS_FILE = "train.toml"
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,15 @@ def build_network(config: ModelConfig, shape: NetworkShape) -> Forecaster:
     return Forecaster(config, shape.n_inputs, shape.n_future, shape.n_series, shape.recurrent_steps)
 
 
-def save_model(model: Model, directory: str | Path) -> Path:
+def save_model(
+    model: Model, directory: str | Path, extra_files: dict[str, bytes] | None = None
+) -> Path:
     """Write ``model`` to ``directory`` in one step: the old content, checkpoint
-    included, is replaced only once the new directory is complete on disk."""
+    included, is replaced only once the new directory is complete on disk.
+
+    ``extra_files`` go in the same step: the report (REPORT_FILES) and the
+    settings (SETTINGS_FILE); a model and its report are never out of step.
+    """
     from safetensors.numpy import save as save_arrays
     from safetensors.torch import save as save_tensors
 
@@ -122,12 +131,18 @@ def save_model(model: Model, directory: str | Path) -> Path:
         "config.json": _json_bytes(config),
         "history.json": _json_bytes(model.history),
     }
+    extra_files = dict(extra_files or {})
+    unknown = sorted(set(extra_files) - {*REPORT_FILES, SETTINGS_FILE})
+    if unknown:
+        raise ValueError(f"extra files a model directory does not hold: {unknown}")
+    if SETTINGS_FILE in extra_files:
+        files[SETTINGS_FILE] = extra_files.pop(SETTINGS_FILE)
     manifest = {
         "format_version": FORMAT_VERSION,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
     files[MANIFEST] = _json_bytes(manifest)
-    _replace_directory(target, files)
+    replace_directory(target, {**files, **extra_files})
     return target
 
 
@@ -204,8 +219,11 @@ def read_verified(path: Path) -> dict[str, bytes]:
     missing = [name for name in MODEL_FILES if name not in listed]
     if missing:
         raise ArtifactError(f"{manifest_path} does not list {', '.join(missing)}")
+    unknown = sorted(set(listed) - {*MODEL_FILES, SETTINGS_FILE})
+    if unknown:
+        raise ArtifactError(f"{manifest_path} lists files rnncast does not write: {unknown}")
     contents = {}
-    for name in MODEL_FILES:
+    for name in listed:
         file_path = path / name
         if not file_path.is_file():
             raise ArtifactError(f"{file_path} is missing")
@@ -224,35 +242,15 @@ def check_writable_target(target: Path) -> None:
     if target.exists() and not target.is_dir():
         raise ConfigError(f"--out {target} exists and is a file, not a model directory")
     if target.is_dir():
-        known = {*MODEL_FILES, MANIFEST, CHECKPOINT, *REPORT_FILES}
+        # A run killed while writing its checkpoint leaves the temporary file.
+        clear_leftovers(target / CHECKPOINT)
+        known = {*MODEL_FILES, MANIFEST, CHECKPOINT, SETTINGS_FILE, *REPORT_FILES}
         strangers = sorted(p.name for p in target.iterdir() if p.name not in known)
         if strangers:
             raise ConfigError(
                 f"--out {target} already holds files that are not rnncast's "
                 f"({', '.join(strangers[:3])}); choose a new or empty directory"
             )
-
-
-def _replace_directory(target: Path, files: dict[str, bytes]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.incoming-{os.getpid()}"
-    retired = target.parent / f".{target.name}.retired-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        for name, data in files.items():
-            _write_synced(staging / name, data)
-        _sync_directory(staging)
-        if target.exists():
-            os.replace(target, retired)
-        os.replace(staging, target)
-        _sync_directory(target.parent)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if retired.exists() and not target.exists():
-            os.replace(retired, target)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def write_checkpoint(
@@ -269,9 +267,8 @@ def write_checkpoint(
         metadata={"format_version": str(FORMAT_VERSION), "state": json.dumps(state)},
     )
     path = target / CHECKPOINT
-    temporary = target / f".{CHECKPOINT}.{os.getpid()}"
-    _write_synced(temporary, data)
-    os.replace(temporary, path)
+    with replacing(path) as stream:
+        stream.write(data)
     return path
 
 
@@ -295,22 +292,6 @@ def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dic
     except (SafetensorError, KeyError, ValueError, OSError) as exc:
         raise ArtifactError(f"{path} is damaged and cannot be resumed from: {exc}") from None
     return tensors, state
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _sync_directory(path: Path) -> None:
-    # A rename is durable only once the directory holding it is flushed.
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _json_bytes(value: Any) -> bytes:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from rnncast import __version__
+from rnncast import __version__, logs
 from rnncast.config import (
     CELLS,
     DEVICES,
@@ -39,13 +39,9 @@ from rnncast.config import (
     parse_quantiles,
 )
 from rnncast.errors import ConfigError, RnncastError
-from rnncast.terminal import (
-    escape,
-    render_check,
-    render_inspect,
-    stderr_console,
-    training_progress,
-)
+from rnncast.logs import LOG_FORMATS
+from rnncast.settings import effective_toml, load_config_file
+from rnncast.terminal import render_check, render_inspect, training_progress
 
 app = typer.Typer(
     name="rnncast",
@@ -106,33 +102,53 @@ HorizonOption = Annotated[
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and warnings only.")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks for every error.")]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        help="TOML file of settings, keys named like the flags (flags win).",
+        callback=load_config_file,
+        is_eager=True,
+    ),
+]
+LogFormatOption = Annotated[
+    str,
+    typer.Option(help=f"Log lines on stderr: {' | '.join(LOG_FORMATS)} (json: one object a line)."),
+]
 
 
 def _handle_errors(command: Command) -> Command:
-    """Map exceptions to exit codes for every command, in this one place."""
+    """Set up logging and map exceptions to exit codes for every command, in this one
+    place. Errors are log records too, so a JSON log carries them."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
+        logs.configure(kwargs.get("log_format", "text"), kwargs.get("quiet", False),
+                       command=command.__name__)  # fmt: skip
+        if kwargs.get("log_format", "text") not in LOG_FORMATS:
+            logs.fail("failed", f"--log-format must be one of {', '.join(LOG_FORMATS)}",
+                      exit_code=2)  # fmt: skip
+            raise typer.Exit(2)
         try:
             return command(*args, **kwargs)
         except RnncastError as exc:
             if kwargs.get("debug"):
                 raise
-            stderr_console().print(f"[bold red]error:[/] {escape(str(exc))}")
+            logs.fail("failed", str(exc), error=type(exc).__name__, exit_code=exc.exit_code)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            stderr_console().print("[bold red]interrupted[/]")
+            logs.fail("failed", "interrupted", error="KeyboardInterrupt", exit_code=130)
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
             if kwargs.get("debug"):
                 raise
-            stderr_console().print(
-                f"[bold red]unexpected error:[/] {escape(type(exc).__name__)}: "
-                f"{escape(str(exc))}\nThis is a bug in rnncast; rerun with --debug for "
-                "the traceback and report it."
-            )
+            logs.fail(
+                "failed",
+                f"unexpected error: {type(exc).__name__}: {exc}\nThis is a bug in rnncast; "
+                "rerun with --debug for the traceback and report it.",
+                error=type(exc).__name__, exit_code=1,
+            )  # fmt: skip
             raise typer.Exit(1) from None
 
     return run  # type: ignore[return-value]
@@ -171,6 +187,8 @@ def check(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the description as JSON on stdout.")
     ] = False,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = "text",
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -180,7 +198,7 @@ def check(
     """
     from rnncast.panel import read_panel
 
-    config = DataConfig(
+    data_config = DataConfig(
         layout=layout,
         id_col=id_col,
         time_col=time_col,
@@ -192,9 +210,8 @@ def check(
         duplicates=duplicates,
         horizon=horizon,
     )
-    panel = read_panel(data, config)
-    for warning in panel.ingest.warnings:
-        stderr_console().print(f"[yellow]warning:[/] {escape(warning)}")
+    panel = read_panel(data, data_config)
+    _warn_skipped(panel)
     description = {"usable": True, **panel.describe()}
     if json_output:
         sys.stdout.write(json.dumps(description, indent=2) + "\n")
@@ -217,6 +234,7 @@ DeviceOption = Annotated[
 @app.command()
 @_handle_errors
 def train(
+    ctx: typer.Context,
     data: DataArgument,
     horizon: Annotated[int, typer.Option(help="Steps to forecast.", min=1, show_default=False)],
     out: Annotated[
@@ -289,6 +307,11 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="Continue the interrupted run whose checkpoint is in --out.")
     ] = False,
+    print_config: Annotated[
+        bool, typer.Option(help="Print the effective settings as TOML on stdout and stop.")
+    ] = False,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = "text",
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -297,6 +320,8 @@ def train(
     Example: rnncast train sample_data/load_hourly.parquet --horizon 24 --out models/load
     """
     import rnncast
+    from rnncast.artifact import SETTINGS_FILE, save_model
+    from rnncast.writing import holding_lock
 
     options = dict(locals())
     options["covariates"] = parse_covariates(covariates)
@@ -304,28 +329,50 @@ def train(
     data_config = DataConfig(**_fields(DataConfig, options, horizon=None))
     model = ModelConfig(**_fields(ModelConfig, options))
     training = TrainConfig(**_fields(TrainConfig, options))
-    _log_to_stderr(quiet)
-    panel = rnncast.read_panel(data, replace(data_config, horizon=horizon))
-    _warn_skipped(panel)
-    with _stop_on_signals() as stop_reason, training_progress(quiet) as on_epoch:
-        trained = rnncast.train(
-            panel, model, training, out=out, data=data_config, resume=resume,
-            on_epoch=on_epoch, should_stop=stop_reason,
-        )  # fmt: skip
-    history = trained.history
-    _info(
-        quiet,
-        f"best epoch {history['best_epoch']} of {len(history['epochs'])} "
-        f"(stopped: {history['stopped']}), {history['seconds']:.1f} s; model written to {out}",
+    settings = effective_toml(
+        ctx,
+        header=f"rnncast {__version__}: the settings of rnncast train {data}\n"
+        "(flags win over a --config file, which wins over the defaults; unset ones are "
+        "chosen from the data)\nrun again with: rnncast train DATA --config THIS_FILE",
+        leave_out=("resume", "debug"),
     )
-    if not trained.training.test_size:
-        _info(quiet, "no test part (--test-size 0): no metrics or report written")
+    if print_config:
+        sys.stdout.write(settings)
         return
-    from rnncast.evaluation import holdout
-    from rnncast.nn.device import resolve_device
+    with holding_lock(out):
+        panel = rnncast.read_panel(data, replace(data_config, horizon=horizon))
+        _warn_skipped(panel)
+        with _stop_on_signals() as stop_reason, training_progress(quiet) as on_epoch:
+            trained = rnncast.train(
+                panel, model, training, out=out, data=data_config, resume=resume,
+                on_epoch=on_epoch, should_stop=stop_reason, save=False,
+            )  # fmt: skip
+        files, document = {SETTINGS_FILE: settings.encode()}, None
+        if trained.training.test_size:
+            from rnncast.evaluation import holdout
+            from rnncast.nn.device import resolve_device
+            from rnncast.report import render_report
 
-    evaluation = holdout(trained, panel, season=season, device=resolve_device(device))
-    _report(out, evaluation, trained, quiet, source=data, model=out)
+            evaluation = holdout(trained, panel, season=season, device=resolve_device(device))
+            evaluation = replace(evaluation, settings={**evaluation.settings, "source": data,
+                                                       "model": out})  # fmt: skip
+            document, report = render_report(evaluation, model=trained.describe(),
+                                             title=f"rnncast holdout: {out}")  # fmt: skip
+            files.update(report)
+        save_model(trained, out, extra_files=files)
+    history = trained.history
+    logs.note(
+        "trained",
+        f"best epoch {history['best_epoch']} of {len(history['epochs'])} "
+        f"(stopped: {history['stopped']}), {history['seconds']:.1f} s; model written to {out}"
+        + ("" if document else "; no test part (--test-size 0): no metrics or report"),
+        model=out, best_epoch=history["best_epoch"], epochs=len(history["epochs"]),
+        stopped=history["stopped"], seconds=history["seconds"], report=document is not None,
+    )  # fmt: skip
+    if document is not None and not quiet:
+        from rnncast.terminal import render_metrics
+
+        render_metrics(document, title=f"rnncast holdout: {out}")
 
 
 @app.command()
@@ -338,7 +385,12 @@ def forecast(
         int | None, typer.Option(help="Steps of history read per series (default: all).", min=1)
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Series per batch.", min=1)] = 512,
+    horizon: Annotated[
+        int | None, typer.Option(help="Check the model forecasts this many steps.", min=1)
+    ] = None,
     device: DeviceOption = "auto",
+    config: ConfigOption = None,
+    log_format: LogFormatOption = "text",
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -348,20 +400,28 @@ def forecast(
     """
     import rnncast
     from rnncast.forecasting import data_config
-    from rnncast.io import check_destination, write_table
     from rnncast.nn.device import resolve_device
+    from rnncast.writing import check_destination, holding_lock, write_table
 
-    _log_to_stderr(quiet)
     check_destination(out)
     trained = rnncast.load_model(model)
-    panel = rnncast.read_panel(data, replace(data_config(trained), horizon=None))
-    _warn_skipped(panel)
-    result = rnncast.forecast(
-        trained, panel, context=context, batch_size=batch_size, device=resolve_device(device)
-    )
-    written = write_table(result.to_frame(), out)
-    horizon = result.times.shape[1]
-    _info(quiet, f"wrote {horizon} steps of {len(result.ids):,} series to {written}")
+    if horizon is not None and horizon != trained.config.horizon:
+        raise ConfigError(
+            f"--horizon {horizon}, but the model in {model} forecasts "
+            f"{trained.config.horizon} steps; retrain with --horizon {horizon}"
+        )
+    with contextlib.ExitStack() as held:
+        if out != "-":
+            held.enter_context(holding_lock(out))
+        panel = rnncast.read_panel(data, replace(data_config(trained), horizon=None))
+        _warn_skipped(panel)
+        result = rnncast.forecast(
+            trained, panel, context=context, batch_size=batch_size, device=resolve_device(device)
+        )
+        written = write_table(result.to_frame(), out)
+    steps = result.times.shape[1]
+    logs.note("forecast_written", f"wrote {steps} steps of {len(result.ids):,} series to {written}",
+              out=written, series=len(result.ids), horizon=steps)  # fmt: skip
 
 
 @app.command()
@@ -380,6 +440,8 @@ def evaluate(
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Series per batch.", min=1)] = 512,
     device: DeviceOption = "auto",
+    config: ConfigOption = None,
+    log_format: LogFormatOption = "text",
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -391,22 +453,24 @@ def evaluate(
     import rnncast
     from rnncast.forecasting import data_config
     from rnncast.nn.device import resolve_device
+    from rnncast.writing import holding_lock
 
-    _log_to_stderr(quiet)
     _check_report_folder(out)
     trained = rnncast.load_model(model)
-    panel = rnncast.read_panel(data, replace(data_config(trained), horizon=None))
-    _warn_skipped(panel)
     retrain = replace(trained.training, test_size=0, device=device)
 
     def refit_model(history: Any) -> Any:
         return rnncast.train(history, trained.config, retrain)
 
-    evaluation = rnncast.evaluate(
-        trained, panel, folds=folds, step=step, season=season,
-        refit=refit_model if refit else None, batch_size=batch_size, device=resolve_device(device),
-    )  # fmt: skip
-    _report(out, evaluation, trained, quiet, source=data, model=model)
+    with holding_lock(out):
+        panel = rnncast.read_panel(data, replace(data_config(trained), horizon=None))
+        _warn_skipped(panel)
+        evaluation = rnncast.evaluate(
+            trained, panel, folds=folds, step=step, season=season,
+            refit=refit_model if refit else None, batch_size=batch_size,
+            device=resolve_device(device),
+        )  # fmt: skip
+        _report(out, evaluation, trained, quiet, source=data, model=model)
 
 
 @app.command()
@@ -429,6 +493,8 @@ def score(
     history: Annotated[
         str | None, typer.Option(help="Append a row of metrics to this .csv or .jsonl file.")
     ] = None,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = "text",
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -437,16 +503,29 @@ def score(
     ACTUALS holds the history too: MASE and the baselines use the steps before the
     forecasts. Example: rnncast score forecasts.csv latest.parquet --history scores.csv
     """
-    from rnncast.evaluation import read_forecasts, score_forecasts
-    from rnncast.panel import read_panel
-    from rnncast.report import document_text, metrics_document
-    from rnncast.scorebook import append_history, history_format
-    from rnncast.terminal import render_metrics
+    from rnncast.scorebook import history_format
 
-    _log_to_stderr(quiet)
     options = dict(locals())
     if history is not None:
         history_format(history)
+    held = contextlib.ExitStack()
+    if history is not None:
+        from rnncast.writing import holding_lock
+
+        # Taken before the work, so a second scorer waits for nothing: it is refused.
+        held.enter_context(holding_lock(history))
+    with held:
+        _score(forecasts, actuals, options, season, json_output, history)
+
+
+def _score(forecasts: str, actuals: str, options: dict[str, Any], season: int | None,
+           json_output: bool, history: str | None) -> None:  # fmt: skip
+    from rnncast.evaluation import read_forecasts, score_forecasts
+    from rnncast.panel import read_panel
+    from rnncast.report import document_text, metrics_document
+    from rnncast.scorebook import append_history
+    from rnncast.terminal import render_metrics
+
     actual_panel = read_panel(actuals, DataConfig(**_fields(DataConfig, options)))
     _warn_skipped(actual_panel)
     forecast_panel, quantiles = read_forecasts(forecasts, actual_panel.freq.alias)
@@ -467,6 +546,8 @@ def score(
 def inspect(
     model: ModelArgument,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = "text",
     debug: DebugOption = False,
 ) -> None:
     """Show what a model is, what it was trained on, how training went and how it
@@ -519,7 +600,7 @@ def _report(out: str, evaluation: Any, trained: Any, quiet: bool, **settings: st
     document = write_report(out, evaluation, model=trained.describe(), title=title)
     if not quiet:
         render_metrics(document, title=title)
-    _info(quiet, f"metrics and report written to {out}")
+    logs.note("report_written", f"metrics and report written to {out}", out=out)
 
 
 def _fields(config_class: type, options: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -528,29 +609,9 @@ def _fields(config_class: type, options: dict[str, Any], **overrides: Any) -> di
     return {k: v for k, v in {**options, **overrides}.items() if k in names}
 
 
-def _info(quiet: bool, message: str) -> None:
-    if not quiet:
-        stderr_console().print(escape(message))
-
-
 def _warn_skipped(panel: Any) -> None:
     for warning in panel.ingest.warnings:
-        stderr_console().print(f"[yellow]warning:[/] {escape(warning)}")
-
-
-def _log_to_stderr(quiet: bool) -> None:
-    """Library log records become stderr lines: warnings always, the rest unless quiet."""
-    import logging
-
-    class _Handler(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            prefix = "[yellow]warning:[/] " if record.levelno >= logging.WARNING else ""
-            stderr_console().print(prefix + escape(record.getMessage()))
-
-    logger = logging.getLogger("rnncast")
-    logger.handlers = [_Handler()]
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
-    logger.propagate = False
+        logs.warn("data_warning", warning)
 
 
 @contextlib.contextmanager

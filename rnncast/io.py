@@ -9,14 +9,11 @@ DataError naming the file, the column and, where there is one, the row.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import glob
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -547,73 +544,3 @@ def _parse_timestamp_text(column: pa.ChunkedArray, table: Table) -> pa.ChunkedAr
             "which rnncast cannot represent"
         ) from exc
     return pa.chunked_array([pa.array(parsed)])
-
-
-def check_destination(destination: str | Path) -> str:
-    """The format an output goes in (``csv``, ``parquet`` or ``stdout``), checked before
-    any work is done; ConfigError when rnncast cannot write there."""
-    if str(destination) == "-":
-        return "stdout"
-    path = Path(destination)
-    file_format = _format_of(path)
-    if file_format is None or path.name.endswith((".gz", ".bz2", ".zst")):
-        raise ConfigError(
-            f"--out {path}: write to a .csv or .parquet file (or - for CSV on stdout)"
-        )
-    if path.is_dir():
-        raise ConfigError(f"--out {path} is a directory; name a .csv or .parquet file")
-    if not path.parent.is_dir():
-        raise ConfigError(f"--out {path}: the folder {path.parent} does not exist")
-    return file_format
-
-
-def write_table(frame, destination: str | Path) -> str:
-    """Write a DataFrame as CSV or Parquet, chosen by the suffix; ``-`` is CSV on stdout.
-
-    The file is replaced atomically (see ``replacing``). Returns a label of where
-    it went.
-    """
-    import sys
-
-    file_format = check_destination(destination)
-    if file_format == "stdout":
-        frame.to_csv(sys.stdout, index=False)
-        sys.stdout.flush()
-        return "stdout"
-    with replacing(destination) as stream:
-        if file_format == "csv":
-            frame.to_csv(stream, index=False)
-        else:
-            pa_parquet.write_table(pa.Table.from_pandas(frame, preserve_index=False), stream)
-    return str(destination)
-
-
-def write_bytes(destination: str | Path, data: bytes) -> None:
-    """Replace a file with ``data`` atomically (see ``replacing``)."""
-    with replacing(destination) as stream:
-        stream.write(data)
-
-
-@contextlib.contextmanager
-def replacing(destination: str | Path) -> Iterator[BinaryIO]:
-    """A binary stream whose content replaces ``destination`` when the block ends.
-
-    It is written beside its destination, flushed to disk and renamed into place,
-    so a reader (or a killed run) sees the old file or the new one, never half of
-    one; an exception in the block leaves the old file as it was.
-    """
-    import os
-    import tempfile
-
-    path = Path(destination)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -22,7 +22,6 @@ import numpy as np
 from rnncast import __version__
 from rnncast.evaluation import BASELINES, Evaluation
 from rnncast.frequency import shift_times
-from rnncast.io import write_bytes
 from rnncast.metrics import quantile_name
 from rnncast.plots import (
     choose_series,
@@ -32,6 +31,7 @@ from rnncast.plots import (
     interval_levels,
     loss_figure,
 )
+from rnncast.writing import replace_files
 
 FORMAT_VERSION = 1
 REPORT_FILES = ("metrics.json", "report.md", "report.html")
@@ -126,11 +126,19 @@ def write_report(
 ) -> dict:
     """Write metrics.json, report.md and report.html into ``directory``; return the document.
 
-    The directory is created if missing; each file is replaced atomically, so a
-    reader sees an old file or a complete new one. OSError propagates.
+    The directory is created if missing; the three files are written in full
+    before any replaces its old version (writing.replace_files). OutputError
+    when they cannot be written.
     """
-    target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
+    document, files = render_report(evaluation, model=model, title=title)
+    replace_files(directory, files)
+    return document
+
+
+def render_report(
+    evaluation: Evaluation, *, model: dict[str, Any] | None = None, title: str = "rnncast report"
+) -> tuple[dict, dict[str, bytes]]:
+    """The metrics document and the bytes of each of REPORT_FILES."""
     document = metrics_document(evaluation, model)
     chosen = choose_series(evaluation)
     positions, labels = [position for position, _ in chosen], [label for _, label in chosen]
@@ -146,9 +154,7 @@ def write_report(
         "report.md": markdown_report(evaluation, document, images, title),
         "report.html": html_report(evaluation, document, images, title),
     }
-    for name in REPORT_FILES:
-        write_bytes(target / name, contents[name].encode("utf-8"))
-    return document
+    return document, {name: contents[name].encode("utf-8") for name in REPORT_FILES}
 
 
 def document_text(document: dict) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rnncast.errors import ConfigError, DataError
-from rnncast.io import write_bytes
 from rnncast.plots import interval_levels
+from rnncast.writing import write_bytes
 
 COLUMNS = (
     "scored_at", "kind", "forecasts", "actuals", "forecast_start", "series", "points",

@@ -11,18 +11,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-
-def stderr_console():
-    from rich.console import Console
-
-    # soft_wrap: a message stays one line, whatever the width, for logs and grep.
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+from rnncast import logs
+from rnncast.logs import escape, stderr_console
 
 
 def render_check(description: dict[str, Any], panel: Any) -> None:
@@ -136,7 +126,8 @@ def _number(value: float | None) -> str:
 
 @contextlib.contextmanager
 def training_progress(quiet: bool):
-    """A progress bar on a terminal; one plain line per epoch otherwise (cron logs)."""
+    """A progress bar on a terminal; one log line ("epoch" event) per epoch otherwise
+    (cron logs) and in JSON logs."""
     from rich.progress import (
         BarColumn,
         Progress,
@@ -146,11 +137,14 @@ def training_progress(quiet: bool):
     )
 
     console = stderr_console()
-    if quiet or not console.is_terminal:
+    if quiet or not console.is_terminal or logs.is_json():
 
         def log_line(report: Any) -> None:
-            if not quiet:
-                console.print(escape(epoch_line(report)))
+            logs.note(
+                "epoch", epoch_line(report), epoch=report.epoch, train_loss=report.train_loss,
+                val_loss=report.val_loss, lr=report.lr, improved=report.improved,
+                seconds=round(report.elapsed, 3),
+            )  # fmt: skip
 
         yield log_line
         return
@@ -193,18 +187,25 @@ def render_metrics(document: dict[str, Any], title: str, stdout: bool = False) -
     versus = ", ".join(
         f"{name} {value:.3f}" for name, value in relative.items() if value is not None
     )
-    if not stdout and not console.is_terminal:
+    if not stdout and (not console.is_terminal or logs.is_json()):
         named = {row[0]: dict(zip(SUMMARY_HEADER, row, strict=True)) for row in rows}
         model, naive = named["model"], named.get("seasonal naive", {})
-        console.print(
-            escape(
-                f"{document['kind']} over {document['counts']['points']:,} points: "
-                f"MASE {model['MASE']} (seasonal naive {naive.get('MASE', '–')}), "
-                f"sMAPE {model['sMAPE']} (seasonal naive {naive.get('sMAPE', '–')})"
-                + (f", coverage {model['coverage']}" if model["coverage"] else "")
-                + (f"; relative to seasonal naive: {versus}" if versus else "")
-            )
-        )
+        summary = document["summary"]
+        logs.note(
+            "scores",
+            f"{document['kind']} over {document['counts']['points']:,} points: "
+            f"MASE {model['MASE']} (seasonal naive {naive.get('MASE', '–')}), "
+            f"sMAPE {model['sMAPE']} (seasonal naive {naive.get('sMAPE', '–')})"
+            + (f", coverage {model['coverage']}" if model["coverage"] else "")
+            + (f"; relative to seasonal naive: {versus}" if versus else ""),
+            kind=document["kind"],
+            points=document["counts"]["points"],
+            series=document["counts"]["series"],
+            mean={method: {metric: summary[method][metric]["mean"]
+                           for metric in ("mae", "smape", "mase") if metric in summary[method]}
+                  for method in summary},
+            relative_to_seasonal_naive=relative,
+        )  # fmt: skip
         return
     table = Table(title=title, title_justify="left")
     for position, heading in enumerate(SUMMARY_HEADER):

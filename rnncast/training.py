@@ -106,9 +106,11 @@ def train(
     resume: bool = False,
     on_epoch: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,
+    save: bool = True,
 ) -> Model:
     """Train a forecaster on ``panel`` and return it; with ``out``, checkpoint there
-    every epoch and write the model directory at the end.
+    every epoch and write the model directory at the end (unless ``save`` is False:
+    the caller then saves it, e.g. with its report, and the checkpoint stays until).
 
     ``data`` is stored as the schema new data is read with. ``should_stop``
     returns a reason (e.g. "SIGTERM") to stop after the current batch.
@@ -193,10 +195,11 @@ def train(
             if on_epoch is not None and report is not None:
                 on_epoch(report)
             if interrupted:
+                name = loop.stop_reason.removeprefix("signal ")
                 raise Interrupted(
-                    f"training stopped by {loop.stop_reason.removeprefix('signal ')} in epoch "
-                    f"{loop.epoch + 1}"
-                    + (f"; checkpoint saved in {out}, continue with --resume" if out else "")
+                    f"training stopped by {name} in epoch {loop.epoch + 1}"
+                    + (f"; checkpoint saved in {out}, continue with --resume" if out else ""),
+                    signal_number=_signal_number(name),
                 )
         loop.restore_best()
 
@@ -211,9 +214,18 @@ def train(
     }
     schema = _schema(panel, data)
     result = Model(network.cpu().eval(), model, training, shape, scaler, schema, history)
-    if out is not None:
+    if out is not None and save:
         save_model(result, out)
     return result
+
+
+def _signal_number(name: str) -> int:
+    import signal
+
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        return int(signal.SIGINT)
 
 
 class _Loop:

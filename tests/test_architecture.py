@@ -17,6 +17,8 @@ STAGES = [
     "config",
     "frequency",
     "io",
+    # Outputs written whole or not at all, and one writer per output (locks).
+    "writing",
     "grid",
     "panel",
     "scaling",
@@ -29,6 +31,9 @@ STAGES = [
     # functions, are never shadowed by submodules of the same name once imported.
     "training",
     "forecasting",
+    # Forecasts over datasets too large to hold at once: reads, forecasts and writes
+    # a batch of series at a time.
+    "streaming",
     # Pure numpy over arrays: error measures, then the simple forecasts they compare with.
     "metrics",
     "baselines",
@@ -37,7 +42,11 @@ STAGES = [
     "plots",
     "report",
     "scorebook",
+    # Log lines on stderr, text or JSON; rendering and the command line log through it.
+    "logs",
     "terminal",
+    # Where a command's settings come from: flags, the --config file, defaults.
+    "settings",
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}

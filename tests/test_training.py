@@ -218,7 +218,7 @@ def test_interrupt_leaves_a_checkpoint_and_resume_finishes_the_run(tmp_path: Pat
             should_stop=stop_after(12),
             on_epoch=lambda report: reported.append(report.epoch),
         )
-    assert raised.value.exit_code == 130
+    assert raised.value.exit_code == 143  # 128 + SIGTERM, what supervisors expect
     assert "stopped by SIGTERM" in str(raised.value)
     assert f"checkpoint saved in {out}, continue with --resume" in str(raised.value)
     assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT]
