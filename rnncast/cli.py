@@ -399,7 +399,7 @@ def forecast(
     Example: rnncast forecast sample_data/load_hourly.parquet --model models/load --out f.csv
     """
     import rnncast
-    from rnncast.forecasting import data_config
+    from rnncast.forecasting import check_columns, data_config
     from rnncast.nn.device import resolve_device
     from rnncast.writing import check_destination, holding_lock, write_table
 
@@ -410,6 +410,7 @@ def forecast(
             f"--horizon {horizon}, but the model in {model} forecasts "
             f"{trained.config.horizon} steps; retrain with --horizon {horizon}"
         )
+    check_columns(trained, data)
     with contextlib.ExitStack() as held:
         if out != "-":
             held.enter_context(holding_lock(out))
@@ -451,12 +452,13 @@ def evaluate(
     --out reports/load
     """
     import rnncast
-    from rnncast.forecasting import data_config
+    from rnncast.forecasting import check_columns, data_config
     from rnncast.nn.device import resolve_device
     from rnncast.writing import holding_lock
 
     _check_report_folder(out)
     trained = rnncast.load_model(model)
+    check_columns(trained, data)
     retrain = replace(trained.training, test_size=0, device=device)
 
     def refit_model(history: Any) -> Any:

@@ -98,7 +98,7 @@ def evaluate(
         values = np.empty((panel.n_series, folds, horizon, len(model.config.output_quantiles)))
         for fold in range(folds):
             history = replace(panel, ends=panel.begins + cuts[:, fold])
-            log.info("refitting for origin %d of %d", fold + 1, folds)
+            log.info("refitting for origin %d of %d", fold + 1, folds, extra={"event": "refit"})
             values[:, fold] = forecast_origins(
                 refit(history), history, cuts[:, fold : fold + 1], batch_size=batch_size,
                 device=device,
@@ -124,6 +124,7 @@ def _in_sample_origins(model: Model, evaluation: Evaluation) -> int:
             "%d of %d origins forecast steps up to %s, which the model was trained on: "
             "their scores are in-sample. Backtest on data after it, or use --refit",
             int(seen.sum()), seen.size, model.schema.get("trained_until"),
+            extra={"event": "in_sample_origins", "fields": {"origins": int(seen.sum())}},
         )  # fmt: skip
     return int(seen.sum())
 
@@ -186,7 +187,10 @@ def score_forecasts(
         )
     if (matched < 0).any():
         missing = ", ".join(repr(str(i)) for i in forecasts.ids[matched < 0][:5])
-        log.warning("%d forecast series have no actuals: %s", int((matched < 0).sum()), missing)
+        log.warning(
+            "%d forecast series have no actuals: %s", int((matched < 0).sum()), missing,
+            extra={"event": "series_unmatched", "fields": {"series": int((matched < 0).sum())}},
+        )  # fmt: skip
         forecasts = forecasts.take(np.flatnonzero(matched >= 0))
         matched = matched[matched >= 0]
     history = actuals.take(matched)

@@ -86,6 +86,27 @@ def data_config(model: Model) -> DataConfig:
     )
 
 
+def check_columns(model: Model, location: str) -> None:
+    """Refuse data that lacks a column the model was trained on, before reading it:
+    DataError naming the missing columns, their parts and the model's columns."""
+    from rnncast.io import read_schema, resolve_source
+
+    source = resolve_source(location)
+    present = set(read_schema(source).names)
+    columns = model.schema.get("columns") or {}
+    roles = [(columns.get("id"), "series id"), (columns.get("time"), "time")]
+    if model.schema.get("layout") != "wide":  # a wide file's series columns may be new
+        roles += [(name, "target") for name in columns.get("target") or []]
+    roles += [(name, "covariate") for name in model.schema.get("covariates") or []]
+    missing = [f"{name!r} ({role})" for name, role in roles if name and name not in present]
+    if missing:
+        trained = ", ".join(f"{name} ({role})" for name, role in roles if name)
+        raise DataError(
+            f"{source.label} does not fit the model: it has no column {', '.join(missing)}. "
+            f"The model was trained on {trained}; this data has {', '.join(sorted(present))}"
+        )
+
+
 def forecast(
     model: Model,
     panel: Panel,
@@ -207,7 +228,7 @@ def _check_fits(model: Model, panel: Panel) -> None:
     if panel.freq.alias != schema["frequency"]:
         raise DataError(
             f"the model was trained on {schema['frequency']} data; this data is "
-            f"{panel.freq.label} ({panel.freq.alias})"
+            f"{panel.freq.label} ({panel.freq.alias}); resample it or train a model on it"
         )
     if list(panel.covariate_names) != list(schema["covariates"]):
         raise DataError(

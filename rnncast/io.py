@@ -115,7 +115,7 @@ def resolve_source(location: str | Path) -> Source:
 
 def read_table(source: Source, config: DataConfig) -> Table:
     """Read the columns ``config`` asks for from ``source``, with settled types."""
-    schema = _read_schema(source)
+    schema = read_schema(source)
     columns = resolve_columns(schema, config, source.label)
     wanted = [
         name for name in (columns.id, columns.time, *columns.targets, *columns.covariates) if name
@@ -284,7 +284,7 @@ def _csv_parse_options(path: Path) -> pa_csv.ParseOptions:
     return pa_csv.ParseOptions(delimiter="\t" if tab else ",")
 
 
-def _read_schema(source: Source) -> pa.Schema:
+def read_schema(source: Source) -> pa.Schema:
     first = source.paths[0]
     try:
         if source.format == "csv":

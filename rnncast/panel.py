@@ -279,9 +279,14 @@ def keep_long_enough(panel: Panel, needed: int, what: str) -> Panel:
         log.warning(
             "series %r skipped: %s; %s needs at least %d",
             str(panel.ids[index]), _steps(int(panel.lengths[index])), what, needed,
+            extra={"event": "series_skipped", "fields": {"series": str(panel.ids[index]),
+                   "steps": int(panel.lengths[index]), "needed": needed}},
         )  # fmt: skip
     if short.sum() > 5:
-        log.warning("%d more series skipped as too short", int(short.sum()) - 5)
+        log.warning(
+            "%d more series skipped as too short", int(short.sum()) - 5,
+            extra={"event": "series_skipped", "fields": {"more": int(short.sum()) - 5}},
+        )  # fmt: skip
     return panel.take(np.flatnonzero(~short)) if short.any() else panel
 
 

@@ -115,43 +115,27 @@ def _suggest(name: str, known: Any) -> str:
 
 def _checked(param: Any, key: str, value: Any, ctx: typer.Context, path: str) -> Any:
     """The value as the option's default, after the checks its flag would get."""
-    kind = getattr(param.type, "name", "")
-    if isinstance(value, list) and kind == "text":
+    kind = param.type_descriptor.annotation
+    if isinstance(value, list) and kind is str:
         # A list of column names or quantiles: the flag's comma-separated form.
         if not all(isinstance(item, str | int | float) for item in value):
             raise ConfigError(f"{path}: {key} must be a list of names or numbers")
         value = ",".join(str(item) for item in value)
-    expected = {
-        "boolean": (bool,),
-        "integer": (int,),
-        "integer range": (int,),
-        "float": (int, float),
-        "float range": (int, float),
-        "text": (str,),
-        "choice": (str,),
-    }.get(kind)
-    wrong = expected is not None and (
-        not isinstance(value, expected) or (bool not in expected and isinstance(value, bool))
-    )
-    if wrong:
+    allowed = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(kind, ())
+    if allowed and (
+        not isinstance(value, allowed) or (kind is not bool and isinstance(value, bool))
+    ):
         raise ConfigError(
-            f"{path}: {key} = {value!r} must be {_kind_text(kind)}, like its flag {param.opts[-1]}"
+            f"{path}: {key} = {value!r} must be {_KIND_TEXT[kind]}, like its flag {param.opts[0]}"
         )
     try:
-        param.type_cast_value(ctx, value)
+        param.get_runtime_param().coerce(value, param=param, ctx=ctx)
     except typer.BadParameter as exc:
         raise ConfigError(f"{path}: {key} = {value!r}: {exc.message}") from None
     return value
 
 
-def _kind_text(kind: str) -> str:
-    return {
-        "boolean": "true or false",
-        "integer": "a whole number",
-        "integer range": "a whole number",
-        "float": "a number",
-        "float range": "a number",
-    }.get(kind, "a string")
+_KIND_TEXT = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
 
 
 def effective_settings(ctx: typer.Context) -> tuple[dict[str, Any], dict[str, str]]:

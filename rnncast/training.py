@@ -126,7 +126,11 @@ def train(
         checkpoint = read_checkpoint(out)
         model = ModelConfig(**settings_with_tuples(checkpoint[1]["model"]))
         training = replace(TrainConfig(**checkpoint[1]["training"]), device=training.device)
-        log.info("resuming from epoch %d of %s", checkpoint[1]["epoch"], out)
+        epoch = checkpoint[1]["epoch"]
+        log.info(
+            "resuming from epoch %d of %s", epoch, out,
+            extra={"event": "resumed", "fields": {"epoch": epoch, "out": str(out)}},
+        )  # fmt: skip
     if model.bidirectional and training.strategy != "window":
         raise ConfigError("--bidirectional needs --strategy window: TBPTT reads forwards only")
     val_size = model.horizon if training.val_size is None else training.val_size
@@ -146,11 +150,14 @@ def train(
     model, training, notes = choose_sizes(panel, model, training)
     training = replace(training, val_size=val_size, test_size=test_size)
     if notes and not resume:
-        log.info("chose %s", ", ".join(notes))
+        log.info("chose %s", ", ".join(notes), extra={"event": "sizes_chosen", "fields": {}})
     device = resolve_device(training.device)
     if training.threads is not None and device.type == "cpu":
         torch.set_num_threads(training.threads)
-    log.info("training on %s", describe_device(device))
+    log.info(
+        "training on %s", describe_device(device),
+        extra={"event": "device", "fields": {"device": device.type}},
+    )  # fmt: skip
 
     head = panel.split_tail(val_size)[0] if val_size else panel
     scaler = fit_scaler(head, model.scaler)

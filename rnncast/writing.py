@@ -261,10 +261,14 @@ def _acquire(lock: Path, target: Path, owner: dict) -> None:
         except OSError:
             with refusing_os_errors(target):
                 raise
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with refusing_os_errors(target), os.fdopen(descriptor, "w") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            lock.unlink(missing_ok=True)
+            raise
         return
     raise Busy(f"{target}: could not take its lock {lock}; another run keeps taking it")
 

@@ -178,9 +178,8 @@ def test_a_failed_forecast_leaves_the_previous_output_untouched(
     sample.to_parquet(data)
     result = forecast(model_dir, out, data)
     assert result.exit_code == 3
-    assert result.stderr == (
-        f"error: {data}: covariate column 'temperature' not found; columns are "
-        "['unique_id', 'ds', 'y']\n"
+    assert result.stderr.startswith(
+        f"error: {data} does not fit the model: it has no column 'temperature' (covariate)."
     )
     assert out.read_text() == "previous forecasts\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "no_temperature.parquet"]
@@ -288,3 +287,38 @@ def test_sigint_during_training_saves_a_checkpoint_and_resume_finishes(
     assert sorted(p.name for p in model.iterdir()) == sorted(
         [*MODEL_FILES, MANIFEST, SETTINGS_FILE, *REPORT_FILES]
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.drop(columns=["temperature"]), "it has no column 'temperature' (covariate)"),
+        (lambda d: d.rename(columns={"y": "load"}), "it has no column 'y' (target)"),
+        (lambda d: d.rename(columns={"unique_id": "meter"}),
+         "it has no column 'unique_id' (series id)"),
+        (lambda d: d[d.ds.dt.hour % 2 == 0],
+         "the model was trained on h data; this data is every 2h (2h)"),
+    ],
+)  # fmt: skip
+def test_forecast_says_how_the_data_differs_from_the_model(
+    model_dir: Path, tmp_path: Path, change, message: str
+) -> None:
+    # Issue 5: never forecast silently from the wrong columns or grid.
+    data = tmp_path / "new.csv"
+    change(pd.read_parquet(LOAD)).to_csv(data, index=False)
+    result = forecast(model_dir, tmp_path / "f.csv", data)
+    assert result.exit_code == 3
+    assert message in result.stderr
+    if "column" in message:
+        assert (
+            "The model was trained on unique_id (series id), ds (time), y (target), "
+            "temperature (covariate)" in result.stderr
+        )
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_forecast_horizon_guard(model_dir: Path, tmp_path: Path) -> None:
+    result = forecast(model_dir, tmp_path / "f.csv", LOAD, "--horizon", 48)
+    assert result.exit_code == 2
+    assert f"--horizon 48, but the model in {model_dir} forecasts 24 steps" in result.stderr
+    assert forecast(model_dir, tmp_path / "f.csv", LOAD, "--horizon", 24).exit_code == 0
