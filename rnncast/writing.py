@@ -46,7 +46,8 @@ _UNREADABLE_LOCK_GRACE_S = 10.0
 
 def check_destination(destination: str | Path) -> str:
     """The format an output goes in (``csv``, ``parquet`` or ``stdout``), checked before
-    any work is done; ConfigError when rnncast cannot write there."""
+    any work is done; ConfigError when rnncast cannot write there. A missing folder
+    is created when the output is written, as for model directories."""
     if str(destination) == "-":
         return "stdout"
     path = Path(destination)
@@ -61,8 +62,8 @@ def check_destination(destination: str | Path) -> str:
         )
     if path.is_dir():
         raise ConfigError(f"--out {path} is a directory; name a .csv or .parquet file")
-    if not path.parent.is_dir():
-        raise ConfigError(f"--out {path}: the folder {path.parent} does not exist")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ConfigError(f"--out {path}: {path.parent} is a file, not a folder")
     return file_format
 
 
@@ -107,6 +108,7 @@ def replacing(destination: str | Path) -> Iterator[BinaryIO]:
     """
     path = Path(destination)
     with refusing_os_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(
             prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
         )

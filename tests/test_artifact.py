@@ -283,6 +283,17 @@ def test_a_stray_pickle_is_never_read(model_dir: Path, panel: Panel, monkeypatch
     assert "evil.pkl" not in read_here
 
 
+def test_a_manifest_listing_a_pickle_is_refused_without_reading_it(model_dir: Path) -> None:
+    # Even with a matching digest, a file rnncast never writes is not part of a model.
+    evil = pickle.dumps(_Evil())
+    (model_dir / "evil.pkl").write_bytes(evil)
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    manifest["files"]["evil.pkl"] = hashlib.sha256(evil).hexdigest()
+    (model_dir / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"lists files rnncast does not write: \['evil.pkl'\]"):
+        load_model(model_dir)
+
+
 def test_save_refuses_a_directory_holding_other_files(trained, tmp_path: Path) -> None:
     target = tmp_path / "precious"
     target.mkdir()
