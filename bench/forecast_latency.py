@@ -78,8 +78,8 @@ def child_stages(model_dir: str, repeats: int) -> None:
 
     from rnncast.artifact import load_model
     from rnncast.forecasting import data_config, forecast
-    from rnncast.writing import write_table
     from rnncast.panel import read_panel
+    from rnncast.sinks import write_table
 
     import_s = time.perf_counter() - began
     imported_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -15,6 +15,7 @@ __all__ = [
     "__version__",
     "evaluate",
     "forecast",
+    "forecast_dataset",
     "load_model",
     "read_panel",
     "train",
@@ -28,6 +29,7 @@ _LAZY = {
     "read_panel": "rnncast.panel",
     "train": "rnncast.training",
     "forecast": "rnncast.forecasting",
+    "forecast_dataset": "rnncast.streaming",
     "evaluate": "rnncast.evaluation",
     "load_model": "rnncast.artifact",
 }
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from rnncast.evaluation import evaluate
     from rnncast.forecasting import forecast
     from rnncast.panel import Panel, read_panel
+    from rnncast.streaming import forecast_dataset
     from rnncast.training import train
 
 

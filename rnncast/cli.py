@@ -385,6 +385,9 @@ def forecast(
         int | None, typer.Option(help="Steps of history read per series (default: all).", min=1)
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Series per batch.", min=1)] = 512,
+    series_per_read: Annotated[
+        int, typer.Option(help="Series read, forecast and written at a time.", min=1)
+    ] = 10_000,
     horizon: Annotated[
         int | None, typer.Option(help="Check the model forecasts this many steps.", min=1)
     ] = None,
@@ -399,9 +402,10 @@ def forecast(
     Example: rnncast forecast sample_data/load_hourly.parquet --model models/load --out f.csv
     """
     import rnncast
-    from rnncast.forecasting import check_columns, data_config
+    from rnncast.forecasting import check_columns
     from rnncast.nn.device import resolve_device
-    from rnncast.writing import check_destination, holding_lock, write_table
+    from rnncast.streaming import forecast_dataset
+    from rnncast.writing import check_destination, holding_lock
 
     check_destination(out)
     trained = rnncast.load_model(model)
@@ -414,15 +418,15 @@ def forecast(
     with contextlib.ExitStack() as held:
         if out != "-":
             held.enter_context(holding_lock(out))
-        panel = rnncast.read_panel(data, replace(data_config(trained), horizon=None))
-        _warn_skipped(panel)
-        result = rnncast.forecast(
-            trained, panel, context=context, batch_size=batch_size, device=resolve_device(device)
-        )
-        written = write_table(result.to_frame(), out)
-    steps = result.times.shape[1]
-    logs.note("forecast_written", f"wrote {steps} steps of {len(result.ids):,} series to {written}",
-              out=written, series=len(result.ids), horizon=steps)  # fmt: skip
+        summary = forecast_dataset(
+            trained, data, out, series_per_read=series_per_read, context=context,
+            batch_size=batch_size, device=resolve_device(device),
+        )  # fmt: skip
+    logs.note(
+        "forecast_written",
+        f"wrote {summary.horizon} steps of {summary.series:,} series to {summary.written}",
+        out=summary.written, series=summary.series, horizon=summary.horizon, reads=summary.reads,
+    )  # fmt: skip
 
 
 @app.command()

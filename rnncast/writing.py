@@ -67,30 +67,6 @@ def check_destination(destination: str | Path) -> str:
     return file_format
 
 
-def write_table(frame, destination: str | Path) -> str:
-    """Write a DataFrame as CSV or Parquet, chosen by the suffix; ``-`` is CSV on stdout.
-
-    The file is replaced atomically (see ``replacing``). Returns a label of where
-    it went.
-    """
-    import sys
-
-    file_format = check_destination(destination)
-    if file_format == "stdout":
-        frame.to_csv(sys.stdout, index=False)
-        sys.stdout.flush()
-        return "stdout"
-    with replacing(destination) as stream:
-        if file_format == "csv":
-            frame.to_csv(stream, index=False)
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pa_parquet
-
-            pa_parquet.write_table(pa.Table.from_pandas(frame, preserve_index=False), stream)
-    return str(destination)
-
-
 def write_bytes(destination: str | Path, data: bytes) -> None:
     """Replace a file with ``data`` atomically (see ``replacing``)."""
     with replacing(destination) as stream:

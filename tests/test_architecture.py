@@ -17,9 +17,9 @@ STAGES = [
     "config",
     "frequency",
     "io",
+    "grid",
     # Outputs written whole or not at all, and one writer per output (locks).
     "writing",
-    "grid",
     "panel",
     "scaling",
     "batches",
@@ -31,6 +31,8 @@ STAGES = [
     # functions, are never shadowed by submodules of the same name once imported.
     "training",
     "forecasting",
+    # Rows of forecasts to a file in batches (replaced whole) or to stdout.
+    "sinks",
     # Forecasts over datasets too large to hold at once: reads, forecasts and writes
     # a batch of series at a time.
     "streaming",

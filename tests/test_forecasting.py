@@ -191,7 +191,7 @@ def test_data_of_another_frequency_is_a_data_error(model) -> None:
         forecast(model, Panel.from_frame(daily))
     assert raised.value.exit_code == 3
     assert str(raised.value).startswith("the model was trained on MS data; this data is ")
-    assert str(raised.value).endswith("(D)")
+    assert str(raised.value).endswith("(D); resample it or train a model on it")
 
 
 def test_data_without_the_covariate_is_a_data_error_naming_it() -> None:

@@ -1,0 +1,451 @@
+"""Forecasts over datasets too large to hold at once: a batch of whole series at a time.
+
+``forecast_dataset`` writes what ``forecast`` followed by ``write_table`` writes
+for the whole dataset (the same rows, in the same order, with the same column
+types), while holding at most ``series_per_read`` series in memory:
+
+1. A scan reads only the id column of a Parquet source, file by file, to learn
+   the series and the order ``build_panel`` would give them (first seen, file
+   after file), and whether each series lives in one file.
+2. The reads: groups of whole files when every series lives in one file (a
+   dataset partitioned by series), else the rows of a slice of the ids from every
+   file (``pc.field(id).isin(...)``), so a series split across files (a dataset
+   partitioned by date) is still read whole.
+3. Each read becomes a Panel on the model's grid, is forecast and appended to one
+   output, which replaces ``out`` only when every read has succeeded.
+
+Memory then grows with the rows of one read, plus the ids of all series (the
+plan). CSV sources and series without an id column are read in one go, as
+``read_panel`` reads them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rnncast.artifact import Model
+from rnncast.config import DataConfig
+from rnncast.errors import ConfigError, DataError
+from rnncast.forecasting import Forecasts, data_config, forecast
+from rnncast.frequency import (
+    Frequency,
+    counts_in_wall_clock,
+    infer_frequency,
+    parse_frequency,
+    wall_clock,
+)
+from rnncast.io import (
+    Columns,
+    Source,
+    Table,
+    _concat,
+    _parquet_dataset,
+    _settle_types,
+    read_schema,
+    read_table,
+    resolve_columns,
+    resolve_source,
+)
+from rnncast.panel import Panel, build_panel
+from rnncast.sinks import table_sink
+from rnncast.writing import check_destination
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger("rnncast")
+
+
+@dataclass(frozen=True)
+class Read:
+    """One read of the data: whole series, in the order they are written.
+
+    ``ids`` is None when the series are only known once read (CSV, no id column).
+    ``by_id``: the files hold other series too, so only the rows of ``ids`` are read.
+    """
+
+    paths: tuple[Path, ...]
+    ids: pa.Array | None
+    by_id: bool = False
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """What ``forecast_dataset`` wrote."""
+
+    series: int  # series forecast
+    rows: int  # rows written: series x horizon
+    reads: int  # reads of the data, each of at most series_per_read series
+    horizon: int
+    written: str  # the output file, or "stdout"
+    skipped: int  # series without any value, each logged as a warning
+
+
+def forecast_dataset(
+    model: Model,
+    location: str | Path,
+    out: str | Path,
+    *,
+    series_per_read: int = 10_000,
+    context: int | None = None,
+    batch_size: int = 512,
+    device: Any = None,  # a torch.device; None: the CPU
+) -> StreamSummary:
+    """Forecast every series of ``location`` and write them to ``out``, reading at
+    most ``series_per_read`` whole series at a time (see the module docstring).
+
+    ``out`` is a .csv or .parquet file, replaced only once every read has been
+    forecast (nothing is written if one fails), or ``-`` for CSV on stdout, which
+    is streamed. ``context``, ``batch_size`` and ``device`` are ``forecast``'s.
+    Skipped series are logged as warnings on the "rnncast" logger, as they are
+    found. Raises ConfigError for a bad ``out``, DataError as ``read_panel`` and
+    ``forecast`` do; with several reads, a message's row numbers count the rows of
+    the read that failed when it selected series by id.
+    """
+    if series_per_read < 1:
+        raise ConfigError(f"--series-per-read must be at least 1, got {series_per_read}")
+    file_format = check_destination(out)
+    config = replace(data_config(model), horizon=None)
+    source = resolve_source(location)
+    reads = plan_reads(source, config, series_per_read)
+    model_freq = parse_frequency(model.schema["frequency"])
+    # One read is the non-streaming path exactly. Several are each laid on the model's
+    # grid so that they agree; the check then confirms that the whole data's frequency,
+    # as one read would have inferred it, is the model's.
+    several = len(reads) > 1
+    frequency_check = _FrequencyCheck(model_freq) if several else None
+    read_config = replace(config, freq=model_freq.alias) if several else config
+    series = skipped = 0
+    with table_sink(out, file_format) as write:
+        for number, read in enumerate(reads, 1):
+            table = _read(source, read, read_config)
+            if frequency_check is not None:
+                frequency_check.add(table)
+            panel = _panel(table, read, several)
+            if panel is None:
+                skipped += len(read.ids)
+                continue
+            for warning in panel.ingest.warnings:
+                _warn(warning)
+            skipped += len(panel.ingest.skipped)
+            result = forecast(model, panel, context=context, batch_size=batch_size, device=device)
+            result = _in_order(result, read.ids)
+            write(result.to_frame())
+            series += len(result.ids)
+            if several:
+                _note_read(number, len(reads), len(result.ids))
+        if frequency_check is not None:
+            frequency_check.finish(source.label)
+        if series == 0:
+            raise DataError(f"{source.label}: no series has any value")
+    return StreamSummary(
+        series=series,
+        rows=series * model.config.horizon,
+        reads=len(reads),
+        horizon=model.config.horizon,
+        written="stdout" if file_format == "stdout" else str(out),
+        skipped=skipped,
+    )
+
+
+def _note_read(number: int, reads: int, series: int) -> None:
+    # Progress for long unattended runs: one line per read.
+    fields = {"read": number, "reads": reads, "series": series}
+    message = f"read {number} of {reads}: {series:,} series forecast"
+    log.info(message, extra={"event": "forecast_read", "fields": fields})
+
+
+def _warn(message: str) -> None:
+    # The event name the CLI gives the same warnings from read_panel.
+    log.warning(message, extra={"event": "data_warning", "fields": {}})
+
+
+def plan_reads(source: Source, config: DataConfig, series_per_read: int) -> list[Read]:
+    """Split ``source`` into reads of at most ``series_per_read`` whole series, in the
+    order ``build_panel`` gives the series of the whole source."""
+    if source.format != "parquet":
+        return [Read(source.paths, None)]
+    columns = resolve_columns(read_schema(source), config, source.label)
+    if columns.id is None:
+        return [Read(source.paths, None)]
+    order, files = _scan_ids(source, columns.id)
+    if len(order) <= series_per_read:
+        return [Read(source.paths, order)]
+    if files is not None:
+        reads = _group_files(files, order, series_per_read)
+        if reads is not None:
+            return reads
+    return [
+        Read(source.paths, order.slice(begin, series_per_read), by_id=True)
+        for begin in range(0, len(order), series_per_read)
+    ]
+
+
+def _scan_ids(
+    source: Source, id_column: str
+) -> tuple[pa.Array, list[tuple[Path, pa.Array]] | None]:
+    """The ids of ``source`` in the order ``build_panel`` numbers them, and each file
+    with its ids, or None for the latter when some series spans several files.
+
+    That order is the one the id dictionary takes when ``read_table`` unifies the
+    files' dictionaries: dictionary values (used or not) chunk after chunk, then
+    values first seen in plain columns; ids that no row uses are dropped, as
+    ``compact_codes`` drops them.
+    """
+    dataset = _parquet_dataset(source, (id_column,))
+    fragments = {Path(fragment.path): fragment for fragment in dataset.get_fragments()}
+    seen = used = pa.array([], pa.string())
+    files: list[tuple[Path, pa.Array]] | None = []
+    for path in source.paths:
+        if path not in fragments:
+            continue
+        offered, in_file, rows = [seen], [], 0
+        try:
+            batches = list(fragments[path].to_batches(columns=[id_column], schema=dataset.schema))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+        for batch in batches:
+            column = batch.column(0)
+            _refuse_missing_ids(column, id_column, source.label, path, rows)
+            rows += batch.num_rows
+            if pa.types.is_dictionary(column.type):
+                offered.append(column.dictionary.cast(pa.string()))
+                in_file.append(column.dictionary.take(pc.unique(column.indices)).cast(pa.string()))
+            else:
+                offered.append(pc.unique(column.cast(pa.string())))
+                in_file.append(offered[-1])
+        seen = pc.unique(pa.concat_arrays(offered))
+        file_ids = pc.unique(pa.concat_arrays(in_file or [pa.array([], pa.string())]))
+        before = len(used)
+        used = pc.unique(pa.concat_arrays([used, file_ids]))
+        if files is not None:
+            # Once a series is found in two files, reads must select by id: stop keeping these.
+            files = [*files, (path, file_ids)] if len(used) == before + len(file_ids) else None
+    if len(used) == 0:
+        raise DataError(f"{source.label}: has a header but no data rows")
+    return seen.filter(pc.is_in(seen, value_set=used)), files
+
+
+def _refuse_missing_ids(
+    column: pa.Array, id_column: str, label: str, path: Path, rows_before: int
+) -> None:
+    """Refuse a null or blank id as ``read_table`` does: a read by id would skip it."""
+    # The dictionary alone first: a few strings, however many rows.
+    values = column.dictionary if pa.types.is_dictionary(column.type) else column
+    if not column.null_count and not pc.any(_blank(values)).as_py():
+        return
+    text = column.cast(pa.string())
+    row = pc.index(pc.or_(pc.is_null(text), _blank(text)), True).as_py()
+    if row >= 0:  # else a blank dictionary entry that no row uses
+        raise DataError(
+            f"{label}: column {id_column!r} is empty at {path.name}, row {rows_before + row + 1}; "
+            "every row needs a series id"
+        )
+
+
+def _blank(text: pa.Array) -> pa.Array:
+    return pc.equal(pc.utf8_trim_whitespace(text.cast(pa.string())), "").fill_null(False)
+
+
+def _group_files(
+    files: list[tuple[Path, pa.Array]], order: pa.Array, limit: int
+) -> list[Read] | None:
+    """Consecutive files grouped into reads of at most ``limit`` series; a file with
+    more is read in slices of its ids. None when the groups would not follow ``order``
+    (a file's id dictionary naming series of a later file): then reads go by id."""
+    reads: list[Read] = []
+    group: list[tuple[Path, pa.Array]] = []
+
+    def close_group() -> None:
+        if group:
+            ids = pa.concat_arrays([ids for _, ids in group])
+            reads.append(Read(tuple(path for path, _ in group), _sorted(ids, order)))
+            group.clear()
+
+    for path, ids in files:
+        if len(ids) == 0:
+            continue  # a file without rows adds nothing
+        if len(ids) > limit:
+            close_group()
+            ids = _sorted(ids, order)
+            reads += [
+                Read((path,), ids.slice(begin, limit), by_id=True)
+                for begin in range(0, len(ids), limit)
+            ]
+            continue
+        if sum(len(held) for _, held in group) + len(ids) > limit:
+            close_group()
+        group.append((path, ids))
+    close_group()
+    ranks = [pc.index_in(read.ids, value_set=order).to_numpy() for read in reads]
+    if any(before.max() >= after.min() for before, after in itertools.pairwise(ranks)):
+        return None
+    return reads
+
+
+def _sorted(ids: pa.Array, order: pa.Array) -> pa.Array:
+    """``ids`` in the order they take in ``order``."""
+    return ids.take(np.argsort(pc.index_in(ids, value_set=order).to_numpy(), kind="stable"))
+
+
+def _read(source: Source, read: Read, config: DataConfig) -> Table:
+    """The settled table of one read, as ``read_table`` would give it."""
+    if read.paths == source.paths and not read.by_id:
+        return read_table(source, config)
+    # A read of one file names that file in messages (with its own row numbers).
+    label = str(read.paths[0]) if len(read.paths) == 1 else source.label
+    part = replace(source, label=label, paths=read.paths)
+    if not read.by_id:
+        return read_table(part, config)
+    columns = resolve_columns(read_schema(part), config, source.label)
+    return _read_by_id(part, columns, read.ids, config)
+
+
+def _read_by_id(source: Source, columns: Columns, ids: pa.Array, config: DataConfig) -> Table:
+    """The rows of the series ``ids`` from every file of ``source``."""
+    wanted = [columns.id, columns.time, *columns.targets, *columns.covariates]
+    dataset = _parquet_dataset(source, (columns.id,))
+    id_type = dataset.schema.field(columns.id).type
+    if pa.types.is_dictionary(id_type):
+        id_type = id_type.value_type
+    # The ids were read as text; compare them in the column's own type (integer ids).
+    wanted_rows = pc.field(columns.id).isin(ids.cast(id_type))
+    fragments = {Path(fragment.path): fragment for fragment in dataset.get_fragments()}
+    try:
+        parts = [
+            fragments[path].to_table(columns=wanted, schema=dataset.schema, filter=wanted_rows)
+            for path in source.paths
+            if path in fragments
+        ]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        raise DataError(f"{source.label}: not a readable Parquet dataset ({exc})") from exc
+    # One chunk: filtering leaves many small ones, each with the files' whole id
+    # dictionary, which _settle_types would look through chunk by chunk.
+    data = _concat(parts, source.label).combine_chunks()
+    table = Table(data, columns, source, config, tuple(part.num_rows for part in parts))
+    return _settle_types(table)
+
+
+def _panel(table: Table, read: Read, several: bool) -> Panel | None:
+    """The Panel of one read. None, with a warning per series, when ``several`` reads
+    make the data and no series of this one has a value: ``build_panel`` refuses a
+    table without values, which is right for the whole data, not for a part of it."""
+    if several and not _has_values(table):
+        for name in read.ids.to_pylist():
+            _warn(f"series {name!r} skipped: no values")
+        return None
+    return build_panel(table)
+
+
+def _has_values(table: Table) -> bool:
+    target = table.data.column(table.columns.targets[0])
+    return bool(pc.any(pc.invert(pc.is_nan(target.fill_null(math.nan)))).as_py())
+
+
+def _in_order(result: Forecasts, ids: pa.Array | None) -> Forecasts:
+    """``result`` with its series in the order of ``ids`` (those it has)."""
+    if ids is None:
+        return result
+    ranks = pc.index_in(pa.array(result.ids.astype(str)), value_set=ids).to_numpy()
+    order = np.argsort(ranks, kind="stable")
+    if (order == np.arange(order.shape[0])).all():
+        return result
+    return replace(result, ids=result.ids[order], times=result.times[order],
+                   values=result.values[order])  # fmt: skip
+
+
+class _FrequencyCheck:
+    """The check the non-streaming path makes once, that the frequency inferred from
+    all the data is the model's, made read by read.
+
+    Inference takes the greatest common divisor of the steps between consecutive
+    stamps of each series, or of their calendar months when every step is 28 days or
+    more (``infer_frequency``); both combine over reads by their gcd. A read whose
+    steps the model's step does not divide fails at once: no later read can mend it.
+    """
+
+    def __init__(self, model: Frequency) -> None:
+        self.model = model
+        self.step_ns = 0  # gcd of every step seen so far; 0 before the first
+        self.months = 0  # gcd of the calendar steps, which count while every read has one
+        self.calendar = True
+        self.month_ends: set[bool] = set()
+
+    def add(self, table: Table) -> None:
+        times, offsets = _series_times(table, self.model)
+        found = infer_frequency(times, offsets)
+        if found is None:
+            return  # no series of this read has two stamps
+        inside = np.ones(times.shape[0] - 1, dtype=bool)
+        inside[offsets[1:-1] - 1] = False
+        self.step_ns = math.gcd(self.step_ns, int(np.gcd.reduce(np.diff(times)[inside])))
+        if found.is_calendar:
+            self.months = math.gcd(self.months, found.months)
+            self.month_ends.add(found.month_end)
+        else:
+            self.calendar = False
+        model = self.model
+        if model.is_calendar:
+            # Month ends for the whole data only if every read has them (checked at the end).
+            fits = self.calendar and self.months % model.months == 0
+            fits = fits and not (model.month_end and False in self.month_ends)
+        else:
+            fits = self.step_ns % model.step_ns == 0
+        if not fits:
+            raise _mismatch(model, self._whole())
+
+    def finish(self, label: str) -> None:
+        if self.step_ns == 0:
+            raise DataError(
+                f"{label}: every series has a single timestamp, so the frequency cannot be "
+                "inferred; pass --freq (e.g. --freq h or --freq D)"
+            )
+        whole = self._whole()
+        if whole.alias != self.model.alias:
+            raise _mismatch(self.model, whole)
+
+    def _whole(self) -> Frequency:
+        if self.calendar and self.months:
+            return Frequency(months=self.months, month_end=self.month_ends == {True})
+        return Frequency(step_ns=self.step_ns)
+
+
+def _mismatch(model: Frequency, found: Frequency) -> DataError:
+    # Worded as forecasting._check_fits words it for the whole data (a test compares them).
+    return DataError(
+        f"the model was trained on {model.alias} data; this data is {found.label} "
+        f"({found.alias}); resample it or train a model on it"
+    )
+
+
+def _series_times(table: Table, model: Frequency) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' distinct stamps, sorted, and the offsets between series, as
+    ``build_panel`` infers the frequency from them (wall-clock for daily steps)."""
+    times = table.data.column(table.columns.time).combine_chunks().cast(pa.int64()).to_numpy()
+    codes = table.data.column(table.columns.id).combine_chunks().indices.to_numpy()
+    if not _in_series_order(codes, times):
+        order = np.lexsort((times, codes))
+        codes, times = codes[order], times[order]
+    tz = table.data.schema.field(table.columns.time).type.tz
+    if tz is not None and counts_in_wall_clock(model):
+        times = wall_clock(times, tz)
+    fresh = np.ones(times.shape[0], dtype=bool)
+    fresh[1:] = (codes[1:] != codes[:-1]) | (times[1:] != times[:-1])
+    codes, times = codes[fresh], times[fresh]
+    starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
+    return times, np.append(starts, codes.shape[0])
+
+
+def _in_series_order(codes: np.ndarray, times: np.ndarray) -> bool:
+    return bool((codes[1:] >= codes[:-1]).all()) and bool(
+        ((times[1:] >= times[:-1]) | (codes[1:] != codes[:-1])).all()
+    )
