@@ -21,7 +21,7 @@ from rnncast.evaluation import (
     score_forecasts,
 )
 from rnncast.forecasting import forecast_origins
-from rnncast.writing import write_table
+from rnncast.sinks import write_table
 
 HORIZON = 6
 LENGTHS = {"a": 96, "b": 80, "c": 70}
