@@ -127,7 +127,7 @@ def read_table(source: Source, config: DataConfig) -> Table:
         data, file_rows = _read_parquet(source, wanted, columns.id)
     if data.num_rows == 0:
         raise DataError(f"{source.label}: has a header but no data rows")
-    return _settle_types(Table(data, columns, source, config, file_rows))
+    return settle_types(Table(data, columns, source, config, file_rows))
 
 
 def table_from_arrow(data: pa.Table, config: DataConfig, label: str) -> Table:
@@ -139,7 +139,7 @@ def table_from_arrow(data: pa.Table, config: DataConfig, label: str) -> Table:
     if data.num_rows == 0:
         raise DataError(f"{label}: has no rows")
     source = Source(label=label, paths=(Path(label),), format="arrow")
-    return _settle_types(Table(data.select(wanted), columns, source, config, (data.num_rows,)))
+    return settle_types(Table(data.select(wanted), columns, source, config, (data.num_rows,)))
 
 
 def resolve_columns(schema: pa.Schema, config: DataConfig, label: str) -> Columns:
@@ -295,7 +295,7 @@ def read_schema(source: Source) -> pa.Schema:
             # rather than as a failure to unify the dataset.
             schema = pa_parquet.read_schema(first)
             if len(set(schema.names)) == len(schema.names):
-                schema = _parquet_dataset(source).schema
+                schema = parquet_dataset(source).schema
         schema.names  # noqa: B018 -- names decode lazily; a bad header fails here
         return schema
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as exc:
@@ -314,9 +314,8 @@ def _describe_unreadable(exc: Exception, file_format: str) -> str:
     return f"not a readable CSV file ({text.splitlines()[0] if text else type(exc).__name__})"
 
 
-def _parquet_dataset(
-    source: Source, dictionary_columns: tuple[str, ...] = ()
-) -> pa_dataset.Dataset:
+def parquet_dataset(source: Source, dictionary_columns: tuple[str, ...] = ()) -> pa_dataset.Dataset:
+    """The Parquet files of ``source`` as one pyarrow dataset (hive partitions as columns)."""
     file_format = pa_dataset.ParquetFileFormat(
         read_options=pa_dataset.ParquetReadOptions(dictionary_columns=list(dictionary_columns))
     )
@@ -333,7 +332,7 @@ def _read_parquet(
 ) -> tuple[pa.Table, tuple[int, ...]]:
     # Dictionary-encoding the id while reading keeps 10 M repeated ids as one small
     # dictionary and an int32 array instead of 10 M Python-visible strings.
-    dataset = _parquet_dataset(source, (id_column,) if id_column else ())
+    dataset = parquet_dataset(source, (id_column,) if id_column else ())
     try:
         fragments = list(dataset.get_fragments())
         parts = [fragment.to_table(columns=wanted, schema=dataset.schema) for fragment in fragments]
@@ -341,7 +340,7 @@ def _read_parquet(
         raise DataError(f"{source.label}: {_describe_unreadable(exc, 'parquet')}") from exc
     by_path = {Path(fragment.path): part for fragment, part in zip(fragments, parts, strict=True)}
     parts = [by_path[path] for path in source.paths if path in by_path]
-    return _concat(parts, source.label), tuple(part.num_rows for part in parts)
+    return concat_tables(parts, source.label), tuple(part.num_rows for part in parts)
 
 
 def _read_csv(
@@ -368,7 +367,7 @@ def _read_csv(
             raise DataError(f"{path}: {_describe_unreadable(exc, 'csv')}") from exc
         except (pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as exc:
             raise DataError(f"{path}: {_describe_unreadable(exc, 'csv')}") from exc
-    return _concat(parts, source.label), tuple(part.num_rows for part in parts)
+    return concat_tables(parts, source.label), tuple(part.num_rows for part in parts)
 
 
 def _find_non_numeric(path: Path, numeric: list[str]) -> str | None:
@@ -406,7 +405,8 @@ def _first_non_numeric(column: pa.ChunkedArray) -> tuple[int, object] | None:
     return None
 
 
-def _concat(parts: list[pa.Table], label: str) -> pa.Table:
+def concat_tables(parts: list[pa.Table], label: str) -> pa.Table:
+    """One table of the parts read file by file; DataError when their schemas differ."""
     try:
         # Dictionaries differ file by file; unify so one code means one id everywhere.
         return pa.concat_tables(parts, promote_options="permissive").unify_dictionaries()
@@ -414,7 +414,8 @@ def _concat(parts: list[pa.Table], label: str) -> pa.Table:
         raise DataError(f"{label}: its files do not share one schema ({exc})") from exc
 
 
-def _settle_types(table: Table) -> Table:
+def settle_types(table: Table) -> Table:
+    """Give the columns of a table as read the types later stages rely on (see module)."""
     data = table.data
     columns = table.columns
     settled = {}

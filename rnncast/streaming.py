@@ -47,13 +47,13 @@ from rnncast.io import (
     Columns,
     Source,
     Table,
-    _concat,
-    _parquet_dataset,
-    _settle_types,
+    concat_tables,
+    parquet_dataset,
     read_schema,
     read_table,
     resolve_columns,
     resolve_source,
+    settle_types,
 )
 from rnncast.panel import Panel, build_panel
 from rnncast.sinks import table_sink
@@ -201,7 +201,7 @@ def _scan_ids(
     values first seen in plain columns; ids that no row uses are dropped, as
     ``compact_codes`` drops them.
     """
-    dataset = _parquet_dataset(source, (id_column,))
+    dataset = parquet_dataset(source, (id_column,))
     fragments = {Path(fragment.path): fragment for fragment in dataset.get_fragments()}
     seen = used = pa.array([], pa.string())
     files: list[tuple[Path, pa.Array]] | None = []
@@ -313,7 +313,7 @@ def _read(source: Source, read: Read, config: DataConfig) -> Table:
 def _read_by_id(source: Source, columns: Columns, ids: pa.Array, config: DataConfig) -> Table:
     """The rows of the series ``ids`` from every file of ``source``."""
     wanted = [columns.id, columns.time, *columns.targets, *columns.covariates]
-    dataset = _parquet_dataset(source, (columns.id,))
+    dataset = parquet_dataset(source, (columns.id,))
     id_type = dataset.schema.field(columns.id).type
     if pa.types.is_dictionary(id_type):
         id_type = id_type.value_type
@@ -329,10 +329,10 @@ def _read_by_id(source: Source, columns: Columns, ids: pa.Array, config: DataCon
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise DataError(f"{source.label}: not a readable Parquet dataset ({exc})") from exc
     # One chunk: filtering leaves many small ones, each with the files' whole id
-    # dictionary, which _settle_types would look through chunk by chunk.
-    data = _concat(parts, source.label).combine_chunks()
+    # dictionary, which settle_types would look through chunk by chunk.
+    data = concat_tables(parts, source.label).combine_chunks()
     table = Table(data, columns, source, config, tuple(part.num_rows for part in parts))
-    return _settle_types(table)
+    return settle_types(table)
 
 
 def _panel(table: Table, read: Read, several: bool) -> Panel | None:
