@@ -27,6 +27,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import BinaryIO
 
@@ -312,11 +313,25 @@ def leftover_pattern(name: str) -> re.Pattern[str]:
     )
 
 
+def _restore_retired(target: Path) -> None:
+    """A run killed between moving the old directory aside and renaming the new one
+    into place leaves no target, only ``.NAME.retired-PID``: put it back."""
+    if target.exists():
+        return
+    retired = sorted(
+        target.parent.glob(f".{glob_escape(target.name)}.retired-*"),
+        key=lambda path: path.stat().st_mtime,
+    )
+    if retired:
+        os.replace(retired[-1], target)
+
+
 def clear_leftovers(target: Path) -> list[str]:
     """Remove staging directories and temporary files killed runs left beside
     ``target``; only the lock holder may call this. Returns the names removed."""
     pattern = leftover_pattern(target.name)
     removed = []
+    _restore_retired(target)
     with contextlib.suppress(FileNotFoundError):
         for path in target.parent.iterdir():
             if pattern.fullmatch(path.name):

@@ -1,13 +1,14 @@
 """Killed, stopped and racing runs, in real processes: ``python -m rnncast`` killed with
-SIGKILL at seeded random instants, stopped with SIGTERM, and run twice at once.
+SIGKILL at seeded random instants, stopped with SIGTERM, and run twice at once. (The
+successful run after a killed one runs in this process, through CliRunner.)
 
 Whenever a run dies, what it was writing is the old output or a complete new one,
 never part of one; a checkpoint it left is resumed from; and the next successful run
 removes what the dead one left beside its output (staging directories, temporary
-files, its lock). The kill instants are drawn from a seeded ``random.Random`` as
-fractions of a reference run's measured length, so they fall in start-up, in
-training and in the final write whatever the machine's speed; every assertion holds
-wherever a kill lands.
+files, its lock). The kill instants are drawn from a seeded ``random.Random`` within
+the phases of a reference run, as measured (start-up, the epochs, the final write),
+so they fall in each whatever the machine's speed; every assertion holds wherever a
+kill lands. Each test prints which outcomes its kills gave (see them with -s).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner, Result
 
 from rnncast.artifact import CHECKPOINT, MANIFEST, load_model
+from rnncast.cli import app
 from tests.conftest import REPO_ROOT
 from tests.test_cli_train import tiny_csv
 
@@ -45,18 +48,28 @@ HORIZON = 12
 TRAIN = ["--horizon", HORIZON, "--hidden", 8, "--max-epochs", 10, "--test-size", 0,
          "--patience", 100]  # fmt: skip
 TIMEOUT_S = 120  # for one run; generous, it only guards against a hang
+RUNNER = CliRunner()
+# `python -m rnncast` with its heavy imports done first, held until a line on stdin:
+# started early, it then reaches its lock within milliseconds, not seconds.
+HELD = """\
+import sys
+import rnncast.artifact, rnncast.cli, rnncast.training, rnncast.writing
+print("ready", file=sys.stderr, flush=True)
+sys.stdin.readline()
+sys.argv[0] = "rnncast"
+rnncast.cli.main()
+"""
 
 
 def command(*args: object) -> list[str]:
     return [sys.executable, "-m", "rnncast", *map(str, args)]
 
 
-def rnncast(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run rnncast to the end (killed if it outlives TIMEOUT_S)."""
-    return subprocess.run(
-        command(*args), cwd=cwd, env=ENV, stdin=subprocess.DEVNULL, capture_output=True,
-        text=True, timeout=TIMEOUT_S, check=False,
-    )  # fmt: skip
+def follow_up(*args: object) -> Result:
+    """The run after a killed one, in this process: what it must do (resume, take the
+    dead run's lock over, clear its leftovers) is the same, and it skips the 4 s a new
+    process spends importing torch."""
+    return RUNNER.invoke(app, [str(a) for a in args])
 
 
 class Running:
@@ -64,15 +77,17 @@ class Running:
     line never blocks on a full pipe. As a context manager it kills the process if
     the block leaves it running."""
 
-    def __init__(self, *args: object, cwd: Path) -> None:
+    def __init__(self, *args: object, cwd: Path, held: bool = False) -> None:
         self.args = " ".join(map(str, args))
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            command(*args), cwd=cwd, env=ENV, stdin=subprocess.DEVNULL,
+            [sys.executable, "-c", HELD, *map(str, args)] if held else command(*args),
+            cwd=cwd, env=ENV, stdin=subprocess.PIPE if held else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.pid = self.process.pid
         self.lines: list[str] = []
+        self.times: list[float] = []  # when each line came, in seconds after the start
         self.stdout = ""
         self._closed = False
         self._changed = threading.Condition()
@@ -88,6 +103,7 @@ class Running:
         for line in self.process.stderr:
             with self._changed:
                 self.lines.append(line)
+                self.times.append(time.monotonic() - self.started)
                 self._changed.notify_all()
         with self._changed:
             self._closed = True
@@ -118,10 +134,27 @@ class Running:
         )
         return line
 
-    def kill_at(self, seconds: float) -> None:
-        """SIGKILL the process ``seconds`` after it started, unless it ended before."""
+    def time_of(self, text: str) -> float:
+        """When the first stderr line holding ``text`` came, in seconds after the start."""
+        with self._changed:
+            pairs = zip(self.times, self.lines, strict=True)
+            return next(when for when, line in pairs if text in line)
+
+    def kill_at(self, seconds: float, after: str | None = None) -> None:
+        """SIGKILL the process ``seconds`` after it started, or after it printed a line
+        starting with ``after``; nothing if it ended before."""
+        if after is not None:
+            self.wait_for_line(after)
+            seconds += self.time_of(after)
         time.sleep(max(0.0, self.started + seconds - time.monotonic()))
         self.process.kill()  # a no-op once the process has ended
+
+    def go(self) -> None:
+        """Let a ``held`` process, ready once it printed "ready", run rnncast."""
+        self.wait_for_line("ready")
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.close()
 
     def finish(self, timeout: float = TIMEOUT_S) -> int:
         """Wait for the end; the exit code (-9 when killed by SIGKILL)."""
@@ -186,12 +219,27 @@ class Reference:
     folder: Path
     data: Path
     model: Path
-    seconds: float
+    first_epoch: float  # seconds from the start to the "epoch 1:" line
+    written: float  # ... to the line saying the model was written
     files: set[str]  # what a finished model directory holds
 
     @property
     def manifest(self) -> bytes:
         return (self.model / MANIFEST).read_bytes()
+
+    def kill_instants(self, label: str) -> list[tuple[float, str | None]]:
+        """Three instants, seeded by ``label``, as (seconds, after which line): one in
+        start-up (up to the end of the first epoch, the epoch-0 checkpoint included),
+        one in the later epochs, one around the final write of the model. Those after
+        training began are counted from the run's own "epoch 1:" line: start-up times
+        vary more from run to run than the whole of training takes."""
+        rng = random.Random(f"rnncast-kill-{label}")
+        training = self.written - self.first_epoch
+        return [
+            (rng.uniform(0.0, self.first_epoch), None),
+            (rng.uniform(0.0, 0.6) * training, "epoch 1:"),
+            (rng.uniform(0.8, 1.2) * training, "epoch 1:"),
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -199,14 +247,14 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     folder = tmp_path_factory.mktemp("kill")
     data = tiny_csv(folder / "tiny.csv", periods=400)
     model = folder / "reference"
-    started = time.monotonic()
-    result = rnncast("train", data, "--out", model, *TRAIN, cwd=folder)
-    seconds = time.monotonic() - started
-    assert result.returncode == 0, result.stderr
+    with Running("train", data, "--out", model, *TRAIN, cwd=folder) as run:
+        code = run.finish()
+    assert code == 0, run.stderr
+    first_epoch, written = run.time_of("epoch 1:"), run.time_of("model written to")
     files = visible(model)
     assert MANIFEST in files and CHECKPOINT not in files
     load_model(model)
-    return Reference(folder, data, model, seconds, files)
+    return Reference(folder, data, model, first_epoch, written, files)
 
 
 def resume_and_check(reference: Reference, out: Path, options: list[object]) -> None:
@@ -214,19 +262,11 @@ def resume_and_check(reference: Reference, out: Path, options: list[object]) -> 
     leaves nothing hidden behind."""
     epoch = checkpoint_epoch(out)
     assert epoch >= 0
-    result = rnncast("train", reference.data, "--out", out, *options, "--resume",
-                     cwd=reference.folder)  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    result = follow_up("train", reference.data, "--out", out, *options, "--resume")
+    assert result.exit_code == 0, result.stderr
     assert f"resuming from epoch {epoch} of {out}" in result.stderr, result.stderr
     assert_complete_model(out, reference.files)
     assert leftovers(out) == []
-
-
-def kill_instants(label: str, seconds: float, count: int = 3) -> list[float]:
-    """``count`` instants spread over a run of ``seconds``: one in each equal part,
-    from the first moments of start-up to the final write."""
-    rng = random.Random(f"rnncast-kill-{label}")
-    return [seconds * rng.uniform(k / count, (k + 1) / count) for k in range(count)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -239,12 +279,12 @@ def test_sigkill_during_a_first_train_leaves_nothing_a_checkpoint_or_a_whole_mod
 ) -> None:
     options = [*TRAIN, "--seed", 1]
     seen = []
-    for point, instant in enumerate(kill_instants("fresh", reference.seconds)):
+    for point, (instant, after) in enumerate(reference.kill_instants("fresh")):
         out = tmp_path / f"model{point}"
         with Running("train", reference.data, "--out", out, *options, cwd=tmp_path) as run:
-            run.kill_at(instant)
+            run.kill_at(instant, after)
             code = run.finish()
-        where = f"killed at {instant:.2f} s (exit {code}); stderr:\n{run.stderr}"
+        where = f"kill {instant:.2f} s after {after or 'the start'} (exit {code}):\n{run.stderr}"
         if code == 0:
             assert_complete_model(out, reference.files)
             assert leftovers(out) == [], where
@@ -262,7 +302,7 @@ def test_sigkill_during_a_first_train_leaves_nothing_a_checkpoint_or_a_whole_mod
             assert files == {CHECKPOINT}, f"a partial model: {sorted(files)}; {where}"
             resume_and_check(reference, out, options)
             seen.append("checkpoint, resumed")
-    print(f"fresh --out, kills at {kill_instants('fresh', reference.seconds)}: {seen}")
+    print(f"fresh --out: {seen}")
 
 
 def test_sigkill_while_replacing_a_model_keeps_the_old_one_or_gives_the_new(
@@ -271,18 +311,19 @@ def test_sigkill_while_replacing_a_model_keeps_the_old_one_or_gives_the_new(
     options = [*TRAIN, "--seed", 1]  # another seed: a different model from the old one
     previous = reference.manifest
     seen = []
-    for point, instant in enumerate(kill_instants("replace", reference.seconds)):
+    for point, (instant, after) in enumerate(reference.kill_instants("replace")):
         out = tmp_path / f"model{point}"
         shutil.copytree(reference.model, out)
         with Running("train", reference.data, "--out", out, *options, cwd=tmp_path) as run:
-            run.kill_at(instant)
+            run.kill_at(instant, after)
             code = run.finish()
-        where = f"killed at {instant:.2f} s (exit {code}); stderr:\n{run.stderr}"
+        where = f"kill {instant:.2f} s after {after or 'the start'} (exit {code}):\n{run.stderr}"
         assert code in (0, -signal.SIGKILL), where
         assert out.is_dir(), f"the old model is gone and no new one is there; {where}"
         files = visible(out)
         assert MANIFEST in files, f"no manifest: {sorted(files)}; {where}"
         if (out / MANIFEST).read_bytes() == previous:
+            assert code != 0, f"a finished run left the old model; {where}"
             load_model(out)
             assert files - {CHECKPOINT} == reference.files, where
             if CHECKPOINT in files:
@@ -295,7 +336,7 @@ def test_sigkill_while_replacing_a_model_keeps_the_old_one_or_gives_the_new(
             seen.append("new model")
         if code == 0:
             assert leftovers(out) == [], where
-    print(f"old model in --out, kills at {kill_instants('replace', reference.seconds)}: {seen}")
+    print(f"old model in --out: {seen}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -321,12 +362,15 @@ def many_series(reference: Reference) -> Path:
     return path
 
 
-def wait_for_temporary(run: Running, out: Path) -> bool:
-    """Poll until a temporary file of ``out`` appears beside it (True) or the run ends."""
+def wait_for_temporary(run: Running, out: Path, before: set[str]) -> bool:
+    """Poll until a new temporary file of ``out`` appears beside it (True) or the run
+    ends. Names in ``before`` (what an earlier killed run left) and the lock's do not
+    count."""
     while run.process.poll() is None:
         with os.scandir(out.parent) as entries:
-            names = [entry.name for entry in entries]
-        if any(n.startswith(f".{out.name}.") and n != f".{out.name}.lock" for n in names):
+            names = {entry.name for entry in entries} - before
+        if any(n.startswith(f".{out.name}.") and not n.startswith(f".{out.name}.lock")
+               for n in names):  # fmt: skip
             return True
         time.sleep(0.002)
     return False
@@ -335,48 +379,43 @@ def wait_for_temporary(run: Running, out: Path) -> bool:
 def test_sigkill_during_forecast_keeps_the_old_file_or_gives_the_new(
     reference: Reference, many_series: Path, tmp_path: Path
 ) -> None:
-    timed = tmp_path / "timed"
-    timed.mkdir()
-    started = time.monotonic()
-    result = rnncast("forecast", many_series, "--model", reference.model, "--out",
-                     timed / "f.csv", cwd=tmp_path)  # fmt: skip
-    seconds = time.monotonic() - started
-    assert result.returncode == 0, result.stderr
-    expected = pd.read_csv(timed / "f.csv")
-    assert len(expected) == N_SERIES * HORIZON
-
     out = tmp_path / "f.csv"
     previous = b"unique_id,ds,y_hat\nold,2000-01-01,1.0\n"
     out.write_bytes(previous)
+    args = ("forecast", many_series, "--model", reference.model, "--out", out)
+    # Each run is killed a random moment after its temporary file appears: the write
+    # takes 0.3 to 0.5 s here, so the first two kills land in it, the last after it.
     rng = random.Random("rnncast-kill-forecast")
-    seen = []
-    # One kill anywhere in the run, two while the output is being written.
-    for point in range(3):
-        args = ("forecast", many_series, "--model", reference.model, "--out", out)
+    delays = [rng.uniform(0.0, 0.15), rng.uniform(0.15, 0.3), rng.uniform(0.7, 1.2)]
+    seen, new_files = [], []
+    for delay in delays:
+        before = {p.name for p in tmp_path.iterdir()}
         with Running(*args, cwd=tmp_path) as run:
-            if point == 0:
-                run.kill_at(seconds * rng.uniform(0.0, 1.0))
-            elif wait_for_temporary(run, out):
-                time.sleep(rng.uniform(0.0, 0.15))
+            if wait_for_temporary(run, out, before):
+                time.sleep(delay)
                 run.process.kill()
             code = run.finish()
-        where = f"kill {point} (exit {code}); stderr:\n{run.stderr}"
+        where = f"killed {delay:.2f} s into the write (exit {code}); stderr:\n{run.stderr}"
         assert code in (0, -signal.SIGKILL), where
         written = out.read_bytes()
         if written == previous:
             seen.append("old file")
-        else:
-            frame = pd.read_csv(out)
-            assert len(frame) == N_SERIES * HORIZON, where
-            pd.testing.assert_frame_equal(frame, expected)
-            seen.append("new file")
-            previous = written  # the file the next kill must keep
-    print(f"forecast kills: {seen}")
+            continue
+        frame = pd.read_csv(out)
+        assert len(frame) == N_SERIES * HORIZON, where
+        assert frame["unique_id"].nunique() == N_SERIES, where
+        assert frame.notna().all().all(), where
+        seen.append("new file")
+        new_files.append(frame)
+        previous = written  # the file the next kill must keep
+    print(f"forecast killed {[round(d, 2) for d in delays]} s into the write: {seen}")
 
-    result = rnncast("forecast", many_series, "--model", reference.model, "--out", out,
-                     cwd=tmp_path)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    pd.testing.assert_frame_equal(pd.read_csv(out), expected)
+    result = follow_up(*args)
+    assert result.exit_code == 0, result.stderr
+    final = pd.read_csv(out)
+    assert len(final) == N_SERIES * HORIZON
+    for frame in new_files:
+        pd.testing.assert_frame_equal(frame, final)
     hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
     assert hidden == [], "a successful forecast must remove what killed runs left"
 
@@ -391,7 +430,7 @@ def test_sigterm_during_training_exits_143_with_a_checkpoint_to_resume(
 ) -> None:
     out = tmp_path / "model"
     # Bounded by time, not epochs: the signal lands in training however fast the machine.
-    options = [*TRAIN, "--max-epochs", 1000, "--max-time", 2]
+    options = [*TRAIN, "--max-epochs", 1000, "--max-time", 1]
     with Running("train", reference.data, "--out", out, *options, cwd=tmp_path) as run:
         run.wait_for_line("epoch 1:")
         run.process.send_signal(signal.SIGTERM)
@@ -415,19 +454,21 @@ def test_a_second_run_on_the_same_out_is_refused_while_the_first_finishes(
     reference: Reference, tmp_path: Path
 ) -> None:
     out = tmp_path / "model"
-    # The first run trains for 4 s after its first epoch: long enough for the second
-    # to start up and meet its lock.
-    options = [*TRAIN, "--max-epochs", 1000, "--max-time", 4]
-    with Running("train", reference.data, "--out", out, *options, cwd=tmp_path) as first:
+    # The first trains for 1 s after its first epoch; the second, held until then with
+    # its imports done, meets the lock within milliseconds of being let go.
+    options = [*TRAIN, "--max-epochs", 1000, "--max-time", 1]
+    args = ("train", reference.data, "--out", out, *options)
+    with Running(*args, cwd=tmp_path) as first, Running(*args, cwd=tmp_path, held=True) as second:
         first.wait_for_line("epoch 1:")
         lock = tmp_path / ".model.lock"
         assert lock.is_file()
         assert re.search(rf"\b{first.pid}\b", lock.read_text()), lock.read_text()
-        second = rnncast("train", reference.data, "--out", out, *options, cwd=tmp_path)
-        still_running = first.process.poll() is None
+        second.go()
+        second.wait_for_line("error:")
+        first_ran_on = first.process.poll() is None
+        refused = second.finish()
         code = first.finish()
-    assert still_running, "the first run ended before the second met its lock"
-    assert second.returncode == 7, second.stderr
+    assert refused == 7, f"the first run was still running: {first_ran_on}\n{second.stderr}"
     assert "Traceback" not in second.stderr
     error = second.stderr.splitlines()[-1]
     assert error.startswith("error: "), second.stderr

@@ -141,6 +141,7 @@ def test_an_unreadable_lock_is_respected_while_fresh_and_taken_over_when_old(
 
 
 def test_the_lock_holder_removes_what_killed_runs_left(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
     leftovers = [".model.incoming-123", ".model.retired-123", ".model.77.x1y2.tmp"]
     for name in leftovers:
         if name.endswith(".tmp"):
@@ -151,6 +152,19 @@ def test_the_lock_holder_removes_what_killed_runs_left(tmp_path: Path) -> None:
     (tmp_path / ".modelling.lock").write_text("{}")
     assert sorted(clear_leftovers(tmp_path / "model")) == sorted(leftovers)
     assert hidden(tmp_path) == [".model2.incoming-1", ".modelling.lock"]
+
+
+def test_a_model_moved_aside_by_a_killed_swap_is_put_back(tmp_path: Path) -> None:
+    # Killed between moving the old model aside and renaming the new one in: the old
+    # one must come back, not be cleared as a leftover (found by the kill tests).
+    retired = tmp_path / ".model.retired-99999"
+    retired.mkdir()
+    (retired / "manifest.json").write_text("old model")
+    (tmp_path / ".model.incoming-99999").mkdir()
+    with holding_lock(tmp_path / "model"):
+        pass
+    assert (tmp_path / "model" / "manifest.json").read_text() == "old model"
+    assert hidden(tmp_path) == []
 
 
 def test_forecast_refuses_to_race_a_run_holding_its_output(tmp_path: Path) -> None:
