@@ -49,6 +49,8 @@ STAGES = [
     "terminal",
     # Where a command's settings come from: flags, the --config file, defaults.
     "settings",
+    # The options several commands share, declared once.
+    "options",
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}

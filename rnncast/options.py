@@ -1,0 +1,85 @@
+"""The options several commands share, declared once: the same flag means the same
+thing, with the same help, in every command (and is the same key in a config file,
+settings.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rnncast.config import DEVICES, DUPLICATE_POLICIES, FILL_POLICIES, LAYOUTS
+from rnncast.logs import LOG_FORMATS
+from rnncast.settings import load_config_file
+
+DataArgument = Annotated[
+    str,
+    typer.Argument(
+        help="A CSV or Parquet file, a glob such as 'data/*.parquet', or a dataset directory.",
+        show_default=False,
+    ),
+]
+LayoutOption = Annotated[
+    str,
+    typer.Option(help=f"Table layout: {' | '.join(LAYOUTS)} (wide: one column per series)."),
+]
+IdColOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Series id column (found as unique_id, id, series, item_id…; none: one series).",
+    ),
+]
+TimeColOption = Annotated[
+    str | None, typer.Option(help="Time column (found as ds, timestamp, date, time…).")
+]
+TargetColOption = Annotated[
+    str | None, typer.Option(help="Target column (found as y, target, value).")
+]
+TimeFormatOption = Annotated[
+    str | None,
+    typer.Option(help="Format of text timestamps, e.g. '%d.%m.%Y %H:%M' (ISO 8601 when absent)."),
+]
+CovariatesOption = Annotated[
+    str | None,
+    typer.Option(help="Extra numeric columns to use, comma-separated, or 'all'."),
+]
+FreqOption = Annotated[
+    str | None,
+    typer.Option(help="Frequency such as h, 15min, D, W, MS, ME, QS, YS (inferred when absent)."),
+]
+FillOption = Annotated[
+    str, typer.Option(help=f"Missing steps and values: {' | '.join(FILL_POLICIES)}.")
+]
+DuplicatesOption = Annotated[
+    str,
+    typer.Option(help=f"Repeated (series, time) rows: {' | '.join(DUPLICATE_POLICIES)}."),
+]
+HorizonOption = Annotated[
+    int | None,
+    typer.Option(help="Steps to forecast; shorter series are skipped with a warning.", min=1),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and warnings only.")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks for every error.")]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        help="TOML file of settings, keys named like the flags (flags win).",
+        callback=load_config_file,
+        is_eager=True,
+    ),
+]
+LogFormatOption = Annotated[
+    str,
+    typer.Option(help=f"Log lines on stderr: {' | '.join(LOG_FORMATS)} (json: one object a line)."),
+]
+
+ModelArgument = Annotated[
+    str, typer.Argument(help="A model directory written by rnncast train.", show_default=False)
+]
+SeasonOption = Annotated[
+    int | None,
+    typer.Option(help="Season length m of MASE and seasonal naive (from the frequency).", min=1),
+]
+DeviceOption = Annotated[
+    str, typer.Option(help=f"Where to run: {' | '.join(DEVICES)} (auto: CUDA, MPS, then CPU).")
+]
