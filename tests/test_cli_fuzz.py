@@ -195,7 +195,8 @@ def assert_model_kept_or_replaced(out: Path, outcome: Outcome, previous: bytes |
 
 def check_train(
     model: Path, value: bytes | pd.DataFrame, fmt: str, options: list[str], replace: bool
-) -> None:
+) -> int:
+    """Train on ``value``; check the model directory and leftovers; the exit code."""
     with folder() as directory:
         data = write_input(value, directory / "in", fmt)
         (directory / "out").mkdir()
@@ -207,11 +208,13 @@ def check_train(
         outcome = run("train", data, "--out", out, *TINY, *options)
         assert_model_kept_or_replaced(out, outcome, previous)
         assert hidden_files(directory / "out") == []
+    return outcome.code
 
 
 def check_forecast(
     model: Path, value: bytes | pd.DataFrame, fmt: str, out_fmt: str, existing: bool
-) -> None:
+) -> int:
+    """Forecast ``value``; check the output file and leftovers; the exit code."""
     with folder() as directory:
         data = write_input(value, directory / "in", fmt)
         (directory / "out").mkdir()
@@ -226,7 +229,7 @@ def check_forecast(
                 assert out.read_bytes() == previous, "a failed forecast changed --out"
             else:
                 assert not out.exists(), "a failed forecast left a file"
-            return
+            return outcome.code
         wrote = re.search(rf"wrote {HORIZON} steps of ([\d,]+) series to ", outcome.stderr)
         assert wrote, outcome.stderr
         series = int(wrote[1].replace(",", ""))
@@ -236,6 +239,7 @@ def check_forecast(
         assert frame.groupby("unique_id").size().eq(HORIZON).all()
         assert frame["unique_id"].nunique() == series
         assert np.isfinite(frame["y_hat"].to_numpy()).all()
+    return outcome.code
 
 
 @settings(fuzz_settings(30), phases=NO_SHRINK)
@@ -243,7 +247,7 @@ def check_forecast(
 def test_train_on_random_bytes_fails_cleanly(
     model: Path, data: bytes, fmt: str, replace: bool
 ) -> None:
-    check_train(model, data, fmt, [], replace)
+    assert check_train(model, data, fmt, [], replace) in (0, *USER_ERRORS)
 
 
 @settings(fuzz_settings(30), phases=NO_SHRINK)
@@ -256,7 +260,7 @@ def test_train_on_random_bytes_fails_cleanly(
 def test_train_on_messy_tables_fails_cleanly_or_writes_a_whole_model(
     model: Path, frame: pd.DataFrame, fmt: str, options: list[str], replace: bool
 ) -> None:
-    check_train(model, frame, fmt, options, replace)
+    assert check_train(model, frame, fmt, options, replace) in (0, *USER_ERRORS)
 
 
 @fuzz_settings(50)
@@ -269,7 +273,7 @@ def test_train_on_messy_tables_fails_cleanly_or_writes_a_whole_model(
 def test_forecast_on_random_bytes_fails_cleanly(
     model: Path, data: bytes, fmt: str, out_fmt: str, existing: bool
 ) -> None:
-    check_forecast(model, data, fmt, out_fmt, existing)
+    assert check_forecast(model, data, fmt, out_fmt, existing) in (0, *USER_ERRORS)
 
 
 @fuzz_settings(80)
@@ -282,7 +286,7 @@ def test_forecast_on_random_bytes_fails_cleanly(
 def test_forecast_on_messy_tables_fails_cleanly_or_writes_every_row(
     model: Path, frame: pd.DataFrame, fmt: str, out_fmt: str, existing: bool
 ) -> None:
-    check_forecast(model, frame, fmt, out_fmt, existing)
+    assert check_forecast(model, frame, fmt, out_fmt, existing) in (0, *USER_ERRORS)
 
 
 def test_a_series_id_the_plot_font_lacks_gives_no_python_warning(tmp_path: Path) -> None:
