@@ -449,13 +449,21 @@ def settle_types(table: Table) -> Table:
 
 
 def _has_blank_id(column: pa.ChunkedArray) -> bool:
-    # Only the dictionary is looked at: a few strings, however many rows.
-    return any(
-        not text.strip()
-        for chunk in column.chunks
-        for text in chunk.dictionary.to_pylist()
-        if text is not None
-    )
+    # Only the dictionaries are looked at: a few strings, however many rows. After
+    # unify_dictionaries every chunk shares one, so each distinct one is checked once
+    # (checking it per chunk cost seconds on datasets of many files).
+    seen: set[tuple] = set()
+    for chunk in column.chunks:
+        dictionary = chunk.dictionary
+        identity = (dictionary.offset, len(dictionary),
+                    *(b.address if b is not None else 0 for b in dictionary.buffers()))  # fmt: skip
+        if identity in seen:
+            continue
+        seen.add(identity)
+        trimmed = pc.utf8_trim_whitespace(dictionary)
+        if pc.any(pc.equal(trimmed, "")).as_py():
+            return True
+    return False
 
 
 def _first_blank(column: pa.ChunkedArray) -> int:
