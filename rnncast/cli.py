@@ -253,6 +253,9 @@ def train(
     print_config: Annotated[
         bool, typer.Option(help="Print the effective settings as TOML on stdout and stop.")
     ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary on stdout when done.")
+    ] = False,
     config: ConfigOption = None,
     log_format: LogFormatOption = "text",
     quiet: QuietOption = False,
@@ -277,7 +280,7 @@ def train(
         header=f"rnncast {__version__}: the settings of rnncast train {data}\n"
         "(flags win over a --config file, which wins over the defaults; unset ones are "
         "chosen from the data)\nrun again with: rnncast train DATA --config THIS_FILE",
-        leave_out=("resume", "debug"),
+        leave_out=("resume", "debug", "json_output"),
     )
     if print_config:
         sys.stdout.write(settings)
@@ -316,6 +319,12 @@ def train(
         from rnncast.terminal import render_metrics
 
         render_metrics(document, title=f"rnncast holdout: {out}")
+    if json_output:
+        summary = {"model": out, "best_epoch": history["best_epoch"],
+                   "epochs": len(history["epochs"]), "stopped": history["stopped"],
+                   "seconds": history["seconds"],
+                   "test": _test_summary(document) if document else None}  # fmt: skip
+        sys.stdout.write(json.dumps(summary, indent=2, allow_nan=False) + "\n")
 
 
 @app.command()
@@ -334,6 +343,9 @@ def forecast(
     horizon: Annotated[
         int | None, typer.Option(help="Check the model forecasts this many steps.", min=1)
     ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary on stdout when done.")
+    ] = False,
     device: DeviceOption = "auto",
     config: ConfigOption = None,
     log_format: LogFormatOption = "text",
@@ -350,6 +362,8 @@ def forecast(
     from rnncast.streaming import forecast_dataset
     from rnncast.writing import check_destination, holding_lock
 
+    if json_output and check_destination(out) == "stdout":
+        raise ConfigError("--json and --out - both write to stdout; write the forecasts to a file")
     check_destination(out)
     trained = rnncast.load_model(model)
     if horizon is not None and horizon != trained.config.horizon:
@@ -370,6 +384,8 @@ def forecast(
         f"wrote {summary.horizon} steps of {summary.series:,} series to {summary.written}",
         out=summary.written, series=summary.series, horizon=summary.horizon, reads=summary.reads,
     )  # fmt: skip
+    if json_output:
+        sys.stdout.write(json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
 
 
 @app.command()
@@ -388,6 +404,9 @@ def evaluate(
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Series per batch.", min=1)] = 512,
     device: DeviceOption = "auto",
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print metrics.json on stdout too.")
+    ] = False,
     config: ConfigOption = None,
     log_format: LogFormatOption = "text",
     quiet: QuietOption = False,
@@ -419,7 +438,11 @@ def evaluate(
             refit=refit_model if refit else None, batch_size=batch_size,
             device=resolve_device(device),
         )  # fmt: skip
-        _report(out, evaluation, trained, quiet, source=data, model=model)
+        document = _report(out, evaluation, trained, quiet, source=data, model=model)
+    if json_output:
+        from rnncast.report import document_text
+
+        sys.stdout.write(document_text(document))
 
 
 @app.command()
@@ -520,16 +543,20 @@ def _test_scores(directory: str) -> dict[str, Any] | None:
     from pathlib import Path
 
     try:
-        document = json.loads((Path(directory) / "metrics.json").read_text())
-        summary = document["summary"]
-        return {
-            "test_size": document["settings"].get("test_size"),
-            "mean": {method: {metric: summary[method][metric]["mean"] for metric in
-                              ("mae", "rmse", "smape", "mase")} for method in summary},
-            "relative_to_seasonal_naive": document["relative_to_seasonal_naive"],
-        }  # fmt: skip
+        return _test_summary(json.loads((Path(directory) / "metrics.json").read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _test_summary(document: dict[str, Any]) -> dict[str, Any]:
+    """The mean scores of a holdout metrics document, per method."""
+    summary = document["summary"]
+    return {
+        "test_size": document["settings"].get("test_size"),
+        "mean": {method: {metric: summary[method][metric]["mean"] for metric in
+                          ("mae", "rmse", "smape", "mase")} for method in summary},
+        "relative_to_seasonal_naive": document["relative_to_seasonal_naive"],
+    }  # fmt: skip
 
 
 def _check_report_folder(out: str) -> None:
@@ -539,8 +566,8 @@ def _check_report_folder(out: str) -> None:
         raise ConfigError(f"--out {out} is a file; name a folder for the report")
 
 
-def _report(out: str, evaluation: Any, trained: Any, quiet: bool, **settings: str) -> None:
-    """Write the report files into ``out`` and show the summary table."""
+def _report(out: str, evaluation: Any, trained: Any, quiet: bool, **settings: str) -> dict:
+    """Write the report files into ``out``, show the summary table; the document."""
     from rnncast.report import write_report
     from rnncast.terminal import render_metrics
 
@@ -550,6 +577,7 @@ def _report(out: str, evaluation: Any, trained: Any, quiet: bool, **settings: st
     if not quiet:
         render_metrics(document, title=title)
     logs.note("report_written", f"metrics and report written to {out}", out=out)
+    return document
 
 
 def _fields(config_class: type, options: dict[str, Any], **overrides: Any) -> dict[str, Any]:

@@ -139,3 +139,29 @@ def test_every_exit_code_is_documented() -> None:
     assert Interrupted("x", signal_number=15).exit_code == 143
     for code in codes:
         assert re.search(rf"^\| {code} \|", README, flags=re.MULTILINE), code
+
+
+def test_json_summaries_go_to_stdout_and_logs_to_stderr(json_training, tmp_path: Path) -> None:
+    model = json_training[0]
+    out = tmp_path / "f.parquet"
+    result = invoke("forecast", LOAD, "--model", model, "--out", out, "--json",
+                    "--log-format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary == {"series": 5, "rows": 120, "reads": 1, "horizon": 24,
+                       "written": str(out), "skipped": 0}  # fmt: skip
+    assert [line["event"] for line in json_lines(result.stderr)] == ["forecast_written"]
+
+    trained = invoke("train", LOAD, "--horizon", 24, "--out", tmp_path / "m", "--max-epochs", 1,
+                     "--hidden", 4, "--json", "--quiet")  # fmt: skip
+    assert trained.exit_code == 0, trained.stderr
+    summary = json.loads(trained.stdout)
+    assert summary["model"] == str(tmp_path / "m") and summary["epochs"] == 1
+    assert summary["test"]["test_size"] == 24
+    assert summary["test"]["mean"]["model"]["mase"] > 0
+
+
+def test_json_summary_and_csv_on_stdout_are_refused(json_training) -> None:
+    result = invoke("forecast", LOAD, "--model", json_training[0], "--out", "-", "--json")
+    assert result.exit_code == 2
+    assert "--json and --out - both write to stdout" in result.stderr
