@@ -430,7 +430,7 @@ def test_sigterm_during_training_exits_143_with_a_checkpoint_to_resume(
 ) -> None:
     out = tmp_path / "model"
     # Bounded by time, not epochs: the signal lands in training however fast the machine.
-    options = [*TRAIN, "--max-epochs", 1000, "--max-time", 1]
+    options = [*TRAIN, "--max-epochs", 1000, "--max-time", 3]
     with Running("train", reference.data, "--out", out, *options, cwd=tmp_path) as run:
         run.wait_for_line("epoch 1:")
         run.process.send_signal(signal.SIGTERM)
@@ -454,9 +454,9 @@ def test_a_second_run_on_the_same_out_is_refused_while_the_first_finishes(
     reference: Reference, tmp_path: Path
 ) -> None:
     out = tmp_path / "model"
-    # The first trains for 1 s after its first epoch; the second, held until then with
+    # The first trains for 3 s (a margin for slow machines); the second, held until then with
     # its imports done, meets the lock within milliseconds of being let go.
-    options = [*TRAIN, "--max-epochs", 1000, "--max-time", 1]
+    options = [*TRAIN, "--max-epochs", 1000, "--max-time", 3]
     args = ("train", reference.data, "--out", out, *options)
     with Running(*args, cwd=tmp_path) as first, Running(*args, cwd=tmp_path, held=True) as second:
         first.wait_for_line("epoch 1:")
