@@ -136,10 +136,12 @@ def replace_files(folder: str | Path, files: Mapping[str, bytes]) -> None:
     """Replace several files of ``folder`` (created if missing) together: all are
     written and synced first, then renamed one after another, so a failure while
     writing leaves every old file, and only a kill between renames (microseconds)
-    could mix old and new."""
+    could mix old and new. Call it holding the folder's lock (``holding_lock``)."""
     folder = Path(folder)
     with refusing_os_errors(folder):
         folder.mkdir(parents=True, exist_ok=True)
+        for name in files:  # temporary files of a killed run on the same folder
+            clear_leftovers(folder / name)
     written: dict[str, str] = {}
     try:
         for name, data in files.items():
