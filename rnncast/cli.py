@@ -34,7 +34,7 @@ from rnncast.config import (
     parse_covariates,
     parse_quantiles,
 )
-from rnncast.errors import ConfigError, RnncastError
+from rnncast.errors import ConfigError, Interrupted, RnncastError
 from rnncast.logs import LOG_FORMATS
 from rnncast.options import (
     ConfigOption,
@@ -266,7 +266,6 @@ def train(
     Example: rnncast train sample_data/load_hourly.parquet --horizon 24 --out models/load
     """
     import rnncast
-    from rnncast.artifact import SETTINGS_FILE, save_model
     from rnncast.writing import holding_lock
 
     options = dict(locals())
@@ -288,24 +287,19 @@ def train(
     with holding_lock(out):
         panel = rnncast.read_panel(data, replace(data_config, horizon=horizon))
         _warn_skipped(panel)
-        with _stop_on_signals() as stop_reason, training_progress(quiet) as on_epoch:
-            trained = rnncast.train(
-                panel, model, training, out=out, data=data_config, resume=resume,
-                on_epoch=on_epoch, should_stop=stop_reason, save=False,
-            )  # fmt: skip
-        files, document = {SETTINGS_FILE: settings.encode()}, None
-        if trained.training.test_size:
-            from rnncast.evaluation import holdout
-            from rnncast.nn.device import resolve_device
-            from rnncast.report import render_report
-
-            evaluation = holdout(trained, panel, season=season, device=resolve_device(device))
-            evaluation = replace(evaluation, settings={**evaluation.settings, "source": data,
-                                                       "model": out})  # fmt: skip
-            document, report = render_report(evaluation, model=trained.describe(),
-                                             title=f"rnncast holdout: {out}")  # fmt: skip
-            files.update(report)
-        save_model(trained, out, extra_files=files)
+        with _stop_on_signals() as stop_reason:
+            with training_progress(quiet) as on_epoch:
+                trained = rnncast.train(
+                    panel, model, training, out=out, data=data_config, resume=resume,
+                    on_epoch=on_epoch, should_stop=stop_reason, save=False,
+                )  # fmt: skip
+            # Training is done: a first SIGTERM from here on waits for the model to be
+            # saved (seconds), rather than losing the run; a second one still stops it.
+            document = _save_trained(trained, out, panel, settings, season, device, data)
+            if stop_reason():
+                logs.warn("signal_after_training",
+                          f"{stop_reason()} arrived after training; the model was saved first",
+                          signal=stop_reason())  # fmt: skip
     history = trained.history
     logs.note(
         "trained",
@@ -537,6 +531,28 @@ def inspect(
         render_inspect(model, description)
 
 
+def _save_trained(trained: Any, out: str, panel: Any, settings: str, season: int | None,
+                  device: str, data: str) -> dict | None:  # fmt: skip
+    """Score the holdout, then save the model with its settings and report in one
+    step; the metrics document, or None without a test part."""
+    from rnncast.artifact import SETTINGS_FILE, save_model
+
+    files, document = {SETTINGS_FILE: settings.encode()}, None
+    if trained.training.test_size:
+        from rnncast.evaluation import holdout
+        from rnncast.nn.device import resolve_device
+        from rnncast.report import render_report
+
+        evaluation = holdout(trained, panel, season=season, device=resolve_device(device))
+        evaluation = replace(evaluation, settings={**evaluation.settings, "source": data,
+                                                   "model": out})  # fmt: skip
+        document, report = render_report(evaluation, model=trained.describe(),
+                                         title=f"rnncast holdout: {out}")  # fmt: skip
+        files.update(report)
+    save_model(trained, out, extra_files=files)
+    return document
+
+
 def _test_scores(directory: str) -> dict[str, Any] | None:
     """The holdout scores train left beside the model, if any: a report, not part of
     the model, so a missing or unreadable one is no error."""
@@ -594,15 +610,16 @@ def _warn_skipped(panel: Any) -> None:
 @contextlib.contextmanager
 def _stop_on_signals():
     """Turn the first SIGINT or SIGTERM into a polite request to stop (the loop saves a
-    checkpoint and ends); a second one interrupts at once."""
+    checkpoint and ends); a second one interrupts at once (Interrupted, 128 + N)."""
     import signal
 
     received: list[str] = []
 
     def request_stop(number: int, frame: Any) -> None:
+        name = signal.Signals(number).name
         if received:
-            raise KeyboardInterrupt
-        received.append(signal.Signals(number).name)
+            raise Interrupted(f"stopped by a second {name}", signal_number=number)
+        received.append(name)
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

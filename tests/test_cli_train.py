@@ -322,3 +322,59 @@ def test_forecast_horizon_guard(model_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"--horizon 48, but the model in {model_dir} forecasts 24 steps" in result.stderr
     assert forecast(model_dir, tmp_path / "f.csv", LOAD, "--horizon", 24).exit_code == 0
+
+
+def test_a_sigterm_after_training_lets_the_model_be_saved(tmp_path: Path, monkeypatch) -> None:
+    # Issue 5: once training is over, a first SIGTERM waits for the model to be saved.
+    import os
+    import signal
+
+    import rnncast.evaluation
+
+    real_holdout = rnncast.evaluation.holdout
+
+    def signalled_holdout(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_holdout(*args, **kwargs)
+
+    monkeypatch.setattr(rnncast.evaluation, "holdout", signalled_holdout)
+    data = tiny_csv(tmp_path / "tiny.csv")
+    model = tmp_path / "model"
+    result = invoke("train", data, "--horizon", 6, "--out", model, "--hidden", 4,
+                    "--max-epochs", 1)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "warning: SIGTERM arrived after training; the model was saved first" in result.stderr
+    assert sorted(p.name for p in model.iterdir()) == sorted(
+        [*MODEL_FILES, MANIFEST, SETTINGS_FILE, *REPORT_FILES]
+    )
+
+
+def test_a_second_sigterm_stops_training_at_once_with_143(tmp_path: Path, monkeypatch) -> None:
+    import os
+    import signal
+
+    import rnncast.training
+
+    real_train = rnncast.training.train
+
+    def train_then_signal_twice(*args, should_stop, **kwargs):
+        polls = 0
+
+        def poll():
+            nonlocal polls
+            polls += 1
+            if polls == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), signal.SIGTERM)
+            return should_stop()
+
+        return real_train(*args, should_stop=poll, **kwargs)
+
+    monkeypatch.setattr(rnncast.training, "train", train_then_signal_twice)
+    data = tiny_csv(tmp_path / "tiny.csv")
+    model = tmp_path / "model"
+    result = invoke("train", data, "--horizon", 6, "--out", model, "--hidden", 4,
+                    "--max-epochs", 3)  # fmt: skip
+    assert result.exit_code == 143, result.stderr
+    assert result.stderr.splitlines()[-1] == "error: stopped by a second SIGTERM"
+    assert sorted(p.name for p in model.iterdir()) == ["checkpoint.safetensors"]
