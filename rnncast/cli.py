@@ -356,9 +356,8 @@ def forecast(
     from rnncast.streaming import forecast_dataset
     from rnncast.writing import check_destination, holding_lock
 
-    if json_output and check_destination(out) == "stdout":
+    if check_destination(out) == "stdout" and json_output:
         raise ConfigError("--json and --out - both write to stdout; write the forecasts to a file")
-    check_destination(out)
     trained = rnncast.load_model(model)
     if horizon is not None and horizon != trained.config.horizon:
         raise ConfigError(
