@@ -242,30 +242,41 @@ def test_train_refuses_an_out_dir_holding_other_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.csv"]
 
 
-def test_sigint_during_training_saves_a_checkpoint_and_resume_finishes(
-    tmp_path: Path, monkeypatch
-) -> None:
-    # A real SIGINT, sent to this process from inside training (on the third poll of
-    # should_stop), must reach the CLI's handler: stop after the batch, checkpoint, 130.
+def signalling_train(*signals: int):
+    """rnncast.training.train, sending ``signals`` to this process on its third poll of
+    should_stop: real signals reach the CLI's handlers from inside training."""
     import os
-    import signal
 
     import rnncast.training
 
     real_train = rnncast.training.train
 
-    def train_then_signal(*args, should_stop, **kwargs):
+    def train(*args, should_stop, **kwargs):
         polls = 0
 
         def poll():
             nonlocal polls
             polls += 1
             if polls == 3:
-                os.kill(os.getpid(), signal.SIGINT)
+                for number in signals:
+                    os.kill(os.getpid(), number)
             return should_stop()
 
         return real_train(*args, should_stop=poll, **kwargs)
 
+    return train
+
+
+def test_sigint_during_training_saves_a_checkpoint_and_resume_finishes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # A real SIGINT, sent to this process from inside training (on the third poll of
+    # should_stop), must reach the CLI's handler: stop after the batch, checkpoint, 130.
+    import signal
+
+    import rnncast.training
+
+    train_then_signal = signalling_train(signal.SIGINT)
     data = tiny_csv(tmp_path / "tiny.csv")
     model = tmp_path / "model"
     options = ["--horizon", 6, "--out", model, "--hidden", 8, "--max-epochs", 3]
@@ -350,27 +361,12 @@ def test_a_sigterm_after_training_lets_the_model_be_saved(tmp_path: Path, monkey
 
 
 def test_a_second_sigterm_stops_training_at_once_with_143(tmp_path: Path, monkeypatch) -> None:
-    import os
     import signal
 
     import rnncast.training
 
-    real_train = rnncast.training.train
-
-    def train_then_signal_twice(*args, should_stop, **kwargs):
-        polls = 0
-
-        def poll():
-            nonlocal polls
-            polls += 1
-            if polls == 3:
-                os.kill(os.getpid(), signal.SIGTERM)
-                os.kill(os.getpid(), signal.SIGTERM)
-            return should_stop()
-
-        return real_train(*args, should_stop=poll, **kwargs)
-
-    monkeypatch.setattr(rnncast.training, "train", train_then_signal_twice)
+    twice = signalling_train(signal.SIGTERM, signal.SIGTERM)
+    monkeypatch.setattr(rnncast.training, "train", twice)
     data = tiny_csv(tmp_path / "tiny.csv")
     model = tmp_path / "model"
     result = invoke("train", data, "--horizon", 6, "--out", model, "--hidden", 4,
