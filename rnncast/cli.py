@@ -58,9 +58,11 @@ from rnncast.options import (
 )
 from rnncast.settings import effective_toml
 from rnncast.terminal import render_check, render_inspect, training_progress
+from rnncast.usage import RnncastGroup
 
 app = typer.Typer(
     name="rnncast",
+    cls=RnncastGroup,
     help="Forecast time series with recurrent networks, from the command line.",
     add_completion=False,
     no_args_is_help=True,
@@ -284,6 +286,7 @@ def train(
     if print_config:
         sys.stdout.write(settings)
         return
+    _refuse_overwriting_data(out, data)
     with holding_lock(out):
         panel = rnncast.read_panel(data, replace(data_config, horizon=horizon))
         _warn_skipped(panel)
@@ -358,6 +361,7 @@ def forecast(
 
     if check_destination(out) == "stdout" and json_output:
         raise ConfigError("--json and --out - both write to stdout; write the forecasts to a file")
+    _refuse_overwriting_data(out, data)
     trained = rnncast.load_model(model)
     if horizon is not None and horizon != trained.config.horizon:
         raise ConfigError(
@@ -442,7 +446,10 @@ def evaluate(
 @_handle_errors
 def score(
     forecasts: Annotated[
-        str, typer.Argument(help="Forecasts written by rnncast forecast.", show_default=False)
+        str,
+        typer.Argument(
+            help="Forecasts written by rnncast forecast.", metavar="FORECASTS", show_default=False
+        ),
     ],
     actuals: DataArgument,
     layout: LayoutOption = DataConfig.layout,
@@ -572,6 +579,29 @@ def _test_summary(document: dict[str, Any]) -> dict[str, Any]:
                           ("mae", "rmse", "smape", "mase")} for method in summary},
         "relative_to_seasonal_naive": document["relative_to_seasonal_naive"],
     }  # fmt: skip
+
+
+def _refuse_overwriting_data(out: str, data: str) -> None:
+    """An output never replaces, or lands among, the data it is computed from: a typo
+    in a crontab must not destroy the input, nor feed forecasts to the next read."""
+    from pathlib import Path
+
+    from rnncast.io import resolve_source
+
+    if out == "-":
+        return
+    try:
+        source = resolve_source(data)
+    except RnncastError:
+        return  # reading DATA reports that, with its own message
+    target = Path(out).resolve()
+    for path in source.paths:
+        if path.resolve() == target or target in path.resolve().parents:
+            raise ConfigError(f"--out {out} would replace the data it is computed from "
+                              f"({path}); write to another path")  # fmt: skip
+    if source.root is not None and source.root.resolve() in target.parents:
+        raise ConfigError(f"--out {out} lies inside the dataset directory {source.root}, whose "
+                          "next read would take it for data; write outside it")  # fmt: skip
 
 
 def _check_report_folder(out: str) -> None:

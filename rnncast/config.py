@@ -95,6 +95,12 @@ OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("plateau", "cosine", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+# torch seeds take 64 bits unsigned and numpy's generators any non-negative integer:
+# the seeds both accept.
+MAX_SEED = 2**63 - 1
+# torch allocates per-thread state up front: a billion threads is a MemoryError, not
+# a slow run. No CPU we know of has more hardware threads than this.
+MAX_THREADS = 1024
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,8 @@ class TrainConfig:
         _check_at_least("patience", self.patience, 1)
         _check_at_least("val_size", self.val_size, 0)
         _check_at_least("test_size", self.test_size, 0)
-        _check_at_least("threads", self.threads, 1)
+        _check_between("threads", self.threads, 1, MAX_THREADS)
+        _check_between("seed", self.seed, 0, MAX_SEED)
         if self.max_time is not None and self.max_time <= 0:
             raise ConfigError(f"max_time must be positive seconds, got {self.max_time}")
         if not self.lr > 0:
@@ -217,6 +224,11 @@ def parse_quantiles(text: str | None) -> tuple[float, ...]:
         raise ConfigError(
             f"--quantiles {text!r} is not a list of numbers; write e.g. '0.1,0.5,0.9'"
         ) from None
+
+
+def _check_between(field: str, value: int | None, minimum: int, maximum: int) -> None:
+    if value is not None and not minimum <= value <= maximum:
+        raise ConfigError(f"{field} must be between {minimum} and {maximum:,}, got {value:,}")
 
 
 def _check_at_least(field: str, value: int | None, minimum: int) -> None:

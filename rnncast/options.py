@@ -16,6 +16,7 @@ DataArgument = Annotated[
     str,
     typer.Argument(
         help="A CSV or Parquet file, a glob such as 'data/*.parquet', or a dataset directory.",
+        metavar="DATA",
         show_default=False,
     ),
 ]
@@ -74,12 +75,28 @@ LogFormatOption = Annotated[
 ]
 
 ModelArgument = Annotated[
-    str, typer.Argument(help="A model directory written by rnncast train.", show_default=False)
+    str,
+    typer.Argument(
+        help="A model directory written by rnncast train.", metavar="MODEL", show_default=False
+    ),
 ]
 SeasonOption = Annotated[
     int | None,
     typer.Option(help="Season length m of MASE and seasonal naive (from the frequency).", min=1),
 ]
+
+
+def _check_device(value: str) -> str:
+    # Checked as the command line is read: a typo is refused before a model is loaded.
+    if value not in DEVICES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(DEVICES)}")
+    return value
+
+
 DeviceOption = Annotated[
-    str, typer.Option(help=f"Where to run: {' | '.join(DEVICES)} (auto: CUDA, MPS, then CPU).")
+    str,
+    typer.Option(
+        help=f"Where to run: {' | '.join(DEVICES)} (auto: CUDA, MPS, then CPU).",
+        callback=_check_device,
+    ),
 ]

@@ -45,6 +45,7 @@ from rnncast.config import DataConfig, ModelConfig, TrainConfig
 from rnncast.errors import ConfigError, Interrupted, TrainingDiverged
 from rnncast.frequency import calendar_feature_names
 from rnncast.nn.device import describe_device, resolve_device
+from rnncast.nn.memory import check_fits, parameter_count, training_bytes
 from rnncast.panel import Panel, keep_long_enough
 from rnncast.scaling import fit_scaler
 
@@ -94,6 +95,21 @@ def choose_sizes(
     training = replace(training, **trained)
     notes = [f"{name} {value}" for name, value in {**chosen, **trained}.items()]
     return model, training, notes
+
+
+def _check_memory(
+    model: ModelConfig, training: TrainConfig, shape: NetworkShape, device: torch.device
+) -> None:
+    """Refuse sizes that cannot fit before a byte is allocated (ConfigError, exit 2)."""
+    parameters = parameter_count(lambda: build_network(model, shape))
+    layers = int(model.layers or 1) * (2 if model.bidirectional else 1)
+    head = model.horizon * (max(8, int(model.hidden or 1) // 4) + len(model.output_quantiles))
+    needed = training_bytes(
+        parameters, int(training.batch_size or 1), shape.recurrent_steps,
+        int(model.hidden or 1) * layers, head,
+    )  # fmt: skip
+    check_fits(needed, device, f"--hidden {model.hidden} with --layers {model.layers} "
+               f"({parameters:,} weights, batches of {training.batch_size})")  # fmt: skip
 
 
 def train(
@@ -176,6 +192,7 @@ def train(
         n_series=panel.n_series,
         recurrent_steps=training.chunk_len or training.lookback or 1,
     )
+    _check_memory(model, training, shape, device)
     fingerprint = _fingerprint(panel)
     if checkpoint is not None and checkpoint[1]["data"] != fingerprint:
         raise ConfigError(

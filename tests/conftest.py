@@ -24,6 +24,17 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch):
+    """Every console the CLI draws (tables, summaries) is 200 columns wide in tests, in
+    process and in subprocesses, whatever the terminal running pytest: where rich wraps
+    text depends on the width, and tests match text. Messages themselves never wrap
+    (logs.stderr_console soft-wraps, usage errors are plain off a terminal);
+    test_usage.py checks them at narrow widths on purpose."""
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
 @pytest.fixture
 def write_csv(tmp_path: Path):
     """Write text to a CSV file in the test's folder and return its path."""

@@ -51,6 +51,8 @@ STAGES = [
     "settings",
     # The options several commands share, declared once.
     "options",
+    # Command lines Click refuses, reported like every other error.
+    "usage",
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}

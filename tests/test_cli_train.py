@@ -236,9 +236,20 @@ def test_divergence_exits_5_and_suggests_a_lower_lr(tmp_path: Path) -> None:
 
 def test_train_refuses_an_out_dir_holding_other_files(tmp_path: Path) -> None:
     data = tiny_csv(tmp_path / "tiny.csv")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    result = invoke("train", data, "--horizon", 6, "--out", tmp_path / "out", "--max-epochs", 1)
+    assert result.exit_code == 2
+    assert "already holds files that are not rnncast's (notes.txt)" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["notes.txt"]
+
+
+def test_train_refuses_an_out_dir_holding_its_data(tmp_path: Path) -> None:
+    # Issue 11: the model directory would replace the folder the data is read from.
+    data = tiny_csv(tmp_path / "tiny.csv")
     result = invoke("train", data, "--horizon", 6, "--out", tmp_path, "--max-epochs", 1)
     assert result.exit_code == 2
-    assert "already holds files that are not rnncast's (tiny.csv)" in result.stderr
+    assert f"would replace the data it is computed from ({data})" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.csv"]
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from rnncast.config import DEVICES
 from rnncast.errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:
     """``auto``: CUDA, then MPS, then CPU. An explicit device that is absent is an error."""
+    if name not in DEVICES:
+        raise ConfigError(f"--device {name!r} is not one of {', '.join(DEVICES)}")
     cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
     if name == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
