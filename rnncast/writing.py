@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -43,6 +44,8 @@ _REASONS = {
 # A lock file that cannot be read yet may be one another run created a moment ago
 # and has not written its pid into; only an old one is treated as abandoned.
 _UNREADABLE_LOCK_GRACE_S = 10.0
+# A lock holds one short JSON record; more than this is not one rnncast wrote.
+_MAX_LOCK_BYTES = 4096
 
 
 def check_destination(destination: str | Path) -> str:
@@ -229,14 +232,7 @@ def _acquire(lock: Path, target: Path, owner: dict) -> None:
         except FileExistsError:
             holder = _read_owner(lock)
             if _is_alive(holder, lock):
-                raise Busy(
-                    f"{target} is being written by another rnncast run (pid "
-                    f"{holder['pid'] if holder else '?'}"
-                    + (f" on {holder['host']}" if holder and holder["host"] != owner["host"]
-                       else "")
-                    + f", since {holder.get('since') if holder else '?'}); nothing was done. "
-                    f"If no such run exists, remove {lock}"
-                ) from None  # fmt: skip
+                raise Busy(_held_message(target, lock, holder, owner["host"])) from None
             _take_over(lock, holder)
             continue
         except OSError:
@@ -252,6 +248,23 @@ def _acquire(lock: Path, target: Path, owner: dict) -> None:
             raise
         return
     raise Busy(f"{target}: could not take its lock {lock}; another run keeps taking it")
+
+
+def _held_message(target: Path, lock: Path, holder: dict | None, host: str) -> str:
+    if holder is None:
+        # Fresh but unreadable: a run that created the lock a moment ago and has not
+        # written its record yet, or a file damaged or written by something else.
+        return (
+            f"{target} is being written by another rnncast run: it holds the lock {lock} "
+            f"(its owner record is unreadable); nothing was done. If no run is going, "
+            f"remove {lock}"
+        )
+    where = f" on {holder['host']}" if holder["host"] != host else ""
+    since = f", since {holder['since']}" if holder["since"] else ""
+    return (
+        f"{target} is being written by another rnncast run (pid {holder['pid']}{where}{since}); "
+        f"nothing was done. If no such run exists, remove {lock}"
+    )
 
 
 def _take_over(lock: Path, abandoned: dict | None) -> None:
@@ -271,12 +284,28 @@ def _take_over(lock: Path, abandoned: dict | None) -> None:
 
 
 def _read_owner(lock: Path) -> dict | None:
+    """The record a lock's holder wrote, or None when it is unreadable: not (yet) written,
+    damaged, lacking a field, or not a regular file (a FIFO would block the read)."""
     try:
-        owner = json.loads(lock.read_text())
-        return {"pid": int(owner["pid"]), "host": str(owner["host"]),
-                "started": owner.get("started"), "since": owner.get("since")}  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError):
+        descriptor = os.open(lock, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            owner = json.loads(handle.read(_MAX_LOCK_BYTES + 1))
+    except (OSError, ValueError, RecursionError):
         return None
+    if not isinstance(owner, dict):
+        return None
+    pid, host = owner.get("pid"), owner.get("host")
+    started, since = owner.get("started"), owner.get("since")
+    # os.kill takes a C int and treats 0 and negative pids as process groups.
+    if type(pid) is not int or not 0 < pid < 2**31 or not isinstance(host, str):
+        return None
+    if started is not None and type(started) is not int:
+        return None
+    if not isinstance(since, str) or len(since) > 64:
+        since = None
+    return {"pid": pid, "host": host, "started": started, "since": since}
 
 
 def _is_alive(holder: dict | None, lock: Path) -> bool:

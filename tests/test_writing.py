@@ -25,6 +25,7 @@ from rnncast.writing import (
     write_bytes,
 )
 from tests.conftest import REPO_ROOT, SAMPLE_DATA
+from tests.test_artifact import deadline
 
 runner = CliRunner()
 LOAD = SAMPLE_DATA / "load_hourly.parquet"
@@ -138,6 +139,66 @@ def test_an_unreadable_lock_is_respected_while_fresh_and_taken_over_when_old(
     os.utime(lock, (old, old))
     with holding_lock(tmp_path / "model"):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def unreadable_message(target: Path, lock: Path) -> str:
+    return (
+        f"{target} is being written by another rnncast run: it holds the lock {lock} (its "
+        f"owner record is unreadable); nothing was done. If no run is going, remove {lock}"
+    )
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "",
+        "[]",
+        '{"host": "h"}',
+        '{"pid": 123}',
+        '{"pid": 0, "host": "h"}',
+        '{"pid": -1, "host": "h"}',
+        '{"pid": true, "host": "h"}',
+        '{"pid": "123", "host": "h"}',
+        '{"pid": 1e30, "host": "h"}',
+        '{"pid": 100000000000000000000000000000, "host": "h"}',
+        '{"pid": 123, "host": ["h"]}',
+        '{"pid": 123, "host": "h", "started": "yesterday"}',
+        "[" * 100_000,
+    ],
+)
+def test_a_fresh_lock_with_an_unreadable_owner_record_says_so(tmp_path: Path, record: str) -> None:
+    # Was "(pid ?, since None)", or for a pid os.kill cannot take (1e30), an
+    # OverflowError (exit 1); pid 0 or -1 would have signalled process groups.
+    lock = tmp_path / ".model.lock"
+    lock.write_text(record)
+    with pytest.raises(Busy) as raised, holding_lock(tmp_path / "model"):
+        pass
+    assert str(raised.value) == unreadable_message(tmp_path / "model", lock)
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    with holding_lock(tmp_path / "model"):  # an old unreadable lock is taken over
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert hidden(tmp_path) == []
+
+
+def test_a_lock_record_without_a_start_time_names_the_pid_alone(tmp_path: Path) -> None:
+    lock = tmp_path / ".model.lock"
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
+    with pytest.raises(Busy) as raised, holding_lock(tmp_path / "model"):
+        pass
+    assert str(raised.value) == (
+        f"{tmp_path / 'model'} is being written by another rnncast run (pid {os.getpid()}); "
+        f"nothing was done. If no such run exists, remove {lock}"
+    )
+
+
+def test_a_lock_that_is_a_fifo_is_not_read(tmp_path: Path) -> None:
+    # Reading a FIFO blocks until something writes to it: a run would hang, not refuse.
+    lock = tmp_path / ".model.lock"
+    os.mkfifo(lock)
+    with deadline(10), pytest.raises(Busy) as raised, holding_lock(tmp_path / "model"):
+        pass
+    assert str(raised.value) == unreadable_message(tmp_path / "model", lock)
 
 
 def test_the_lock_holder_removes_what_killed_runs_left(tmp_path: Path) -> None:

@@ -1,0 +1,561 @@
+"""What the JSON files of a model directory may hold, checked before anything uses them.
+
+A model directory is data from outside. Its manifest of sha256 digests proves that
+no file changed by accident since training; it proves nothing about who wrote the
+files, since anyone can rewrite a file and its digest together. So every value
+read here is untrusted input: its type, its allowed values and range, its size,
+how deep it nests, unknown and missing keys, and how the files fit together are
+checked before the loader builds a network or a scaler from them. A file that
+breaks the schema is refused with ArtifactError (exit 4), naming the file, the
+key, the value and what is expected.
+
+The settings sections reuse the checks of the config dataclasses
+(``__post_init__``), so a model file is held to the same rules as a command line,
+and their fields (names and types) come from the dataclasses, so a field added
+there is known here at once. Keys that every format-1 writer wrote are required;
+keys added since (with a default) may be missing from older models. A key this code
+does not know is refused: a writer that adds one to the format raises
+FORMAT_VERSION, so an older rnncast asks for an upgrade instead of ignoring it.
+The tensors are checked in artifact.py, against the network these settings build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import types
+import typing
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from rnncast import __version__
+from rnncast.bases import BASES, Combination
+from rnncast.batches import n_future_features
+from rnncast.config import LAYOUTS, DataConfig, ModelConfig, TrainConfig
+from rnncast.errors import ArtifactError, ConfigError
+from rnncast.frequency import calendar_feature_names, parse_frequency
+
+# The newest model format this code writes and reads. A directory of a newer format
+# is refused with "upgrade rnncast"; one older than OLDEST_FORMAT_VERSION with
+# "retrain". Raising FORMAT_VERSION while still reading the old format keeps
+# OLDEST_FORMAT_VERSION where it is (and tests/golden/ keeps a model of each).
+FORMAT_VERSION = 2  # 2: the base forecast and blend weights (combination)
+OLDEST_FORMAT_VERSION = 1
+
+# rnncast's own files nest at most 4 levels (config.json: data.columns.target);
+# json.loads recurses once per level and raises RecursionError near 1000.
+MAX_DEPTH = 32
+# Sizes beyond any model rnncast trains. Most also fix the shapes of the weights,
+# which artifact compares before allocating the network, but not all: a window
+# model's lookback sets the windows forecasting allocates. So all are capped here.
+MAX_SIZE = 1_000_000
+_SIZE_FIELDS = frozenset(
+    {"horizon", "hidden", "layers", "id_embedding", "chunk_len", "lookback", "batch_size"}
+    | {"n_inputs", "n_future", "recurrent_steps"}
+)
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_INT64 = 2**63
+# Longest value quoted in a message: one line, even for a megabyte of junk.
+_SHOWN_CHARACTERS = 40
+
+
+@dataclass(frozen=True)
+class NetworkShape:
+    """The sizes a Forecaster was built with, besides its ModelConfig."""
+
+    n_inputs: int
+    n_future: int
+    n_series: int
+    recurrent_steps: int
+
+
+_NETWORK_MINIMUM = {"n_inputs": 1, "n_future": 0, "n_series": 1, "recurrent_steps": 1}
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """config.json once checked: every part typed, in range and consistent."""
+
+    format_version: int
+    model: ModelConfig
+    training: TrainConfig
+    shape: NetworkShape
+    data: dict[str, Any]
+    scaler_method: str
+    combination: Combination | None = None
+
+
+class _Broken(Exception):
+    """A value breaks the schema; the message says where and how (no file name)."""
+
+
+# The keys of each section that every format-1 model holds (tests/golden/model_v1),
+# written out rather than taken from the dataclasses: a field added to a dataclass
+# later has a default, and older models, which lack it, must still load.
+_FORMAT_1_MODEL = frozenset(
+    {"horizon", "cell", "activation", "hidden", "layers", "dropout", "residual"}
+    | {"id_embedding", "quantiles", "loss", "scaler", "season_inputs", "bidirectional"}
+)
+_FORMAT_1_TRAINING = frozenset(
+    {"strategy", "chunk_len", "lookback", "batch_size", "max_epochs", "max_time", "patience"}
+    | {"val_size", "optimizer", "lr", "weight_decay", "schedule", "clip", "seed", "device"}
+    | {"threads"}
+)
+# What a model written before a key existed did, where that differs from the
+# dataclass default (which is for new models): such a model lacks the key.
+_BEFORE_ADDED: dict[str, dict[str, Any]] = {
+    "model": {"relative_inputs": False},  # its encoder read levels
+}
+_FORMAT_1_SETTINGS = frozenset(
+    {"layout", "id_col", "time_col", "target_col", "covariates", "time_format", "freq"}
+    | {"fill", "duplicates", "horizon"}
+)
+_CONFIG_FIELDS: dict[str, Any] = {
+    "format_version": int,
+    "rnncast_version": str,
+    "torch_version": str,
+    "model": dict,
+    "training": dict,
+    "network": dict,
+    "data": dict,
+    "scaler": dict,
+    "combination": dict | None,  # format 2; None: the network alone
+}
+_DATA_FIELDS: dict[str, Any] = {
+    "settings": dict | None,  # None: trained through the Python API without a DataConfig
+    "columns": dict | None,  # None: a Panel built from arrays, not read from a file
+    "layout": str,
+    "target": str | None,
+    "covariates": list[str],
+    "frequency": str,
+    "season_length": int,
+    "time_zone": str | None,
+    "calendar_features": list[str],
+    "series": int,
+    "steps": int,
+    "trained_until": str,
+    "trained_until_ns": int,
+}
+_DATA_ADDED = frozenset({"trained_until", "trained_until_ns"})  # after format 1 began
+_COLUMNS_FIELDS: dict[str, Any] = {
+    "id": str | None,
+    "time": str,
+    "target": list[str],
+    "covariates": list[str],
+    "spare_numeric": list[str],
+}
+_HISTORY_FIELDS: dict[str, Any] = {
+    "epochs": list,
+    "stopped": str | None,
+    "best_epoch": int | None,
+    "best_loss": float | None,
+    "seconds": float,
+    "device": str,
+    "chosen": list[str],
+}
+_EPOCH_FIELDS: dict[str, Any] = {
+    "epoch": int,
+    "train_loss": float,
+    "val_loss": float | None,
+    "lr": float,
+    "seconds": float,
+}
+
+
+def parse_json(data: bytes, file: str | Path) -> Any:
+    """The JSON value of a model file, refused (ArtifactError) unless it is UTF-8 JSON
+    as rnncast writes it: no NaN or infinity, no repeated key, at most MAX_DEPTH levels."""
+    try:
+        value = json.loads(
+            data.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys
+        )
+    except RecursionError:
+        raise _refuse(file, f"it nests arrays or objects deeper than {MAX_DEPTH} levels") from None
+    except UnicodeDecodeError:
+        raise _refuse(file, "it is not UTF-8 text") from None
+    except ValueError as exc:  # JSONDecodeError, and the two hooks below
+        raise _refuse(file, f"it is not valid JSON ({exc})") from None
+    try:
+        _check_tree(value)
+    except _Broken as exc:
+        raise _refuse(file, str(exc)) from None
+    return value
+
+
+def check_format_version(version: Any, where: str | Path, file: str | Path) -> int:
+    """The format version ``file`` gives ``where`` (the directory, for the manifest);
+    ArtifactError naming both versions when this code cannot read it (newer: upgrade
+    rnncast; older: retrain)."""
+    if not _fits(version, int):
+        raise _refuse(file, f"format_version is {_show(version)}, expected an integer")
+    if OLDEST_FORMAT_VERSION <= version <= FORMAT_VERSION:
+        return version
+    readable = (
+        f"version {FORMAT_VERSION}"
+        if OLDEST_FORMAT_VERSION == FORMAT_VERSION
+        else f"versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}"
+    )
+    fix = "upgrade rnncast to use it" if version > FORMAT_VERSION else "retrain the model"
+    raise ArtifactError(
+        f"{where} has model format version {version}; this rnncast ({__version__}) "
+        f"reads {readable}; {fix}"
+    )
+
+
+def check_manifest(document: Any, directory: str | Path, file: str | Path) -> dict[str, str]:
+    """The files a manifest lists with their sha256 digests, after its format version."""
+    if not isinstance(document, dict):
+        raise _refuse(file, f"it holds {_show(document)}, expected an object")
+    if "format_version" not in document:
+        raise _refuse(file, "format_version is missing")
+    check_format_version(document["format_version"], directory, file)
+    try:
+        _check_keys(document, {"format_version": int, "files": dict}, "", required=None)
+        for name, digest in document["files"].items():
+            if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+                raise _Broken(f"files.{name} is {_show(digest)}, expected a sha256 in hex")
+    except _Broken as exc:
+        raise _refuse(file, str(exc)) from None
+    return document["files"]
+
+
+def check_config(document: Any, file: str | Path, manifest_version: int) -> ModelSettings:
+    """config.json as typed settings; ArtifactError for anything that breaks the schema
+    or would not fit together (the sizes of the network and the data it reads)."""
+    if not isinstance(document, dict):
+        raise _refuse(file, f"it holds {_show(document)}, expected an object")
+    if "format_version" not in document:
+        raise _refuse(file, "format_version is missing")
+    version = check_format_version(document["format_version"], file, file)
+    if version != manifest_version:
+        raise _refuse(
+            file,
+            f"format_version is {version} but manifest.json says {manifest_version}: "
+            "the files come from different models",
+        )
+    try:
+        return _config(document, version)
+    except _Broken as exc:
+        raise _refuse(file, str(exc)) from None
+
+
+def check_series(document: Any, file: str | Path, n_series: int) -> list[str]:
+    """The ids of series.json: unique strings, one per series the network was built for."""
+    try:
+        _check_keys(document, {"ids": list[str]}, "", required=None)
+        ids = document["ids"]
+        if len(ids) != n_series:
+            raise _Broken(
+                f"ids lists {len(ids)} series, but config.json's network.n_series is {n_series}"
+            )
+        repeated = [name for name, count in Counter(ids).items() if count > 1]
+        if repeated:
+            raise _Broken(f"ids lists {_show(repeated[0])} more than once")
+    except _Broken as exc:
+        raise _refuse(file, str(exc)) from None
+    return ids
+
+
+def check_history(document: Any, file: str | Path) -> dict[str, Any]:
+    """history.json: the epochs and how training ended. Keys may be missing (a model
+    saved through the Python API may have no history), but none may be unknown."""
+    try:
+        _check_keys(document, _HISTORY_FIELDS, "", required=frozenset())
+        epochs = document.get("epochs", [])
+        for index, row in enumerate(epochs):
+            _check_keys(row, _EPOCH_FIELDS, f"epochs[{index}]", required=None)
+            _at_least(row["epoch"], 1, f"epochs[{index}].epoch")
+        best = document.get("best_epoch")
+        if best is not None and not 0 <= best <= len(epochs):
+            raise _Broken(
+                f"best_epoch is {best}, expected 0 to {len(epochs)} (the epochs it lists)"
+            )
+    except _Broken as exc:
+        raise _refuse(file, str(exc)) from None
+    return document
+
+
+def _config(document: dict[str, Any], version: int) -> ModelSettings:
+    required = frozenset(_CONFIG_FIELDS) - ({"combination"} if version < 2 else set())
+    _check_keys(document, _CONFIG_FIELDS, "", required=required)
+    model = _settings(document["model"], "model", ModelConfig, _FORMAT_1_MODEL)
+    training = _settings(document["training"], "training", TrainConfig, _FORMAT_1_TRAINING)
+    shape = _network(document["network"])
+    for name in ("hidden", "layers"):
+        if getattr(model, name) is None:
+            raise _Broken(f"model.{name} is null; a trained model has a size")
+    _check_keys(document["scaler"], {"method": str}, "scaler", required=None)
+    method = document["scaler"]["method"]
+    if method != model.scaler:
+        raise _Broken(f"scaler.method is {_show(method)}, but model.scaler is {model.scaler!r}")
+    data = _data(document["data"])
+    frequency = parse_frequency(data["frequency"])
+    # The widths batches.lay_out gives the network's inputs for data of this frequency
+    # and these covariates; weights of other widths would fail inside torch mid-forecast.
+    calendar = list(calendar_feature_names(frequency))
+    season = frequency.season_length if model.season_inputs else 0
+    # Relative inputs replace the level by its changes from one step and one season
+    # before: one column more (batches.lay_out).
+    relative = getattr(model, "relative_inputs", False) and season > 0
+    n_inputs = 1 + len(data["covariates"]) + len(calendar) + (1 if relative else 0)
+    expected = {
+        "data.calendar_features": (data["calendar_features"], calendar),
+        "data.season_length": (data["season_length"], frequency.season_length),
+        "network.n_inputs": (shape.n_inputs, n_inputs),
+        "network.n_future": (shape.n_future, n_future_features(len(calendar), season)),
+        # As training.train sets it: the chunk (tbptt) or window (window) length.
+        "network.recurrent_steps": (
+            shape.recurrent_steps,
+            training.chunk_len or training.lookback or 1,
+        ),
+    }
+    for where, (found, needed) in expected.items():
+        if found != needed:
+            raise _Broken(
+                f"{where} is {_show(found)}, but a model of {data['frequency']} data with "
+                f"these settings has {_show(needed)}"
+            )
+    if training.strategy == "window" and training.lookback is None:
+        raise _Broken("training.lookback is null; a window model reads a fixed lookback")
+    combination = _combination(document.get("combination"), model.horizon)
+    return ModelSettings(version, model, training, shape, data, method, combination)
+
+
+def _combination(value: Any, horizon: int) -> Combination | None:
+    """The blend of the network with a base forecast: a known base, one weight in
+    [0, 1] per future step."""
+    if value is None:
+        return None
+    _check_keys(value, {"base": str, "weights": list[float]}, "combination", required=None)
+    if value["base"] not in BASES:
+        raise _Broken(
+            f"combination.base is {_show(value['base'])}, expected one of {', '.join(BASES)}"
+        )
+    weights = value["weights"]
+    if len(weights) != horizon:
+        raise _Broken(
+            f"combination.weights lists {len(weights)} weights, expected one per step of "
+            f"model.horizon ({horizon})"
+        )
+    if not all(0.0 <= w <= 1.0 for w in weights):
+        raise _Broken("combination.weights must each lie between 0 and 1")
+    return Combination(base=value["base"], weights=tuple(float(w) for w in weights))
+
+
+def _settings(value: Any, where: str, cls: type, required: frozenset[str]) -> Any:
+    """An instance of the config dataclass ``cls`` from its JSON object, its
+    ConfigError (a value out of range, a conflict) turned into a schema error."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    _check_keys(value, fields, where, required)
+    older = {k: v for k, v in _BEFORE_ADDED.get(where, {}).items() if k in fields}
+    value = {**older, **value}
+    for name in _SIZE_FIELDS & value.keys():
+        if isinstance(value[name], int) and value[name] > MAX_SIZE:
+            raise _Broken(
+                f"{where}.{name} is {_show(value[name])}, more than any model rnncast "
+                f"trains (at most {MAX_SIZE:,})"
+            )
+    try:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+    except ConfigError as exc:
+        raise _Broken(f"{where}: {exc}") from None
+
+
+def _network(value: Any) -> NetworkShape:
+    fields = {name: int for name in _NETWORK_MINIMUM}
+    _check_keys(value, fields, "network", required=None)
+    for name, minimum in _NETWORK_MINIMUM.items():
+        _at_least(value[name], minimum, f"network.{name}")
+        if name in _SIZE_FIELDS and value[name] > MAX_SIZE:
+            raise _Broken(
+                f"network.{name} is {_show(value[name])}, more than any model rnncast "
+                f"trains (at most {MAX_SIZE:,})"
+            )
+    return NetworkShape(**value)
+
+
+def _data(value: Any) -> dict[str, Any]:
+    """The data schema: which columns new data is read from, its frequency and features."""
+    _check_keys(value, _DATA_FIELDS, "data", required=frozenset(_DATA_FIELDS) - _DATA_ADDED)
+    if value["settings"] is not None:
+        _settings(value["settings"], "data.settings", DataConfig, _FORMAT_1_SETTINGS)
+    if value["columns"] is not None:
+        _check_keys(value["columns"], _COLUMNS_FIELDS, "data.columns", required=None)
+    if value["layout"] not in LAYOUTS:
+        raise _Broken(
+            f"data.layout is {_show(value['layout'])}, expected one of {', '.join(LAYOUTS)}"
+        )
+    for name in ("season_length", "series", "steps"):
+        _at_least(value[name], 1, f"data.{name}")
+    frequency = value["frequency"]
+    try:
+        canonical = parse_frequency(frequency).alias if len(frequency) < 32 else None
+    except (ConfigError, ValueError):
+        canonical = None
+    if canonical != frequency:
+        raise _Broken(
+            f"data.frequency is {_show(frequency)}, expected a frequency as rnncast writes "
+            "it (h, 15min, D, W, MS, ...)"
+        )
+    return value
+
+
+def _check_keys(
+    value: Any, fields: dict[str, Any], where: str, required: frozenset[str] | None
+) -> None:
+    """``value`` is an object whose keys are among ``fields`` and include ``required``
+    (None: all of them), each of the type ``fields`` gives."""
+    if not isinstance(value, dict):
+        found = f"{where} is" if where else "it holds"
+        raise _Broken(f"{found} {_show(value)}, expected an object")
+    prefix = f"{where}." if where else ""
+    unknown = [name for name in value if name not in fields]
+    if unknown:
+        raise _Broken(
+            f"{where or 'it'} has the unknown key {_show(unknown[0])}; "
+            f"rnncast writes {', '.join(fields)}"
+        )
+    needed = fields.keys() if required is None else required
+    missing = [name for name in fields if name in needed and name not in value]
+    if missing:
+        raise _Broken(f"{prefix}{missing[0]} is missing")
+    for name, item in value.items():
+        _check_type(item, fields[name], f"{prefix}{name}")
+
+
+def _check_type(value: Any, hint: Any, where: str) -> None:
+    """``value`` has the type ``hint``; else _Broken naming the key, or the first item
+    of a list of the wrong type, its value and what is expected."""
+    if _fits(value, hint):
+        return
+    arms = typing.get_args(hint) if _is_union(hint) else (hint,)
+    lists = [arm for arm in arms if typing.get_origin(arm) in (tuple, list)]
+    if isinstance(value, list) and len(lists) == 1:
+        item = typing.get_args(lists[0])[0]
+        for index, element in enumerate(value):
+            if not _fits(element, item):
+                raise _Broken(f"{where}[{index}] is {_show(element)}, expected {_describe(item)}")
+    raise _Broken(f"{where} is {_show(value)}, expected {_describe(hint)}")
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (types.UnionType, typing.Union)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value has the type ``hint`` names (lists stand for tuples)."""
+    origin = typing.get_origin(hint)
+    if _is_union(hint):
+        return any(_fits(value, arm) for arm in typing.get_args(hint))
+    if origin is Literal:
+        return any(type(value) is type(a) and value == a for a in typing.get_args(hint))
+    if origin in (tuple, list):
+        item = typing.get_args(hint)[0]
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    # JSON's true and false are Python bools, which are ints too.
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint in (str, dict, list):
+        return isinstance(value, hint)
+    return False
+
+
+_NAMES = {
+    int: ("an integer", "integers"),
+    float: ("a number", "numbers"),
+    str: ("a string", "strings"),
+    bool: ("true or false", "true or false values"),
+    dict: ("an object", "objects"),
+    list: ("a list", "lists"),
+    type(None): ("null", "nulls"),
+}
+
+
+def _describe(hint: Any, plural: bool = False) -> str:
+    origin = typing.get_origin(hint)
+    if _is_union(hint):
+        return " or ".join(_describe(arm, plural) for arm in typing.get_args(hint))
+    if origin is Literal:
+        return " or ".join(json.dumps(a) for a in typing.get_args(hint))
+    if origin in (tuple, list):
+        return "a list of " + _describe(typing.get_args(hint)[0], plural=True)
+    return _NAMES.get(hint, (str(hint), str(hint)))[plural]
+
+
+def _at_least(value: int, minimum: int, where: str) -> None:
+    if value < minimum:
+        raise _Broken(f"{where} is {_show(value)}, expected at least {minimum}")
+
+
+def _check_tree(value: Any) -> None:
+    """No deeper than MAX_DEPTH, no infinite number (JSON's 1e999 reads as one) and no
+    integer beyond 64 bits (rnncast writes none; numpy and torch overflow on them).
+    Walked with a stack, not recursion, so any depth json.loads returns is safe."""
+    # Each entry: a value, its depth, and its parent's entry and key, to name it.
+    stack: list[tuple[Any, int, Any]] = [(value, 1, None)]
+    while stack:
+        entry = stack.pop()
+        item, depth, _ = entry
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise _Broken(
+                    f"{_where(entry)} nests arrays or objects deeper than {MAX_DEPTH} levels"
+                )
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            stack.extend((child, depth + 1, (entry, key)) for key, child in pairs)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise _Broken(f"{_where(entry)} is a number too large for a float")
+        elif isinstance(item, int) and not -_INT64 <= item < _INT64:
+            raise _Broken(f"{_where(entry)} is {_show(item)}, beyond a 64-bit integer")
+
+
+def _where(entry: tuple[Any, int, Any]) -> str:
+    """The keys leading to a _check_tree entry, ``data.columns``, without list positions
+    (a deep value is mostly positions); "it" for the whole file."""
+    keys: list[str] = []
+    while entry[2] is not None:
+        entry, key = entry[2]
+        if isinstance(key, str):
+            keys.append(key)
+    return ".".join(reversed(keys)) or "it"
+
+
+def _no_constant(name: str) -> None:
+    # rnncast writes JSON with allow_nan=False: NaN and Infinity are never its own.
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Python keeps the last of repeated keys, other readers the first: refuse both.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        repeated = [key for key, count in Counter(key for key, _ in pairs).items() if count > 1]
+        raise ValueError(f"the key {_show(repeated[0])} appears twice in one object")
+    return result
+
+
+def _show(value: Any) -> str:
+    """A value as JSON, cut to one short line."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= _SHOWN_CHARACTERS else text[: _SHOWN_CHARACTERS - 3] + "..."
+
+
+def _refuse(file: str | Path, detail: str) -> ArtifactError:
+    noun = "manifest" if Path(file).name == "manifest.json" else "model file"
+    return ArtifactError(
+        f"{file} is not a valid {noun}: {detail}; retrain the model or restore the directory"
+    )
