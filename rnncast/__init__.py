@@ -27,7 +27,7 @@ _LAZY = {
     "TrainConfig": "rnncast.config",
     "Panel": "rnncast.panel",
     "read_panel": "rnncast.panel",
-    "train": "rnncast.training",
+    "train": "rnncast.fitting",
     "forecast": "rnncast.forecasting",
     "forecast_dataset": "rnncast.streaming",
     "evaluate": "rnncast.evaluation",
@@ -38,10 +38,10 @@ if TYPE_CHECKING:
     from rnncast.artifact import load_model
     from rnncast.config import DataConfig, ModelConfig, TrainConfig
     from rnncast.evaluation import evaluate
+    from rnncast.fitting import train
     from rnncast.forecasting import forecast
     from rnncast.panel import Panel, read_panel
     from rnncast.streaming import forecast_dataset
-    from rnncast.training import train
 
 
 def __getattr__(name: str) -> Any:

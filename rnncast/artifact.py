@@ -12,6 +12,9 @@ A model directory holds
 
 Nothing is pickled and nothing is executed: loading reads tensors and JSON,
 checks every digest first, and refuses a directory that does not match (exit 4).
+A digest proves that a file did not change by accident, not who wrote it, so the
+files are then checked as untrusted data (model_schema for the JSON; here the
+tensors' names, dtypes, shapes and values) before a network is built from them.
 The whole directory is written beside its destination and renamed into place,
 so a reader sees the old model or the new one, never a mix. During training the
 directory also holds ``checkpoint.safetensors``, replaced atomically each epoch.
@@ -21,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +34,22 @@ import numpy as np
 import torch
 
 from rnncast import __version__
+from rnncast.bases import Combination
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import ArtifactError, ConfigError
+from rnncast.model_schema import (
+    FORMAT_VERSION,
+    NetworkShape,
+    check_config,
+    check_history,
+    check_manifest,
+    check_series,
+    parse_json,
+)
 from rnncast.nn.forecaster import Forecaster
 from rnncast.scaling import Scaler
 from rnncast.writing import clear_leftovers, replace_directory, replacing
 
-FORMAT_VERSION = 1
 MODEL_FILES = (
     "model.safetensors",
     "scaler.safetensors",
@@ -52,16 +66,11 @@ REPORT_FILES = ("metrics.json", "report.md", "report.html")
 # manifest when present (an edit is refused like any other), but optional: models
 # trained through the Python API have none.
 SETTINGS_FILE = "train.toml"
-
-
-@dataclass(frozen=True)
-class NetworkShape:
-    """The sizes a Forecaster was built with, besides its ModelConfig."""
-
-    n_inputs: int
-    n_future: int
-    n_series: int
-    recurrent_steps: int
+# rnncast's JSON files are a few KB (config.json, manifest.json) or grow with the
+# epochs (history.json); far larger ones are not its own and are not read into memory.
+# series.json and the tensors grow with the data and the network, and are not capped.
+_SIZE_LIMITS = {MANIFEST: 1 << 20, "config.json": 16 << 20, "history.json": 64 << 20}
+_SCALER_ARRAYS = ("loc", "scale", "covariate_loc", "covariate_scale")
 
 
 @dataclass
@@ -75,6 +84,9 @@ class Model:
     scaler: Scaler
     schema: dict[str, Any]  # data settings and the columns, frequency and features seen
     history: dict[str, Any] = field(default_factory=dict)
+    # The base forecast and blend weights chosen on validation (fitting.py); None for
+    # a network used alone (format 1 models, or no validation part).
+    combination: Combination | None = None
 
     def describe(self) -> dict[str, Any]:
         """Plain facts for ``rnncast inspect`` and logs."""
@@ -86,6 +98,7 @@ class Model:
             "data": self.schema,
             "series": int(self.scaler.ids.shape[0]),
             "history": self.history,
+            "combination": asdict(self.combination) if self.combination is not None else None,
         }
 
 
@@ -117,6 +130,7 @@ def save_model(
         "network": asdict(model.shape),
         "data": model.schema,
         "scaler": {"method": model.scaler.method},
+        "combination": asdict(model.combination) if model.combination is not None else None,
     }
     scaler = {
         "loc": model.scaler.loc,
@@ -154,68 +168,161 @@ def _state(model: Model) -> dict[str, torch.Tensor]:
 
 def load_model(directory: str | Path, device: torch.device | None = None) -> Model:
     """Read and verify a model directory. Raises ArtifactError (exit 4) when it is
-    missing, of another format version, incomplete, or does not match its manifest."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load as load_arrays
-    from safetensors.torch import load as load_tensors
-
+    missing, of another format version, incomplete, does not match its manifest, or
+    holds anything rnncast would not have written (model_schema; the tensors)."""
     path = Path(directory)
-    contents = read_verified(path)
-    try:
-        config = json.loads(contents["config.json"])
-        history = json.loads(contents["history.json"])
-        ids = np.array(json.loads(contents["series.json"])["ids"], dtype=object).astype(str)
-        model_config = ModelConfig(**settings_with_tuples(config["model"]))
-        training = TrainConfig(**config["training"])
-        shape = NetworkShape(**config["network"])
-        arrays = load_arrays(contents["scaler.safetensors"])
-        weights = load_tensors(contents["model.safetensors"])
-    except (KeyError, TypeError, ValueError, ConfigError, SafetensorError) as exc:
-        raise ArtifactError(f"{path}: the model files do not fit together: {exc}") from None
-    scaler = Scaler(
-        config["scaler"]["method"],
-        ids,
+    contents, version = _read_verified(path)
+
+    def document(name: str) -> Any:
+        return parse_json(contents[name], path / name)
+
+    settings = check_config(document("config.json"), path / "config.json", version)
+    shape = settings.shape
+    history = check_history(document("history.json"), path / "history.json")
+    ids = check_series(document("series.json"), path / "series.json", shape.n_series)
+    n_covariates = len(settings.data["covariates"])
+    scaler = _scaler(
+        contents["scaler.safetensors"], path, settings.scaler_method, ids, n_covariates
+    )
+    weights = _weights(contents["model.safetensors"], path, settings.model, shape)
+    # Every tensor matched the meta network above, so this allocates what the file holds.
+    network = build_network(settings.model, shape)
+    network.load_state_dict(weights, strict=True)
+    network.eval()
+    if device is not None:
+        network.to(device)
+    return Model(network, settings.model, settings.training, shape, scaler, settings.data,
+                 history, settings.combination)  # fmt: skip
+
+
+def _scaler(data: bytes, path: Path, method: str, ids: list[str], n_covariates: int) -> Scaler:
+    """The scaler of scaler.safetensors: four float64 vectors, one location and one
+    positive scale per series and per covariate, all finite."""
+    from safetensors.numpy import load as load_arrays
+
+    file = path / "scaler.safetensors"
+    arrays = _load_tensors(load_arrays, data, file)
+    names = sorted(arrays)
+    if names != sorted(_SCALER_ARRAYS):
+        raise _unfit(file, f"it holds arrays {names}, rnncast writes {sorted(_SCALER_ARRAYS)}")
+    sizes = {"loc": len(ids), "scale": len(ids)}
+    for name, array in arrays.items():
+        size = sizes.get(name, n_covariates)
+        if array.dtype != np.float64 or array.shape != (size,):
+            raise _unfit(
+                file,
+                f"array {name!r} is {array.dtype} of shape {list(array.shape)}; this model "
+                f"needs float64 of shape [{size}] (series.json and config.json's covariates)",
+            )
+        if not np.isfinite(array).all():
+            raise _unfit(file, f"array {name!r} holds NaN or infinite values")
+        if name.endswith("scale") and not (array > 0).all():
+            raise _unfit(file, f"array {name!r} holds a scale that is not positive")
+    return Scaler(
+        method,
+        np.array(ids, dtype=object).astype(str),
         arrays["loc"],
         arrays["scale"],
         arrays["covariate_loc"],
         arrays["covariate_scale"],
     )
-    network = build_network(model_config, shape)
+
+
+def _weights(
+    data: bytes, path: Path, config: ModelConfig, shape: NetworkShape
+) -> dict[str, torch.Tensor]:
+    """The tensors of model.safetensors, once their names, dtypes and shapes are
+    those of the network config.json describes and every value is finite.
+
+    The network is first built on the meta device, which allocates nothing: a
+    config asking for a network of terabytes is refused here, not by the allocator.
+    """
+    from safetensors.torch import load as load_tensors
+
+    file = path / "model.safetensors"
     try:
-        network.load_state_dict(weights, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ArtifactError(f"{path}/model.safetensors does not fit config.json: {first}") from None
-    network.eval()
-    if device is not None:
-        network.to(device)
-    return Model(network, model_config, training, shape, scaler, config["data"], history)
+        with torch.device("meta"):
+            expected = build_network(config, shape).state_dict()
+    except (ValueError, RuntimeError, TypeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ArtifactError(
+            f"{path / 'config.json'} describes a network torch cannot build ({first}); "
+            "retrain the model or restore the directory"
+        ) from None
+    weights = _load_tensors(load_tensors, data, file)
+    missing = [name for name in expected if name not in weights]
+    if missing:
+        raise _unfit(file, f"it lacks the tensor {missing[0]!r}" + _more(missing))
+    unexpected = [name for name in weights if name not in expected]
+    if unexpected:
+        detail = f"it holds the tensor {unexpected[0]!r} the network has no place for"
+        raise _unfit(file, detail + _more(unexpected))
+    for name, needed in expected.items():
+        tensor = weights[name]
+        if tensor.dtype != needed.dtype or tensor.shape != needed.shape:
+            raise _unfit(
+                file,
+                f"tensor {name!r} is {_dtype(tensor)} of shape {list(tensor.shape)}; the "
+                f"network needs {_dtype(needed)} of shape {list(needed.shape)}",
+            )
+        if not torch.isfinite(tensor).all():
+            raise _unfit(file, f"tensor {name!r} holds NaN or infinite values")
+    return weights
+
+
+def _load_tensors(load: Any, data: bytes, file: Path) -> dict[str, Any]:
+    from safetensors import SafetensorError
+
+    try:
+        return load(data)
+    # safetensors refuses a bad header with SafetensorError; a dtype torch or numpy
+    # lacks comes out as TypeError or ValueError.
+    except (SafetensorError, TypeError, ValueError, RuntimeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ArtifactError(
+            f"{file} is not a valid safetensors file ({first}); retrain the model or "
+            "restore the directory"
+        ) from None
+
+
+def _unfit(file: Path, detail: str) -> ArtifactError:
+    return ArtifactError(
+        f"{file} does not fit config.json: {detail}; retrain the model or restore the directory"
+    )
+
+
+def _more(names: list[str]) -> str:
+    return f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+
+
+def _dtype(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
 
 
 def read_verified(path: Path) -> dict[str, bytes]:
     """The bytes of every file the manifest lists, after checking format and digests."""
+    return _read_verified(path)[0]
+
+
+def _read_verified(path: Path) -> tuple[dict[str, bytes], int]:
+    """The bytes of every file the manifest lists, and the manifest's format version."""
     if not path.is_dir():
+        if path.exists():
+            raise ArtifactError(
+                f"{path} is {_kind(path)}, not a model directory; pass the directory "
+                "rnncast train wrote (its --out)"
+            )
         raise ArtifactError(f"{path} is not a model directory (it does not exist)")
     manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
+    if not manifest_path.exists() and not manifest_path.is_symlink():
         hint = " (a checkpoint is there: training did not finish; try train --resume)"
         raise ArtifactError(
             f"{path} is not a complete model directory: {MANIFEST} is missing"
             + (hint if (path / CHECKPOINT).exists() else "")
         )
-    try:
-        manifest = json.loads(manifest_path.read_bytes())
-        version = manifest["format_version"]
-        listed = manifest["files"]
-    except (ValueError, KeyError, TypeError):
-        raise ArtifactError(f"{manifest_path} is not a valid manifest") from None
-    if version != FORMAT_VERSION:
-        newer = isinstance(version, int) and version > FORMAT_VERSION
-        raise ArtifactError(
-            f"{path} has model format version {version}; this rnncast ({__version__}) reads "
-            f"version {FORMAT_VERSION}"
-            + ("; upgrade rnncast to use it" if newer else "; retrain the model")
-        )
+    manifest = parse_json(_read_file(manifest_path), manifest_path)
+    listed = check_manifest(manifest, path, manifest_path)
+    version = manifest["format_version"]
     missing = [name for name in MODEL_FILES if name not in listed]
     if missing:
         raise ArtifactError(f"{manifest_path} does not list {', '.join(missing)}")
@@ -225,16 +332,69 @@ def read_verified(path: Path) -> dict[str, bytes]:
     contents = {}
     for name in listed:
         file_path = path / name
-        if not file_path.is_file():
-            raise ArtifactError(f"{file_path} is missing")
-        data = file_path.read_bytes()
+        data = _read_file(file_path)
         if hashlib.sha256(data).hexdigest() != listed[name]:
             raise ArtifactError(
                 f"{file_path} does not match its sha256 in {MANIFEST}: the file was changed "
                 "or damaged after training; retrain or restore the directory"
             )
         contents[name] = data
-    return contents
+    return contents, version
+
+
+def _read_file(path: Path) -> bytes:
+    """The bytes of a regular file of a model directory. Anything else (a FIFO, a
+    device such as /dev/zero, a directory) is refused before it is read: reading a
+    FIFO blocks until a writer comes, reading /dev/zero never ends."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise _not_regular(path)
+        # Opened without blocking, and checked again on the descriptor: the path may
+        # have been swapped for a FIFO since the stat.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(descriptor, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise _not_regular(path)
+            limit = _SIZE_LIMITS.get(path.name)
+            if limit is not None and status.st_size > limit:
+                raise ArtifactError(
+                    f"{path} holds {status.st_size:,} bytes, and rnncast writes it under "
+                    f"{limit:,}; retrain the model or restore the directory"
+                )
+            return handle.read()
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing") from None
+    except OSError as exc:
+        raise ArtifactError(
+            f"{path} cannot be read ({exc.strerror or exc}); check its permissions"
+        ) from None
+
+
+def _not_regular(path: Path) -> ArtifactError:
+    return ArtifactError(
+        f"{path} is {_kind(path)}, not a regular file; a model directory holds only the "
+        "files rnncast train wrote: restore the directory or retrain the model"
+    )
+
+
+def _kind(path: Path) -> str:
+    """What a path that is not a regular file is, for a message."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "unreadable"
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISREG, "a file"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def check_writable_target(target: Path) -> None:
@@ -278,6 +438,10 @@ def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dic
 
     path = Path(directory) / CHECKPOINT
     if not path.is_file():
+        if path.exists():  # a FIFO would block the read, /dev/zero never end it
+            raise ArtifactError(
+                f"{path} is {_kind(path)}, not a checkpoint file; remove it and train afresh"
+            )
         raise ArtifactError(f"no checkpoint to resume from: {path} does not exist")
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -289,7 +453,10 @@ def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dic
                 f"reads {FORMAT_VERSION}"
             )
         state = json.loads(metadata["state"])
-    except (SafetensorError, KeyError, ValueError, OSError) as exc:
+        if not isinstance(state, dict):
+            raise ValueError(f"its state is {type(state).__name__}, not an object")
+    # RecursionError: json.loads of state nested thousands deep.
+    except (SafetensorError, KeyError, ValueError, OSError, RecursionError) as exc:
         raise ArtifactError(f"{path} is damaged and cannot be resumed from: {exc}") from None
     return tensors, state
 

@@ -42,10 +42,17 @@ class SeriesTensors:
     season: int  # steps per season for the season inputs; 0 when off
     n_covariates: int
     n_calendar: int
+    # The encoder reads changes, not levels (see lay_out): column 0 is then left out.
+    relative: bool = False
 
     @property
     def n_features(self) -> int:
-        return int(self.rows.shape[1])
+        """Width of the encoder's inputs."""
+        return int(self.rows.shape[1]) - (1 if self.relative else 0)
+
+    @property
+    def first_input(self) -> int:
+        return 1 if self.relative else 0
 
 
 def lay_out(
@@ -55,10 +62,20 @@ def lay_out(
     season: int,
     device: torch.device,
     codes: np.ndarray | None = None,
+    relative: bool = False,
 ) -> SeriesTensors:
     """Scale ``panel`` with ``scaler`` (matched to it series by series) and copy it to
-    ``device``. ``codes`` are the series' embedding indices (default 0..S-1)."""
+    ``device``. ``codes`` are the series' embedding indices (default 0..S-1).
+
+    ``relative``: the encoder reads each step's change from the step before and from
+    one season before, never the level itself. With the head anchored on a past
+    value (the season input), the network is then blind to the level: a series moved
+    up or down by a constant gets its forecasts moved by the same constant, so a
+    level the training part never reached (a drift, a break) is no surprise to it."""
     target, covariates = scale_values(panel, scaler)
+    if relative:
+        changes = _changes(target, panel.lengths.astype(np.int64), max(season, 1))
+        covariates = np.concatenate([changes, covariates], axis=1)
     lengths = panel.lengths.astype(np.int64)
     extended = lengths + horizon
     times = grid_times(panel.start_times, extended, panel.freq)
@@ -77,6 +94,7 @@ def lay_out(
     rows[future_rows, 1 : 1 + covariates.shape[1]] = rows[last_rows, 1 : 1 + covariates.shape[1]]
     rows[:, 1 + covariates.shape[1] :] = calendar
     codes = np.arange(panel.n_series) if codes is None else codes
+    extra = 2 if relative else 0
     return SeriesTensors(
         rows=torch.from_numpy(rows).to(device),
         starts=starts,
@@ -84,9 +102,22 @@ def lay_out(
         codes=torch.as_tensor(codes, dtype=torch.int64, device=device),
         horizon=horizon,
         season=season,
-        n_covariates=int(covariates.shape[1]),
+        n_covariates=int(covariates.shape[1]) - extra,
         n_calendar=int(calendar.shape[1]),
+        relative=relative,
     )
+
+
+def _changes(target: np.ndarray, lengths: np.ndarray, season: int) -> np.ndarray:
+    """(N, 2) per step: the change from the step before and from one season before
+    (the step's first value where there is none, so the first changes are 0)."""
+    begins = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    within = _within(lengths)
+    changes = np.empty((target.shape[0], 2), dtype=np.float32)
+    for column, lag in enumerate((1, season)):
+        before = begins + np.maximum(within - lag, 0)
+        changes[:, column] = target - target[before]
+    return changes
 
 
 def _within(lengths: np.ndarray) -> np.ndarray:
@@ -116,10 +147,11 @@ class Block:
     horizon: int
     season: int
     n_calendar: int
+    first_input: int = 0  # 1 when the encoder reads changes only (SeriesTensors.relative)
 
     def inputs(self, start: int, stop: int) -> torch.Tensor:
         """Encoder inputs at block positions [start, stop): (B, K, F), a view."""
-        return self.data[:, self.lead + start : self.lead + stop]
+        return self.data[:, self.lead + start : self.lead + stop, self.first_input :]
 
     def targets(self, start: int, stop: int) -> torch.Tensor:
         """Forking targets: the next H scaled values of every origin, (B, K, H), a view."""
@@ -189,6 +221,7 @@ def gather_block(
         horizon=tensors.horizon,
         season=tensors.season,
         n_calendar=tensors.n_calendar,
+        first_input=tensors.first_input,
     )
 
 
@@ -221,7 +254,7 @@ def gather_windows(
     reach = np.arange(-lookback + 1, 1)[None, :]
     past = torch.from_numpy(starts + np.maximum(origins[:, None] + reach, 0)).to(device)
     ahead = torch.from_numpy(starts + origins[:, None] + np.arange(1, horizon + 1)).to(device)
-    inputs = tensors.rows[past]  # (B, L, F)
+    inputs = tensors.rows[past][..., tensors.first_input :]  # (B, L, F)
     targets = tensors.rows[ahead, 0].unsqueeze(1)  # (B, 1, H)
     parts = []
     if tensors.n_calendar:

@@ -215,6 +215,9 @@ def train(
     season_inputs: Annotated[
         bool, typer.Option(help="Give the head the value one season back (seasonal naive).")
     ] = True,
+    relative_inputs: Annotated[
+        bool, typer.Option(help="The network reads changes, not levels (follows level shifts).")
+    ] = False,
     bidirectional: Annotated[
         bool, typer.Option(help="window only: also read each window backwards.")
     ] = False,

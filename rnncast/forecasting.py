@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from rnncast.artifact import Model
+from rnncast.bases import base_forecasts
 from rnncast.batches import gather_block, gather_windows, lay_out
 from rnncast.config import DataConfig
 from rnncast.errors import DataError
@@ -123,8 +124,14 @@ def forecast(
     finite.
     """
     config = model.config
+    if context is not None and (panel.lengths > context).any():
+        # Only the last `context` steps are read, by the network and the base alike.
+        keep = np.minimum(panel.lengths, context)
+        panel = replace(panel, begins=panel.ends - keep,
+                        start_times=shift_times(panel.start_times, panel.lengths - keep,
+                                                panel.freq))  # fmt: skip
     lengths = panel.lengths
-    values = _forecast(model, panel, lengths[:, None], panel, context, batch_size, device)
+    values = _forecast(model, panel, lengths[:, None], panel, batch_size, device)
     steps = np.arange(1, config.horizon + 1)
     ends = panel.end_times()
     times = shift_times(np.repeat(ends, config.horizon), np.tile(steps, panel.n_series), panel.freq)
@@ -163,7 +170,7 @@ def forecast_origins(
     if (cuts < 1).any() or (cuts > panel.lengths[:, None]).any():
         raise ValueError("every cut must lie between 1 and its series' length")
     seen = replace(panel, ends=panel.begins + cuts.min(axis=1))
-    return _forecast(model, panel, cuts, seen, None, batch_size, device)
+    return _forecast(model, panel, cuts, seen, batch_size, device)
 
 
 def _forecast(
@@ -171,7 +178,6 @@ def _forecast(
     panel: Panel,
     cuts: np.ndarray,
     seen: Panel,
-    context: int | None,
     batch_size: int,
     device: torch.device | None,
 ) -> np.ndarray:
@@ -182,13 +188,11 @@ def _forecast(
     scaler, codes = _match_scaler(model, seen)
     config = model.config
     season = panel.freq.season_length if config.season_inputs else 0
-    tensors = lay_out(panel, scaler, config.horizon, season, device, codes)
+    tensors = lay_out(panel, scaler, config.horizon, season, device, codes,
+                      relative=config.relative_inputs and season > 0)  # fmt: skip
     network = model.network.to(device).eval()
     n_origins = cuts.shape[1]
-    if model.training.strategy == "window":
-        reach = model.training.lookback
-    else:
-        reach = context or int(cuts.max())
+    reach = model.training.lookback if model.training.strategy == "window" else int(cuts.max())
     # Read from `reach` steps before the earliest origin; the block then runs to the end.
     first = np.maximum(cuts.min(axis=1) - reach, 0)
     order = np.argsort(cuts.max(axis=1) - first, kind="stable")  # similar lengths, little padding
@@ -213,6 +217,17 @@ def _forecast(
                 out = network.decode(summaries[rows, steps], block.future_at(rows, steps))
             scaled[series] = out.float().cpu().numpy()
     values = unscale(scaled, scaler)
+    if model.combination is not None:
+        # The base reads all the history given, whatever the network's reach: a window
+        # model's lookback is no limit on it.
+        history = [panel.series(i).astype(np.float64) for i in range(panel.n_series)]
+        base = base_forecasts(history, cuts, config.horizon, panel.freq.season_length,
+                              model.combination.base)  # fmt: skip
+        values = model.combination.apply(values, base, config.output_quantiles.index(0.5))
+        # A series that never moved is forecast as the constant it is: every base says
+        # so, and no network output is evidence enough to say otherwise.
+        still = np.array([np.ptp(h[: cuts[i].max()]) == 0 for i, h in enumerate(history)])
+        values[still] = base[still][..., None]
     broken = ~np.isfinite(values).all(axis=(1, 2, 3))
     if broken.any():
         names = ", ".join(repr(str(i)) for i in panel.ids[broken][:5])

@@ -97,6 +97,24 @@ def choose_sizes(
     return model, training, notes
 
 
+# Validation forecasts wanted over all series, so that early stopping and the blend
+# with the base forecast (fitting.py) rest on more than a handful of origins.
+_VALIDATION_ORIGINS = 64
+# Share of a series' steps that validation may take when there are few series.
+_VALIDATION_SHARE = 0.2
+
+
+def validation_horizons(panel: Panel, horizon: int, test_size: int) -> int:
+    """How many whole horizons to hold out for validation: one when there are many
+    series; with few, enough for about 64 validation origins in all, as long as that
+    leaves the shortest series 80 % of its steps (a single long series gets many)."""
+    wanted = math.ceil(_VALIDATION_ORIGINS / max(panel.n_series, 1))
+    usable = panel.lengths[panel.lengths > test_size + 2 * horizon]  # the rest are skipped
+    shortest = int(usable.min()) - test_size if usable.size else 0
+    room = int(_VALIDATION_SHARE * shortest) // horizon
+    return int(max(1, min(wanted, room)))
+
+
 def _check_memory(
     model: ModelConfig, training: TrainConfig, shape: NetworkShape, device: torch.device
 ) -> None:
@@ -149,8 +167,10 @@ def train(
         )  # fmt: skip
     if model.bidirectional and training.strategy != "window":
         raise ConfigError("--bidirectional needs --strategy window: TBPTT reads forwards only")
-    val_size = model.horizon if training.val_size is None else training.val_size
     test_size = model.horizon if training.test_size is None else training.test_size
+    val_size = training.val_size
+    if val_size is None:
+        val_size = model.horizon * validation_horizons(panel, model.horizon, test_size)
     if 0 < test_size < model.horizon:
         raise ConfigError(
             f"--test-size {test_size} is shorter than --horizon {model.horizon}: the test scores "
@@ -178,7 +198,8 @@ def train(
     head = panel.split_tail(val_size)[0] if val_size else panel
     scaler = fit_scaler(head, model.scaler)
     season = panel.freq.season_length if model.season_inputs else 0
-    tensors = lay_out(panel, scaler, model.horizon, season, device)
+    tensors = lay_out(panel, scaler, model.horizon, season, device,
+                      relative=model.relative_inputs and season > 0)  # fmt: skip
     weights = torch.from_numpy(loss_weights(head, scaler.scale)).float().to(device)
     lengths = panel.lengths
     train_lengths = lengths - val_size

@@ -1,14 +1,16 @@
-"""Regenerate the saved-model fixture ``tests/golden/model_v1/`` and its forecasts.
+"""Write the saved-model fixture of the current format, ``tests/golden/model_vN/``,
+and its forecasts.
 
-The fixture proves that a model directory written by this format version keeps
-loading and forecasting the same numbers (tests/test_artifact.py). Regenerate it
-only on purpose, when the model format changes (and then also bump the format
-version and keep the old fixture as ``model_v<old>``):
+Each fixture proves that a model directory written by its format version keeps
+loading and forecasting the same numbers (tests/test_artifact.py); the fixtures of
+older versions stay as they were written. Run this only on purpose, when the model
+format version goes up:
 
     python scripts/make_golden_model.py [--out-dir tests/golden]
 
-It writes ``model_v1/`` (a tiny GRU, under 100 KB) and ``model_v1_forecast.csv``
-(its forecasts of ``golden_frame()``, the data it was trained on).
+It writes ``model_vN/`` (a tiny GRU, under 100 KB) and ``model_vN_forecast.csv``
+(its forecasts of ``golden_frame()``, the data it was trained on), N being the
+format version this rnncast writes.
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_OUT_DIR = Path(__file__).resolve().parent.parent / "tests" / "golden"
-MODEL_DIR = "model_v1"
-FORECAST_CSV = "model_v1_forecast.csv"
 HORIZON = 7
+
+
+def model_dir(version: int) -> str:
+    return f"model_v{version}"
+
+
+def forecast_csv(version: int) -> str:
+    return f"model_v{version}_forecast.csv"
 
 
 def golden_frame() -> pd.DataFrame:
@@ -57,6 +65,7 @@ def main() -> None:
     import torch
 
     from rnncast import DataConfig, ModelConfig, Panel, TrainConfig, forecast, train
+    from rnncast.model_schema import FORMAT_VERSION
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
@@ -69,12 +78,16 @@ def main() -> None:
         panel,
         ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1),
         TrainConfig(max_epochs=3, seed=0, device="cpu", test_size=0),
-        out=args.out_dir / MODEL_DIR,
+        out=args.out_dir / model_dir(FORMAT_VERSION),
         data=data,
     )
-    forecast(model, panel).to_frame().to_csv(args.out_dir / FORECAST_CSV, index=False)
-    size = sum(p.stat().st_size for p in (args.out_dir / MODEL_DIR).iterdir())
-    print(f"wrote {args.out_dir / MODEL_DIR} ({size:,} bytes) and {args.out_dir / FORECAST_CSV}")
+    directory, csv = (
+        args.out_dir / model_dir(FORMAT_VERSION),
+        args.out_dir / forecast_csv(FORMAT_VERSION),
+    )
+    forecast(model, panel).to_frame().to_csv(csv, index=False)
+    size = sum(p.stat().st_size for p in directory.iterdir())
+    print(f"wrote {directory} ({size:,} bytes) and {csv}")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,13 @@ STAGES = [
     "writing",
     "panel",
     "scaling",
+    # Base forecasts (naive, seasonal naive, drift, SES, Theta): the safety net that the
+    # network's forecasts are blended with. Pure numpy.
+    "bases",
     "batches",
     "nn",
+    # config.json and the other JSON files of a model directory, checked as untrusted data.
+    "model_schema",
     # The model directory's format: it rebuilds networks (nn) and scalers; train
     # writes checkpoints and forecast loads models through it.
     "artifact",
@@ -31,6 +36,8 @@ STAGES = [
     # functions, are never shadowed by submodules of the same name once imported.
     "training",
     "forecasting",
+    # The whole fit: the network (training), then its base and blend chosen on validation.
+    "fitting",
     # Rows of forecasts to a file in batches (replaced whole) or to stdout.
     "sinks",
     # Forecasts over datasets too large to hold at once: reads, forecasts and writes

@@ -3,14 +3,19 @@ refusing to overwrite strangers' files, checkpoints, and the golden v1 fixture."
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import io
 import json
+import os
 import pickle
 import shutil
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,7 +110,7 @@ def test_save_then_load_gives_identical_forecasts(trained, saved: Path, panel: P
 
 def test_the_manifest_lists_the_sha256_of_every_file(saved: Path) -> None:
     manifest = json.loads((saved / MANIFEST).read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 1
+    assert manifest["format_version"] == FORMAT_VERSION == 2
     assert sorted(manifest["files"]) == sorted(MODEL_FILES)
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((saved / name).read_bytes()).hexdigest() == digest
@@ -185,7 +190,7 @@ def test_a_newer_format_version_asks_for_an_upgrade(model_dir: Path) -> None:
     rewrite_manifest(model_dir, format_version=FORMAT_VERSION + 1)
     expected = (
         f"{model_dir} has model format version {FORMAT_VERSION + 1}; this rnncast "
-        f"({__version__}) reads version {FORMAT_VERSION}; upgrade rnncast to use it"
+        f"({__version__}) reads versions 1 to {FORMAT_VERSION}; upgrade rnncast to use it"
     )
     with pytest.raises(ArtifactError) as raised:
         load_model(model_dir)
@@ -196,7 +201,7 @@ def test_a_newer_format_version_asks_for_an_upgrade(model_dir: Path) -> None:
 
 def test_an_older_format_version_asks_for_retraining(model_dir: Path) -> None:
     rewrite_manifest(model_dir, format_version=0)
-    with pytest.raises(ArtifactError, match=r"format version 0; .* reads version 1; retrain"):
+    with pytest.raises(ArtifactError, match=r"format version 0; .* reads versions 1 to 2; retrain"):
         load_model(model_dir)
 
 
@@ -216,13 +221,21 @@ def test_a_missing_model_file_is_refused(model_dir: Path) -> None:
 
 def test_garbage_in_the_manifest_is_refused(model_dir: Path) -> None:
     (model_dir / MANIFEST).write_text("{not json")
-    with pytest.raises(ArtifactError, match=r"manifest.json is not a valid manifest$"):
+    with pytest.raises(ArtifactError) as raised:
         load_model(model_dir)
+    assert str(raised.value) == (
+        f"{model_dir / MANIFEST} is not a valid manifest: it is not valid JSON (Expecting "
+        "property name enclosed in double quotes: line 1 column 2 (char 1)); retrain the "
+        "model or restore the directory"
+    )
 
 
 def test_a_missing_directory_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ArtifactError, match="is not a model directory"):
+    with pytest.raises(ArtifactError) as raised:
         load_model(tmp_path / "nowhere")
+    assert (
+        str(raised.value) == f"{tmp_path / 'nowhere'} is not a model directory (it does not exist)"
+    )
     assert inspect(tmp_path / "nowhere").exit_code == 4
 
 
@@ -236,6 +249,140 @@ def test_consistent_digests_over_weights_that_do_not_fit_are_refused(model_dir: 
     rewrite_manifest(model_dir, files=manifest["files"])
     with pytest.raises(ArtifactError, match=r"model.safetensors does not fit config.json"):
         load_model(model_dir)
+
+
+def rehash(directory: Path) -> None:
+    """Make the manifest's digests match the files again, as anyone can."""
+    manifest = json.loads((directory / MANIFEST).read_text())
+    for name in manifest["files"]:
+        manifest["files"][name] = hashlib.sha256((directory / name).read_bytes()).hexdigest()
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_weights_read_as_another_dtype_are_refused_not_forecast(trained, model_dir: Path) -> None:
+    # Case 3 of the untrusted-model review: the header of model.safetensors said I32
+    # where the bytes were float32 (same sizes, manifest rehashed); the network was
+    # loaded with the integers cast to float, and forecasts of 1e19 written, exit 0.
+    path = model_dir / "model.safetensors"
+    data = path.read_bytes()
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    for name, entry in header.items():
+        if name != "__metadata__":
+            entry["dtype"] = "I32"
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + length :])
+    rehash(model_dir)
+    first, tensor = next(iter(trained.network.state_dict().items()))  # checked first
+    with pytest.raises(ArtifactError) as raised:
+        load_model(model_dir)
+    shape = list(tensor.shape)
+    assert str(raised.value) == (
+        f"{path} does not fit config.json: tensor {first!r} is int32 of shape {shape}; the "
+        f"network needs float32 of shape {shape}; retrain the model or restore the directory"
+    )
+    result = inspect(model_dir)
+    assert (result.exit_code, result.stdout) == (4, "")
+    assert result.stderr == f"error: {raised.value}\n"
+
+
+def test_a_safetensors_file_that_is_not_one_is_refused(model_dir: Path) -> None:
+    (model_dir / "model.safetensors").write_bytes(b"\xff" * 8 + b"{}")
+    rehash(model_dir)
+    with pytest.raises(ArtifactError) as raised:
+        load_model(model_dir)
+    message = str(raised.value)
+    assert message.startswith(
+        f"{model_dir / 'model.safetensors'} is not a valid safetensors file ("
+    )
+    assert message.endswith("); retrain the model or restore the directory")
+
+
+def test_a_model_path_that_is_a_file_says_so(tmp_path: Path) -> None:
+    # Case 5: a regular file was reported as "(it does not exist)".
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"weights")
+    expected = (
+        f"{path} is a file, not a model directory; pass the directory rnncast train wrote "
+        "(its --out)"
+    )
+    with pytest.raises(ArtifactError) as raised:
+        load_model(path)
+    assert str(raised.value) == expected
+    result = inspect(path)
+    assert (result.exit_code, result.stderr) == (4, f"error: {expected}\n")
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Fail, rather than hang, a block that blocks (reading a FIFO with no writer)."""
+
+    def expire(signum: int, frame: Any) -> None:
+        raise AssertionError(f"blocked for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def make_fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def link_to_dev_zero(path: Path) -> None:
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+
+def make_directory(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+@pytest.mark.parametrize(
+    ("name", "replace", "kind"),
+    [
+        ("model.safetensors", make_fifo, "a FIFO (named pipe)"),
+        ("model.safetensors", link_to_dev_zero, "a character device"),
+        (MANIFEST, make_fifo, "a FIFO (named pipe)"),
+        ("config.json", link_to_dev_zero, "a character device"),
+        ("history.json", make_directory, "a directory"),
+    ],
+    ids=["fifo-weights", "dev-zero-weights", "fifo-manifest", "dev-zero-config", "dir-history"],
+)
+def test_a_model_file_that_is_not_a_regular_file_is_refused_unread(
+    model_dir: Path, name: str, replace, kind: str
+) -> None:
+    # Case 5: a FIFO or /dev/zero was reported as "is missing"; reading either would
+    # block (a FIFO with no writer) or never end (/dev/zero).
+    replace(model_dir / name)
+    expected = (
+        f"{model_dir / name} is {kind}, not a regular file; a model directory holds only the "
+        "files rnncast train wrote: restore the directory or retrain the model"
+    )
+    with deadline(10):
+        with pytest.raises(ArtifactError) as raised:
+            load_model(model_dir)
+        result = inspect(model_dir)
+    assert str(raised.value) == expected
+    assert (result.exit_code, result.stderr) == (4, f"error: {expected}\n")
+
+
+def test_a_json_file_far_larger_than_rnncast_writes_is_not_read(model_dir: Path) -> None:
+    with open(model_dir / "config.json", "r+b") as handle:
+        handle.truncate(17 << 20)  # sparse: costs no disk and, unread, no memory
+    with pytest.raises(ArtifactError) as raised:
+        load_model(model_dir)
+    assert str(raised.value) == (
+        f"{model_dir / 'config.json'} holds 17,825,792 bytes, and rnncast writes it under "
+        "16,777,216; retrain the model or restore the directory"
+    )
 
 
 def _tripwire() -> None:
@@ -358,6 +505,27 @@ def test_a_damaged_checkpoint_cannot_be_resumed_from(tmp_path: Path) -> None:
         read_checkpoint(tmp_path / "run")
 
 
+def test_a_checkpoint_whose_state_nests_deep_cannot_be_resumed_from(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    (tmp_path / "run").mkdir()
+    metadata = {"format_version": str(FORMAT_VERSION), "state": "[" * 100_000 + "]" * 100_000}
+    save_file({"w": torch.ones(1)}, str(tmp_path / "run" / CHECKPOINT), metadata=metadata)
+    with pytest.raises(ArtifactError, match=r"is damaged and cannot be resumed from: maximum"):
+        read_checkpoint(tmp_path / "run")
+
+
+def test_a_checkpoint_that_is_a_fifo_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    os.mkfifo(tmp_path / "run" / CHECKPOINT)
+    with deadline(10), pytest.raises(ArtifactError) as raised:
+        read_checkpoint(tmp_path / "run")
+    assert str(raised.value) == (
+        f"{tmp_path / 'run' / CHECKPOINT} is a FIFO (named pipe), not a checkpoint file; "
+        "remove it and train afresh"
+    )
+
+
 def test_write_checkpoint_refuses_a_directory_holding_other_files(tmp_path: Path) -> None:
     (tmp_path / "data.csv").write_text("a,b\n")
     with pytest.raises(ConfigError, match=r"already holds files that are not rnncast's"):
@@ -375,15 +543,18 @@ def golden_module():
     return module
 
 
-def test_the_golden_v1_model_still_loads_and_forecasts_the_same() -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_golden_models_still_load_and_forecast_the_same(version: int) -> None:
+    # Format 1: the network alone. Format 2: blended with its base forecast.
     script = golden_module()
-    directory = GOLDEN / script.MODEL_DIR
+    directory = GOLDEN / script.model_dir(version)
     assert sum(p.stat().st_size for p in directory.iterdir()) < 100_000
-    assert json.loads((directory / MANIFEST).read_text())["format_version"] == 1
+    assert json.loads((directory / MANIFEST).read_text())["format_version"] == version
     model = load_model(directory)
+    assert (model.combination is None) == (version == 1)
     panel = Panel.from_frame(script.golden_frame(), DataConfig(covariates=("temperature",)))
     frame = forecast(model, panel).to_frame()
-    expected = pd.read_csv(GOLDEN / script.FORECAST_CSV, parse_dates=["ds"])
+    expected = pd.read_csv(GOLDEN / script.forecast_csv(version), parse_dates=["ds"])
     assert list(frame.columns) == list(expected.columns)
     assert frame["unique_id"].tolist() == expected["unique_id"].tolist()
     assert frame["ds"].tolist() == expected["ds"].tolist()
@@ -391,7 +562,8 @@ def test_the_golden_v1_model_still_loads_and_forecasts_the_same() -> None:
         np.testing.assert_allclose(frame[column], expected[column], rtol=1e-5, atol=1e-5)
 
 
-def test_the_golden_v1_model_forecasts_through_the_cli(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_golden_models_forecast_through_the_cli(tmp_path: Path, version: int) -> None:
     script = golden_module()
     data = tmp_path / "golden.csv"
     script.golden_frame().to_csv(data, index=False)
@@ -401,7 +573,7 @@ def test_the_golden_v1_model_forecasts_through_the_cli(tmp_path: Path) -> None:
             "forecast",
             str(data),
             "--model",
-            str(GOLDEN / script.MODEL_DIR),
+            str(GOLDEN / script.model_dir(version)),
             "--out",
             "-",
             "--device",
@@ -410,5 +582,5 @@ def test_the_golden_v1_model_forecasts_through_the_cli(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     got = pd.read_csv(io.StringIO(result.stdout), parse_dates=["ds"])
-    expected = pd.read_csv(GOLDEN / script.FORECAST_CSV, parse_dates=["ds"])
+    expected = pd.read_csv(GOLDEN / script.forecast_csv(version), parse_dates=["ds"])
     pd.testing.assert_frame_equal(got, expected, rtol=1e-5, atol=1e-5)
