@@ -565,11 +565,18 @@ def _save_trained(trained: Any, out: str, panel: Any, settings: str, season: int
 def _test_scores(directory: str) -> dict[str, Any] | None:
     """The holdout scores train left beside the model, if any: a report, not part of
     the model, so a missing or unreadable one is no error."""
+    import stat
     from pathlib import Path
 
+    from rnncast.model_schema import parse_json
+
+    path = Path(directory) / "metrics.json"
     try:
-        return _test_summary(json.loads((Path(directory) / "metrics.json").read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
+        # Never open a FIFO or a device: inspect would wait on it, or read forever.
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return None
+        return _test_summary(parse_json(path.read_bytes(), path))
+    except (OSError, ValueError, KeyError, TypeError, RnncastError):
         return None
 
 

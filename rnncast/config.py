@@ -137,6 +137,8 @@ class ModelConfig:
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("loss", self.loss, LOSSES)
         _check_choice("scaler", self.scaler, SCALERS)
+        if not isinstance(self.horizon, int) or isinstance(self.horizon, bool):
+            raise ConfigError(f"horizon must be a whole number of steps, got {self.horizon!r}")
         _check_at_least("horizon", self.horizon, 1)
         _check_at_least("hidden", self.hidden, 1)
         _check_at_least("layers", self.layers, 1)

@@ -42,7 +42,7 @@ from rnncast.batches import (
     n_future_features,
 )
 from rnncast.config import DataConfig, ModelConfig, TrainConfig
-from rnncast.errors import ConfigError, Interrupted, TrainingDiverged
+from rnncast.errors import ArtifactError, ConfigError, Interrupted, TrainingDiverged
 from rnncast.frequency import calendar_feature_names
 from rnncast.nn.device import describe_device, resolve_device
 from rnncast.nn.memory import check_fits, parameter_count, training_bytes
@@ -95,6 +95,25 @@ def choose_sizes(
     training = replace(training, **trained)
     notes = [f"{name} {value}" for name, value in {**chosen, **trained}.items()]
     return model, training, notes
+
+
+def _resumed_settings(
+    state: dict[str, Any], training: TrainConfig, out: str | Path
+) -> tuple[ModelConfig, TrainConfig, int]:
+    """The settings a checkpoint was written with, checked like any user input: a
+    checkpoint is a file on disk, and one that rnncast did not write is exit 4."""
+    try:
+        model = ModelConfig(**settings_with_tuples(state["model"]))
+        resumed = replace(TrainConfig(**state["training"]), device=training.device)
+        epoch = state["epoch"]
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+            raise TypeError(f"epoch is {epoch!r}")
+    except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
+        raise ArtifactError(
+            f"the checkpoint in {out} holds settings rnncast did not write ({exc}); "
+            "remove it and train without --resume"
+        ) from None
+    return model, resumed, epoch
 
 
 # Validation forecasts wanted over all series, so that early stopping and the blend
@@ -158,9 +177,7 @@ def train(
         if out is None:
             raise ConfigError("--resume needs --out, the directory holding the checkpoint")
         checkpoint = read_checkpoint(out)
-        model = ModelConfig(**settings_with_tuples(checkpoint[1]["model"]))
-        training = replace(TrainConfig(**checkpoint[1]["training"]), device=training.device)
-        epoch = checkpoint[1]["epoch"]
+        model, training, epoch = _resumed_settings(checkpoint[1], training, out)
         log.info(
             "resuming from epoch %d of %s", epoch, out,
             extra={"event": "resumed", "fields": {"epoch": epoch, "out": str(out)}},

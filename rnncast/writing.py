@@ -48,12 +48,37 @@ _UNREADABLE_LOCK_GRACE_S = 10.0
 _MAX_LOCK_BYTES = 4096
 
 
+# Bytes rnncast adds to an output's name for the files it writes beside it: the
+# lock (".NAME.lock"), a temporary (".NAME.<pid>.<random>.tmp"), a retired model.
+_NAME_ROOM = 40
+
+
+def check_name_length(destination: str | Path) -> None:
+    """OutputError (exit 6) for an output whose name, or a name rnncast writes beside
+    it, is longer than the file system allows: checked before any work, so nothing
+    is half written and no OSError surfaces as a bug."""
+    path = Path(destination)
+    folder = next((p for p in (path.parent, *path.parent.parents) if p.is_dir()), Path("."))
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = max((len(os.fsencode(part)) for part in path.parts), default=0)
+    if longest + _NAME_ROOM > limit:
+        raise OutputError(
+            f"cannot write {path}: a name in it is {longest} bytes long; this file system "
+            f"allows {limit}, and rnncast writes a lock and a temporary file beside the "
+            f"output, so at most {limit - _NAME_ROOM}; nothing was written"
+        )
+
+
 def check_destination(destination: str | Path) -> str:
     """The format an output goes in (``csv``, ``parquet`` or ``stdout``), checked before
     any work is done; ConfigError when rnncast cannot write there. A missing folder
     is created when the output is written, as for model directories."""
     if str(destination) == "-":
         return "stdout"
+    check_name_length(destination)
     path = Path(destination)
     name = path.name.lower()
     if name.endswith(".csv"):
@@ -209,6 +234,7 @@ def holding_lock(target: str | Path) -> Iterator[Path]:
     lock is held. Yields the lock file's path.
     """
     target = Path(target)
+    check_name_length(target)
     lock = target.parent / f".{target.name}.lock"
     with refusing_os_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -584,3 +584,36 @@ def test_the_golden_models_forecast_through_the_cli(tmp_path: Path, version: int
     got = pd.read_csv(io.StringIO(result.stdout), parse_dates=["ds"])
     expected = pd.read_csv(GOLDEN / script.forecast_csv(version), parse_dates=["ds"])
     pd.testing.assert_frame_equal(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"model": {"horizon": None}, "training": {}, "epoch": 1},
+        {"model": [], "training": {}, "epoch": 1},
+        {"model": {"horizon": 3}, "training": {"seed": -5}, "epoch": 1},
+        {"model": {"horizon": 3}, "training": {}, "epoch": "one"},
+        {"training": {}},
+    ],
+)
+def test_resuming_from_a_checkpoint_rnncast_did_not_write_exits_4(
+    tmp_path: Path, state: dict[str, Any]
+) -> None:
+    # Issue 11: a checkpoint's settings went unchecked into the configs (exit 1).
+    write_checkpoint(tmp_path / "m", {"x": torch.zeros(1)}, state)
+    data = tmp_path / "golden.csv"
+    golden_module().golden_frame().to_csv(data, index=False)
+    result = runner.invoke(app, ["train", str(data), "--horizon", "3", "--out",
+                                 str(tmp_path / "m"), "--resume"])  # fmt: skip
+    assert result.exit_code == 4, result.output
+    assert "holds settings rnncast did not write" in result.stderr
+    assert "remove it and train without --resume" in result.stderr
+
+
+def test_inspect_never_opens_a_fifo_in_place_of_the_report(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(GOLDEN / "model_v2", model)
+    os.mkfifo(model / "metrics.json")
+    result = runner.invoke(app, ["inspect", str(model), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["test"] is None

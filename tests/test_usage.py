@@ -217,3 +217,15 @@ def test_forecast_never_writes_into_its_dataset_directory(tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert "lies inside the dataset directory" in result.stderr
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["part.csv"]
+
+
+@pytest.mark.parametrize("length", [300, 250])
+def test_an_output_name_too_long_for_the_file_system_exits_6(tmp_path: Path, length: int) -> None:
+    # 250 bytes fit the file system, but not with the lock rnncast writes beside it.
+    out = tmp_path / ("f" * (length - 4) + ".csv")
+    result = runner.invoke(app, ["forecast", LOAD, "--model", str(REPO / "tests" / "golden" /
+                                 "model_v2"), "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 6, result.output
+    assert f"a name in it is {length} bytes long; this file system allows" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
