@@ -13,13 +13,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnncast.errors import ConfigError
+from rnncast.errors import ConfigError, DataError
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MINUTE = 60 * NS_PER_SECOND
 NS_PER_HOUR = 60 * NS_PER_MINUTE
 NS_PER_DAY = 24 * NS_PER_HOUR
 NS_PER_WEEK = 7 * NS_PER_DAY
+# The timestamps int64 nanoseconds can hold, 1677-09-21 00:12:43 to 2262-04-11 23:47:16
+# (the smallest int64 is NaT, "missing", to numpy and pandas). Arithmetic on times is
+# checked against these: numpy wraps on overflow, silently, to the other end.
+FIRST_NS = -(2**63) + 1
+LAST_NS = 2**63 - 1
+_FIRST_DAY = FIRST_NS // NS_PER_DAY
+_LAST_DAY = LAST_NS // NS_PER_DAY
+_LIMITS = "1677-09-21 to 2262-04-11, the times rnncast can represent"
+_U64 = np.uint64
 
 # pandas-style aliases, largest unit first, so a step is named in the largest unit
 # that divides it ("2h", not "120min").
@@ -71,7 +80,7 @@ _MONTH_ALIASES = {
     "year": (12, False),
 }
 # Steps beyond these cannot be laid out in nanoseconds since 1970 (int64 ends in 2262).
-_MAX_STEP_NS = 200 * 366 * NS_PER_DAY
+MAX_STEP_NS = 200 * 366 * NS_PER_DAY
 _MAX_MONTHS = 12_000
 _NAMED_STEPS = {
     NS_PER_MINUTE: "minutely",
@@ -163,7 +172,7 @@ def parse_frequency(text: str) -> Frequency:
     calendar = _MONTH_ALIASES.get(unit) or _MONTH_ALIASES.get(unit.lower())
     if calendar is not None and count * calendar[0] <= _MAX_MONTHS:
         return Frequency(months=count * calendar[0], month_end=calendar[1])
-    if unit.lower() in _FIXED_ALIASES and count * _FIXED_ALIASES[unit.lower()] <= _MAX_STEP_NS:
+    if unit.lower() in _FIXED_ALIASES and count * _FIXED_ALIASES[unit.lower()] <= MAX_STEP_NS:
         return Frequency(step_ns=count * _FIXED_ALIASES[unit.lower()])
     if calendar is not None or unit.lower() in _FIXED_ALIASES:
         raise ConfigError(f"--freq {text!r} is longer than two hundred years; check the count")
@@ -178,8 +187,21 @@ def _month_number(times: np.ndarray) -> np.ndarray:
     return times.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
 
 
-def _month_start_ns(month_number: np.ndarray) -> np.ndarray:
-    return month_number.astype("datetime64[M]").astype("datetime64[ns]").astype(np.int64)
+def _month_start_day(month_number: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of the first day of each month (int64, never overflows:
+    callers keep months within the representable years)."""
+    return month_number.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def _day_number(times: np.ndarray) -> np.ndarray:
+    return np.floor_divide(times, NS_PER_DAY)
+
+
+def _phase_in_month(times: np.ndarray) -> np.ndarray:
+    """Nanoseconds since the start of each timestamp's month. Counted from the day,
+    not from the month's first instant, which for September 1677 is unrepresentable."""
+    days_in = _day_number(times) - _month_start_day(_month_number(times))
+    return days_in * NS_PER_DAY + _time_of_day_ns(times)
 
 
 def _is_month_end(times: np.ndarray) -> np.ndarray:
@@ -191,6 +213,30 @@ def _time_of_day_ns(times: np.ndarray) -> np.ndarray:
     return np.mod(times, NS_PER_DAY)
 
 
+def _from_days(days: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``days * NS_PER_DAY + offsets`` as int64 ns, and where that is representable.
+    ``offsets`` are non-negative and under 32 days. Only stamps within a month of the
+    limits are checked one by one, exactly; the rest are far inside."""
+    fits = (days >= _FIRST_DAY) & (days <= _LAST_DAY)
+    near = fits & ((days <= _FIRST_DAY + 1) | (days >= _LAST_DAY - 32))
+    for index in np.flatnonzero(near):
+        exact = int(days[index]) * NS_PER_DAY + int(offsets[index])
+        fits[index] = FIRST_NS <= exact <= LAST_NS
+    days = np.where(fits, days, 0)
+    # Modulo 2**64, which is exact for every result that fits in int64.
+    times = (days.astype(_U64) * _U64(NS_PER_DAY) + offsets.astype(_U64)).view(np.int64)
+    return times, fits
+
+
+def _distance(times: np.ndarray, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``|times - origins|`` as exact uint64, and whether times come before origins.
+    The difference of two stamps may need 64 bits without a sign (1677 to 2262)."""
+    before = times < origins
+    later = np.where(before, origins, times).view(_U64)
+    earlier = np.where(before, times, origins).view(_U64)
+    return later - earlier, before  # modulo 2**64: exact, as later >= earlier
+
+
 def step_positions(times: np.ndarray, origins: np.ndarray, freq: Frequency) -> np.ndarray:
     """Whole steps from each series' origin to each timestamp, or -1 where off the grid.
 
@@ -198,9 +244,13 @@ def step_positions(times: np.ndarray, origins: np.ndarray, freq: Frequency) -> n
     first timestamp of the series that times[k] belongs to.
     """
     if not freq.is_calendar:
-        delta = times - origins
-        positions = delta // freq.step_ns
-        return np.where(delta % freq.step_ns == 0, positions, -1)
+        distance, before = _distance(times, origins)
+        step = _U64(freq.step_ns)
+        # Fewer than 2**63 steps fit between representable stamps unless the step is
+        # 1 ns; such a grid is refused long before it is laid out (grid._check_grid_size).
+        whole = np.minimum(distance // step, _U64(LAST_NS)).astype(np.int64)
+        positions = np.where(before, -whole, whole)
+        return np.where(distance % step == 0, positions, -1)
     month_delta = _month_number(times) - _month_number(origins)
     positions = month_delta // freq.months
     on_grid = month_delta % freq.months == 0
@@ -208,22 +258,69 @@ def step_positions(times: np.ndarray, origins: np.ndarray, freq: Frequency) -> n
         on_grid &= _is_month_end(times)
         on_grid &= _time_of_day_ns(times) == _time_of_day_ns(origins)
     else:
-        phase = times - _month_start_ns(_month_number(times))
-        origin_phase = origins - _month_start_ns(_month_number(origins))
-        on_grid &= phase == origin_phase
+        on_grid &= _phase_in_month(times) == _phase_in_month(origins)
     return np.where(on_grid, positions, -1)
 
 
 def shift_times(origins: np.ndarray, steps: np.ndarray, freq: Frequency) -> np.ndarray:
-    """Timestamps ``steps`` whole steps after ``origins`` (aligned int64 arrays)."""
+    """Timestamps ``steps`` whole steps after ``origins`` (aligned int64 arrays).
+
+    Raises DataError when one falls outside the representable years rather than
+    wrapping to the other end; ``steps_that_fit`` tells a caller beforehand, so that
+    it can name the series.
+    """
+    origins = np.asarray(origins, dtype=np.int64)
+    steps = np.broadcast_to(np.asarray(steps, dtype=np.int64), origins.shape)
+    times, fits = _shift(origins, steps, freq)
+    if not fits.all():
+        first = int(np.flatnonzero(~fits)[0])
+        count = int(steps[first])
+        raise DataError(
+            f"the time {count} step(s) ({freq.alias}) from "
+            f"{format_time(int(origins[first]), None)} falls outside {_LIMITS}"
+        )
+    return times
+
+
+def steps_that_fit(origins: np.ndarray, freq: Frequency) -> np.ndarray:
+    """(N,) int64: how many whole steps after each origin stay representable (the
+    last stamps end in April 2262), so that a forecast can be refused by series."""
+    origins = np.asarray(origins, dtype=np.int64)
     if not freq.is_calendar:
-        return origins + steps * freq.step_ns
-    months = _month_number(origins) + steps * freq.months
+        room, _ = _distance(np.full(origins.shape, LAST_NS), origins)
+        return (room // _U64(freq.step_ns)).astype(np.int64)
+    last_month = int(_month_number(np.array([LAST_NS]))[0])
+    fit = (last_month - _month_number(origins)) // freq.months
+    # The step into the last months may still land past the last instant: try it.
+    _, fits = _shift(origins, fit, freq)
+    return np.where(fits, fit, fit - 1)
+
+
+def _shift(
+    origins: np.ndarray, steps: np.ndarray, freq: Frequency
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shifted times and whether each is representable; times where not are garbage."""
+    if not freq.is_calendar:
+        forward, backward = steps >= 0, steps < 0
+        magnitude = np.where(backward, 0 - steps.view(_U64), steps.view(_U64))
+        room_after, _ = _distance(np.full(origins.shape, LAST_NS), origins)
+        room_before, _ = _distance(origins, np.full(origins.shape, FIRST_NS))
+        step = _U64(freq.step_ns)
+        fits = np.where(forward, magnitude <= room_after // step, magnitude <= room_before // step)
+        # Modulo 2**64, exact for every result that fits in int64.
+        shifted = origins.view(_U64) + steps.view(_U64) * step
+        return shifted.view(np.int64), fits
+    # Far beyond the representable years in months, the sum below could overflow.
+    sane = np.abs(np.clip(steps, -(10**9), 10**9)) * freq.months <= 12 * 1000
+    months = _month_number(origins) + np.where(sane, steps, 0) * freq.months
     if freq.month_end:
-        last_day = _month_start_ns(months + 1) - NS_PER_DAY
-        return last_day + _time_of_day_ns(origins)
-    phase = origins - _month_start_ns(_month_number(origins))
-    return _month_start_ns(months) + phase
+        days = _month_start_day(months + 1) - 1
+        offsets = _time_of_day_ns(origins)
+    else:
+        days = _month_start_day(months)
+        offsets = _phase_in_month(origins)
+    times, fits = _from_days(days, offsets)
+    return times, fits & sane
 
 
 def infer_frequency(times: np.ndarray, offsets: np.ndarray) -> Frequency | None:
@@ -236,13 +333,15 @@ def infer_frequency(times: np.ndarray, offsets: np.ndarray) -> Frequency | None:
     consecutive differences, so gaps do not change the answer. The caller judges
     whether the grid this implies is plausible (see ``grid_size``).
     """
-    diffs = np.diff(times)
+    # Sorted within a series, so each difference is exact as uint64 (it may need all
+    # 64 bits: 1677 to 2262); a diff across two series means nothing and is left out.
+    diffs, _ = _distance(times[1:], times[:-1])
     inside = np.ones(diffs.shape, dtype=bool)
-    inside[offsets[1:-1] - 1] = False  # a diff across two series means nothing
+    inside[offsets[1:-1] - 1] = False
     diffs = diffs[inside]
     if diffs.size == 0:
         return None
-    if diffs.min() >= 28 * NS_PER_DAY:
+    if diffs.min() >= _U64(28 * NS_PER_DAY):
         calendar = _infer_calendar(times, offsets)
         if calendar is not None:
             return calendar
@@ -326,7 +425,10 @@ def wall_clock(instants: np.ndarray, tz: str) -> np.ndarray:
     import pandas as pd
 
     index = pd.DatetimeIndex(instants.astype("datetime64[ns]")).tz_localize("UTC")
-    return index.tz_convert(tz).tz_localize(None).asi8
+    try:
+        return index.tz_convert(tz).tz_localize(None).asi8
+    except (pd.errors.OutOfBoundsDatetime, OverflowError) as exc:
+        raise DataError(f"a time in zone {tz} falls outside {_LIMITS} ({exc})") from exc
 
 
 def to_datetimes(times: np.ndarray, tz: str | None, freq: Frequency):
@@ -340,7 +442,10 @@ def to_datetimes(times: np.ndarray, tz: str | None, freq: Frequency):
         # Midnight rarely falls in a daylight-saving switch; where it does, take the
         # first of a repeated time and move a skipped time forward.
         standard = np.zeros(index.shape[0], dtype=bool)
-        return index.tz_localize(tz, ambiguous=standard, nonexistent="shift_forward")
+        try:
+            return index.tz_localize(tz, ambiguous=standard, nonexistent="shift_forward")
+        except (pd.errors.OutOfBoundsDatetime, OverflowError) as exc:
+            raise DataError(f"a time in zone {tz} falls outside {_LIMITS} ({exc})") from exc
     return index.tz_localize("UTC").tz_convert(tz)
 
 
@@ -349,9 +454,14 @@ def format_time(nanoseconds: int, tz: str | None, freq: Frequency | None = None)
 
     Without ``freq`` (or without ``tz``) the time is shown as it is stored.
     """
-    if tz is None or freq is None:
-        import pandas as pd
+    import pandas as pd
 
-        stamp = pd.Timestamp(nanoseconds, unit="ns", tz="UTC" if tz else None)
-        return (stamp.tz_convert(tz) if tz else stamp).isoformat(sep=" ")
-    return to_datetimes(np.array([nanoseconds]), tz, freq)[0].isoformat(sep=" ")
+    try:
+        if tz is None or freq is None:
+            stamp = pd.Timestamp(nanoseconds, unit="ns", tz="UTC" if tz else None)
+            return (stamp.tz_convert(tz) if tz else stamp).isoformat(sep=" ")
+        return to_datetimes(np.array([nanoseconds]), tz, freq)[0].isoformat(sep=" ")
+    except (DataError, pd.errors.OutOfBoundsDatetime, OverflowError):
+        # Within minutes of the limits a zone's local time may not be representable;
+        # a message still needs the time, so it is shown as stored.
+        return f"{pd.Timestamp(nanoseconds, unit='ns').isoformat(sep=' ')} (as stored)"

@@ -3,8 +3,8 @@
 Each function takes the row-aligned arrays of a table being built (``Rows``)
 and does one job over all series at once with whole-array numpy operations:
 sort, combine duplicates, refuse non-finite values, trim missing ends, choose
-the frequency, lay every series on its grid and fill the gaps. Problems become
-DataErrors that name the file, the series, the timestamp and the row.
+the frequency and lay every series on its grid (``rnncast.gaps`` fills it).
+Problems become DataErrors that name the file, the series, the timestamp and the row.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ import numpy as np
 
 from rnncast.errors import DataError
 from rnncast.frequency import (
+    FIRST_NS,
+    LAST_NS,
+    MAX_STEP_NS,
+    NS_PER_DAY,
     Frequency,
     counts_in_wall_clock,
     format_time,
     infer_frequency,
     parse_frequency,
-    shift_times,
     step_positions,
     wall_clock,
 )
@@ -200,10 +203,22 @@ def compact_codes(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.nd
     return new_code[codes], ids[used]
 
 
-def use_wall_clock(rows: Rows, offsets: np.ndarray, freq_text: str | None, tz: str) -> bool:
+def use_wall_clock(rows: Rows, offsets: np.ndarray, table: Table, tz: str) -> bool:
     """Switch zoned times to wall-clock when the data steps by days or longer, so that
     daily stamps at local midnight stay one day apart across daylight saving."""
-    local = wall_clock(rows.times, tz)
+    try:
+        local = wall_clock(rows.times, tz)
+    except DataError as exc:
+        # Hours from the limits, a UTC instant may have no local time in int64 ns:
+        # name the stamp nearest to either limit.
+        latest, earliest = int(rows.times.max()), int(rows.times.min())
+        nearer = latest if LAST_NS - latest < earliest - FIRST_NS else earliest
+        edge = format_time(nearer, None)
+        raise DataError(
+            f"{table.source.label}: column {table.columns.time!r} holds {edge} UTC, which in "
+            f"zone {tz} falls outside 1677-09-21 to 2262-04-11, the times rnncast can represent"
+        ) from exc
+    freq_text = table.config.freq
     freq = parse_frequency(freq_text) if freq_text else infer_frequency(local, offsets)
     if freq is None or not counts_in_wall_clock(freq):
         return False
@@ -226,6 +241,11 @@ def choose_frequency(
             f"{label}: every series has a single timestamp, so the frequency cannot be "
             "inferred; pass --freq (e.g. --freq h or --freq D)"
         )
+    if freq.step_ns > MAX_STEP_NS:
+        raise DataError(
+            f"{label}: its timestamps are {freq.step_ns // NS_PER_DAY:,} days apart, a step "
+            "longer than two hundred years; pass --freq with the intended step"
+        )
     if not freq.is_calendar and _grid_lengths(rows, offsets, freq).sum() > 2 * n_rows:
         # A few stray stamps (02:01 among hourly ones) shrink the common step to a
         # minute. The usual step is then the one meant: lay_on_grid names the strays.
@@ -241,12 +261,12 @@ def _check_grid_size(
     rows: Rows, offsets: np.ndarray, freq: Frequency, what: str, label: str
 ) -> None:
     n_rows = rows.times.shape[0]
-    with np.errstate(over="ignore"):
-        span_steps = int(np.maximum(_grid_lengths(rows, offsets, freq), 1).sum())
+    # Summed as floats: a 1 ns grid over centuries has more steps than int64 can count.
+    span_steps = float(np.maximum(_grid_lengths(rows, offsets, freq), 1).astype(np.float64).sum())
     if span_steps > _MAX_GRID_INFLATION * n_rows and span_steps > 1_000:
         raise DataError(
             f"{label}: timestamps are not on a regular grid: {what} would make "
-            f"{span_steps:,} steps out of {n_rows:,} rows. Pass --freq with the intended "
+            f"{span_steps:,.0f} steps out of {n_rows:,} rows. Pass --freq with the intended "
             "step (timestamps off that step are then reported)"
         )
 
@@ -303,81 +323,3 @@ def lay_on_grid(
     grid_covariates = np.full((grid.shape[0], rows.covariates.shape[1]), np.nan)
     grid_covariates[slots] = rows.covariates
     return grid, grid_covariates, grid_offsets
-
-
-def fill_missing(
-    grid: np.ndarray,
-    grid_covariates: np.ndarray,
-    offsets: np.ndarray,
-    start_times: np.ndarray,
-    freq: Frequency,
-    table: Table,
-    ids: np.ndarray,
-    tz: str | None,
-) -> None:
-    """Fill missing steps in place. The target has a value at both ends of every series
-    (see trim_missing_ends); covariates may not, so their ends are carried."""
-    policy = table.config.fill
-    missing = np.isnan(grid)
-    if policy == "error" and missing.any():
-        first = int(np.flatnonzero(missing)[0])
-        code = int(np.searchsorted(offsets, first, side="right") - 1)
-        when = shift_times(start_times[code : code + 1], np.array([first - offsets[code]]), freq)
-        raise DataError(
-            f"{table.source.label}: series {ids[code]!r} is missing "
-            f"{int(missing[offsets[code] : offsets[code + 1]].sum())} step(s), the first at "
-            f"{format_time(int(when[0]), tz)} ({int(missing.sum())} in all); "
-            "pass --fill interpolate|ffill|zero to fill them"
-        )
-    _fill_column(grid, offsets, policy)
-    for column, name in enumerate(table.columns.covariates):
-        values = grid_covariates[:, column]
-        lengths = np.diff(offsets)
-        present = np.bincount(
-            np.repeat(np.arange(len(lengths)), lengths),
-            weights=~np.isnan(values),
-            minlength=len(lengths),
-        )
-        if (present == 0).any():
-            code = int(np.flatnonzero(present == 0)[0])
-            raise DataError(
-                f"{table.source.label}: covariate {name!r} has no value at all for series "
-                f"{ids[code]!r}; give it values or leave it out of --covariates"
-            )
-        if np.isnan(values).any():
-            if policy == "error":
-                code = int(np.searchsorted(offsets, np.flatnonzero(np.isnan(values))[0], "right"))
-                raise DataError(
-                    f"{table.source.label}: covariate {name!r} has missing values in series "
-                    f"{ids[code - 1]!r}; pass --fill interpolate|ffill|zero to fill them"
-                )
-            _fill_column(values, offsets, policy)
-            grid_covariates[:, column] = values
-
-
-def _fill_column(column: np.ndarray, offsets: np.ndarray, policy: str) -> None:
-    """Fill NaNs in place within each series: linear, last value, or zero. A series
-    whose first values are missing takes its first present value for them."""
-    missing = np.isnan(column)
-    if not missing.any():
-        return
-    if policy == "zero":
-        column[missing] = 0.0
-        return
-    index = np.arange(column.shape[0])
-    series_of = np.repeat(np.arange(offsets.shape[0] - 1), np.diff(offsets))
-    series_start = offsets[:-1][series_of]
-    series_last = offsets[1:][series_of] - 1
-    previous = np.maximum.accumulate(np.where(missing, -1, index))
-    following = np.minimum.accumulate(np.where(missing, column.shape[0], index)[::-1])[::-1]
-    has_previous = previous >= series_start
-    has_following = following <= series_last
-    previous = np.where(has_previous, previous, following)
-    following = np.where(has_following, following, previous)
-    if policy == "ffill":
-        column[missing] = column[previous[missing]]
-        return
-    span = (following - previous).astype(np.float64)
-    weight = np.divide(index - previous, span, out=np.zeros_like(span), where=span > 0)
-    filled = column[previous] + weight * (column[following] - column[previous])
-    column[missing] = filled[missing]

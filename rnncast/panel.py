@@ -32,16 +32,17 @@ from rnncast.frequency import (
     format_time,
     grid_times,
     shift_times,
+    steps_that_fit,
     to_datetimes,
     wall_clock,
 )
+from rnncast.gaps import fill_missing, filled_warnings, mostly_filled
 from rnncast.grid import (
     check_finite,
     choose_frequency,
     combine_duplicates,
     compact_codes,
     extract_rows,
-    fill_missing,
     lay_on_grid,
     sort_rows,
     trim_missing_ends,
@@ -148,6 +149,19 @@ class Panel:
     def times(self) -> np.ndarray:
         """(n_steps,) int64 ns timestamps of every step, series after series."""
         return grid_times(self.start_times, self.lengths, self.freq)
+
+    def future_times(self, horizon: int) -> np.ndarray:
+        """(S, H) int64 ns timestamps of the ``horizon`` steps after each series' end.
+
+        Raises DataError naming the first series whose steps would fall past the last
+        representable time (April 2262), rather than wrapping to 1677.
+        """
+        ends = self.end_times()
+        where = f"{self.ingest.source}: " if self.ingest is not None else ""
+        _refuse_past_the_limit(ends, horizon, self.freq, self.ids, self.tz, where)
+        steps = np.tile(np.arange(1, horizon + 1, dtype=np.int64), self.n_series)
+        times = shift_times(np.repeat(ends, horizon), steps, self.freq)
+        return times.reshape(self.n_series, horizon)  # (S, H)
 
     def index(self, series_id: str) -> int:
         """Position of a series by id; KeyError if absent."""
@@ -305,12 +319,13 @@ def build_panel(table: Table) -> Panel:
     rows.codes, ids = compact_codes(rows.codes, ids)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows.codes, minlength=len(ids)))])
     tz_of_times = tz
-    if tz is not None and use_wall_clock(rows, offsets, config.freq, tz):
+    if tz is not None and use_wall_clock(rows, offsets, table, tz):
         tz_of_times = None  # messages show the wall-clock times as they now are
     freq = choose_frequency(rows, offsets, table, ids, tz_of_times)
     values, covariates, grid_offsets = lay_on_grid(rows, offsets, freq, table, ids, tz_of_times)
     missing_timestamps = int(values.shape[0] - rows.values.shape[0])
     start_times = rows.times[offsets[:-1]]
+    sparse = mostly_filled(values, grid_offsets)
     fill_missing(values, covariates, grid_offsets, start_times, freq, table, ids, tz_of_times)
     lengths = np.diff(grid_offsets)
 
@@ -333,7 +348,12 @@ def build_panel(table: Table) -> Panel:
                 f"at least {config.horizon + 1}"
             )
     kept = np.flatnonzero(keep)
+    if config.horizon is not None:
+        ends = shift_times(start_times[kept], lengths[kept] - 1, freq)
+        where = f"{table.source.label}: "
+        _refuse_past_the_limit(ends, config.horizon, freq, ids[kept], tz_of_times, where)
     warnings = tuple(f"series {name!r} skipped: {why}" for name, why in skipped)
+    warnings += filled_warnings(sparse, ids, freq, config.fill)
     report = IngestReport(
         source=table.source.label,
         layout="wide" if table.columns.id is None and len(table.columns.targets) > 1 else "long",
@@ -366,6 +386,30 @@ def build_panel(table: Table) -> Panel:
         target_name=table.columns.targets[0] if table.columns.id is not None else "y",
         ingest=report,
     )
+
+
+def _refuse_past_the_limit(
+    ends: np.ndarray, horizon: int, freq: Frequency, ids: np.ndarray, tz: str | None, where: str
+) -> None:
+    """DataError naming the first series whose ``horizon`` steps after its end (int64
+    ns) cannot be represented: int64 nanoseconds end on 2262-04-11."""
+    fit = steps_that_fit(ends, freq)
+    short = np.flatnonzero(fit < horizon)
+    if short.size:
+        index = int(short[0])
+        more = f" ({short.size} series in all)" if short.size > 1 else ""
+        fewest = int(fit[short].min())
+        fix = (
+            f"Shorten --horizon to {fewest}, or leave the series out"
+            if fewest > 0
+            else "Leave the series out, or end it earlier"
+        )
+        end = format_time(int(ends[index]), tz, freq)
+        raise DataError(
+            f"{where}series {str(ids[index])!r} ends at {end}, so its next "
+            f"{_steps(horizon)} ({freq.alias}) would fall past 2262-04-11 23:47:16, the last "
+            f"time rnncast can represent; only {_steps(int(fit[index]))} fit{more}. {fix}"
+        )
 
 
 def _steps(count: int) -> str:

@@ -16,8 +16,15 @@ STAGES = [
     "errors",
     "config",
     "frequency",
+    # Reading: text timestamps, which column plays which part, which files a source
+    # names and whether they agree; then io reads them.
+    "timeparse",
+    "columns",
+    "sources",
     "io",
     "grid",
+    # Steps filled where a series has no value: warnings for mostly-filled series.
+    "gaps",
     # Outputs written whole or not at all, and one writer per output (locks).
     "writing",
     "panel",

@@ -5,8 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnncast.errors import ConfigError
+from rnncast.errors import ConfigError, DataError
 from rnncast.frequency import (
+    FIRST_NS,
+    LAST_NS,
     NS_PER_DAY,
     NS_PER_HOUR,
     NS_PER_MINUTE,
@@ -14,10 +16,13 @@ from rnncast.frequency import (
     Frequency,
     calendar_feature_names,
     calendar_features,
+    format_time,
     infer_frequency,
     parse_frequency,
     shift_times,
     step_positions,
+    steps_that_fit,
+    wall_clock,
 )
 
 
@@ -179,3 +184,122 @@ def test_calendar_features_follow_the_frequency(freq: Frequency, cycles: list[st
     features = calendar_features(stamps("2024-03-01", "2024-04-01"), freq)
     sines, cosines = features[:, 0::2], features[:, 1::2]
     np.testing.assert_allclose(sines**2 + cosines**2, 1.0, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------
+# The limits of int64 nanoseconds (1677-09-21 to 2262-04-11): never wrap, refuse instead
+# ---------------------------------------------------------------------------------------
+
+HOURLY = Frequency(step_ns=NS_PER_HOUR)
+MONTH_START = Frequency(months=1)
+MONTH_END = Frequency(months=1, month_end=True)
+
+
+@pytest.mark.parametrize(
+    ("freq", "last", "after"),
+    [
+        (HOURLY, "2262-04-11T23:00", 0),
+        (HOURLY, "2262-04-11T20:00", 3),
+        (Frequency(step_ns=NS_PER_DAY), "2262-04-01", 10),
+        (MONTH_START, "2262-04-01", 0),
+        (MONTH_START, "2262-01-01", 3),
+        (MONTH_END, "2262-03-31", 0),  # 30 April is past the last instant
+        (MONTH_END, "2261-12-31", 3),
+        (Frequency(months=12), "2200-01-01", 62),
+    ],
+)
+def test_shifting_past_2262_is_refused_not_wrapped(freq: Frequency, last: str, after: int):
+    # Before, numpy wrapped 2262-04-12 around to 1677-09-21.
+    origin = stamps(last)
+    assert steps_that_fit(origin, freq).tolist() == [after]
+    if after:
+        assert shift_times(origin, np.array([after]), freq)[0] <= LAST_NS
+    with pytest.raises(DataError, match=r"falls outside 1677-09-21 to 2262-04-11"):
+        shift_times(origin, np.array([after + 1]), freq)
+
+
+@pytest.mark.parametrize("freq", [HOURLY, MONTH_START, MONTH_END])
+def test_shifting_before_1677_is_refused_not_wrapped(freq: Frequency) -> None:
+    # One month back is September 1677, which holds the 30th but not the 1st.
+    origin = stamps("1677-10-31" if freq.month_end else "1677-11-01")
+    assert shift_times(origin, np.array([-1]), freq)[0] >= FIRST_NS
+    with pytest.raises(DataError, match="falls outside"):
+        shift_times(origin, np.array([-2 if freq.is_calendar else -(10**6)]), freq)
+
+
+def test_steps_far_beyond_any_year_are_refused() -> None:
+    origin = stamps("2024-01-01")
+    for freq in (HOURLY, MONTH_START, Frequency(months=12_000)):
+        with pytest.raises(DataError):
+            shift_times(origin, np.array([2**62]), freq)
+        with pytest.raises(DataError):
+            shift_times(origin, np.array([-(2**63)]), freq)
+
+
+def test_positions_and_inference_span_the_whole_representable_range() -> None:
+    # 1678 to 2261 is more than 2**63 ns: a signed difference overflows.
+    times = stamps("1678-01-01T00:00", "1678-01-01T01:00", "2261-01-01T00:00")
+    assert infer_frequency(times, np.array([0, 3])) == HOURLY
+    days = (np.datetime64("2261-01-01") - np.datetime64("1678-01-01")).astype(int)
+    positions = step_positions(times, np.repeat(times[:1], 3), Frequency(step_ns=NS_PER_DAY))
+    assert positions.tolist() == [0, -1, int(days)]
+    monthly = stamps("1677-10-01", "1677-11-01", "2262-04-01")
+    assert infer_frequency(monthly, np.array([0, 3])) == MONTH_START
+    origins = np.repeat(monthly[:1], 3)
+    assert step_positions(monthly, origins, MONTH_START).tolist() == [0, 1, 7014]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(
+    freq=frequencies,
+    minutes_from_the_end=st.integers(0, 3 * 366 * 24 * 60),
+    steps=st.lists(st.integers(-40, 40), min_size=1, max_size=8),
+    at_the_start=st.booleans(),
+)
+def test_shifts_near_the_limits_are_exact_or_refused(
+    freq: Frequency, minutes_from_the_end: int, steps: list[int], at_the_start: bool
+) -> None:
+    edge = FIRST_NS if at_the_start else LAST_NS
+    origin = edge + (1 if at_the_start else -1) * minutes_from_the_end * NS_PER_MINUTE
+    origin -= origin % NS_PER_MINUTE  # a whole minute, as a grid stamp would be
+    origin = max(origin, FIRST_NS + NS_PER_MINUTE)
+    if freq.is_calendar:  # a calendar origin: the first or last day of its month
+        day = np.datetime64(origin, "ns").astype("datetime64[D]")
+        month = day.astype("datetime64[M]")
+        first_day = max(month.astype("datetime64[D]"), np.datetime64("1677-09-22"))
+        chosen = (month + 1).astype("datetime64[D]") - 1 if freq.month_end else first_day
+        origin = int(chosen.astype("datetime64[ns]").astype(np.int64))
+    fit = int(steps_that_fit(np.array([origin]), freq)[0])
+    for count in steps:
+        expected = _python_shift(origin, count, freq)
+        representable = FIRST_NS <= expected <= LAST_NS
+        assert (count <= fit) == (representable or count < 0), (count, fit)
+        if representable:
+            assert shift_times(np.array([origin]), np.array([count]), freq).tolist() == [expected]
+        else:
+            with pytest.raises(DataError):
+                shift_times(np.array([origin]), np.array([count]), freq)
+
+
+def _python_shift(origin: int, count: int, freq: Frequency) -> int:
+    """The same shift in Python integers, which do not overflow."""
+    if not freq.is_calendar:
+        return origin + count * freq.step_ns
+    day, time_of_day = divmod(origin, NS_PER_DAY)
+    date = np.datetime64(day, "D")
+    month = date.astype("datetime64[M]")
+    target = month + count * freq.months
+    if freq.month_end:
+        new_day = (target + 1).astype("datetime64[D]") - 1
+        return int(new_day.astype(np.int64)) * NS_PER_DAY + time_of_day
+    phase_days = int((date - month.astype("datetime64[D]")).astype(np.int64))
+    new_day = target.astype("datetime64[D]").astype(np.int64) + phase_days
+    return int(new_day) * NS_PER_DAY + time_of_day
+
+
+def test_local_times_beyond_the_limits_are_a_data_error_not_a_crash() -> None:
+    late = np.array([LAST_NS - NS_PER_HOUR])
+    with pytest.raises(DataError, match="zone Asia/Tokyo falls outside"):
+        wall_clock(late, "Asia/Tokyo")
+    # Messages still show the time, as stored.
+    assert format_time(int(late[0]), "Asia/Tokyo").endswith("(as stored)")

@@ -135,3 +135,85 @@ def test_rows_are_located_by_file_when_a_source_has_several(tmp_path) -> None:
         )
     with pytest.raises(DataError, match=r"part-0.csv: column 'y' must be numeric but row 2"):
         read_table(resolve_source(str(tmp_path / "part-*.csv")), DataConfig())
+
+
+def test_a_path_that_exists_is_a_file_even_with_glob_characters(tmp_path) -> None:
+    path = tmp_path / "a[1]*.csv"
+    path.write_text("ds,y\n2024-01-01,1\n")
+    assert resolve_source(path).paths == (path,)
+    (tmp_path / "b1.csv").write_text("ds,y\n2024-01-01,1\n")
+    assert resolve_source(tmp_path / "b[1].csv").paths == (tmp_path / "b1.csv",)
+
+
+def test_hive_folder_keys_are_read_as_text_as_written(tmp_path) -> None:
+    for key in ("7", "07", "x%2Fy"):
+        folder = tmp_path / f"unique_id={key}"
+        folder.mkdir()
+        pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=2), "y": 1.0}).to_parquet(
+            folder / "part.parquet"
+        )
+    table = read_table(resolve_source(tmp_path), DataConfig())
+    ids = table.data.column("unique_id").combine_chunks().dictionary.to_pylist()
+    assert sorted(ids) == ["07", "7", "x/y"]
+
+
+def test_a_column_that_is_also_a_folder_key_is_refused(tmp_path) -> None:
+    folder = tmp_path / "unique_id=a"
+    folder.mkdir()
+    pd.DataFrame({"unique_id": ["b"], "ds": [pd.Timestamp("2024-01-01")], "y": 1.0}).to_parquet(
+        folder / "part.parquet"
+    )
+    with pytest.raises(DataError, match=r"column 'unique_id' is both a column of this file"):
+        read_table(resolve_source(tmp_path), DataConfig())
+
+
+def test_a_time_format_is_used_even_for_iso_looking_csv_text(tmp_path) -> None:
+    path = tmp_path / "ydm.csv"
+    path.write_text("ds,y\n2024-02-01,1\n2024-03-01,2\n")  # 2 and 3 January, day first
+    table = read_table(resolve_source(path), DataConfig(time_format="%Y-%d-%m"))
+    assert table.data.column("ds").to_pylist() == [
+        pd.Timestamp("2024-01-02"),
+        pd.Timestamp("2024-01-03"),
+    ]
+
+
+def test_a_bad_stamp_past_the_first_csv_block_is_named(tmp_path) -> None:
+    # pyarrow infers timestamps from the first block (1 MiB) and fails on a later row;
+    # the column is then read again as text, so that the row can be named.
+    rows = 60_000
+    stamps = pd.date_range("2000-01-01", periods=rows, freq="h").strftime("%Y-%m-%d %H:%M:%S")
+    stamps = stamps.tolist()
+    stamps[-1] = "oops"
+    path = tmp_path / "long.csv"
+    pd.DataFrame({"ds": stamps, "y": 1.0}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=rf"column 'ds' holds 'oops' at row {rows}, which"):
+        read_table(resolve_source(path), DataConfig())
+
+
+def test_csv_files_whose_stamps_infer_differently_are_read_as_one(tmp_path) -> None:
+    (tmp_path / "a.csv").write_text("unique_id,ds,y\na,2024-01-01,1\na,2024-01-02,2\n")
+    (tmp_path / "b.csv").write_text("unique_id,ds,y\nb,2024-01-01 00:00,1\nb,2024-01-02 00:00,2\n")
+    table = read_table(resolve_source(tmp_path), DataConfig())
+    assert table.data.column("ds").type == pa.timestamp("ns")
+    assert table.data.num_rows == 4
+
+
+def test_timestamps_beyond_nanoseconds_are_named_with_their_row(tmp_path) -> None:
+    path = tmp_path / "far.parquet"
+    seconds = pa.array([0, 10**10], pa.int64()).cast(pa.timestamp("s"))  # 2286
+    pq.write_table(pa.table({"ds": seconds, "y": [1.0, 2.0]}), path)
+    with pytest.raises(DataError, match=r"column 'ds' holds '2286-11-20 17:46:40' at row 2"):
+        read_table(resolve_source(path), DataConfig())
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_wide_file_may_lack_a_series_that_others_have(tmp_path, fmt) -> None:
+    early = pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=3), "a": [1.0, 2.0, 3.0]})
+    late = pd.DataFrame(
+        {"ds": pd.date_range("2024-01-04", periods=2), "a": [4.0, 5.0], "b": [1.0, 2.0]}
+    )
+    for name, part in (("1", early), ("2", late)):
+        path = tmp_path / f"part-{name}.{fmt}"
+        part.to_csv(path, index=False) if fmt == "csv" else part.to_parquet(path)
+    table = read_table(resolve_source(tmp_path), DataConfig(layout="wide"))
+    assert table.data.column("b").to_pylist() == [None, None, None, 1.0, 2.0]

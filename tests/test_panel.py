@@ -305,3 +305,61 @@ def test_hourly_zoned_stamps_give_local_wall_times_for_calendar_features() -> No
     panel = Panel.from_frame(pd.DataFrame({"ds": stamps, "y": 1.0}))
     hours = pd.DatetimeIndex(panel.wall_times()).hour.tolist()
     assert hours == [0, 1, 3, 4]  # 02:00 does not exist that night
+
+
+def test_future_times_follow_each_series_end() -> None:
+    panel = Panel.from_frame(two_series())
+    future = panel.future_times(2)
+    assert future.shape == (2, 2)
+    assert future[0].tolist() == [
+        pd.Timestamp("2024-01-01 06:00").value,
+        pd.Timestamp("2024-01-01 07:00").value,
+    ]
+
+
+def late_series() -> pd.DataFrame:
+    return pd.concat(
+        [
+            hourly("early", "2024-01-01", [1.0, 2.0, 3.0, 4.0]),
+            hourly("late", "2262-04-11 20:00", [1.0, 2.0, 3.0, 4.0]),
+        ]
+    )
+
+
+def test_steps_past_2262_are_refused_naming_the_series() -> None:
+    # Before, the forecast stamps of "late" wrapped around to 1677-09-21.
+    message = (
+        "<DataFrame>: series 'late' ends at 2262-04-11 23:00:00, so its next 2 steps "
+        r"\(h\) would fall past 2262-04-11 23:47:16, the last time rnncast can represent; "
+        "only 0 steps fit. Leave the series out, or end it earlier"
+    )
+    with pytest.raises(DataError, match=message):
+        Panel.from_frame(late_series(), DataConfig(horizon=2))
+    panel = Panel.from_frame(late_series())
+    with pytest.raises(DataError, match=message):
+        panel.future_times(2)
+    assert panel.take([0]).future_times(2).shape == (1, 2)
+
+
+def test_a_series_mostly_filled_is_warned_about_and_a_few_gaps_are_not() -> None:
+    sparse = hourly(
+        "sparse", "2024-01-01", [float(v) for v in range(30)], drop=tuple(range(1, 30, 2))
+    )
+    gappy = hourly("gappy", "2024-01-01", [float(v) for v in range(30)], drop=(5, 6, 20))
+    panel = Panel.from_frame(pd.concat([gappy, sparse]))
+    assert panel.ingest.warnings == (
+        "series 'sparse' is mostly filled, not observed: 14 of its 29 hourly steps have no "
+        "value and were filled by --fill interpolate (its values are usually 2 steps "
+        "apart); check that it belongs with the others, or pass --fill error to refuse gaps",
+    )
+    with pytest.raises(DataError, match="series 'gappy' is missing 3 step"):
+        Panel.from_frame(pd.concat([gappy, sparse]), DataConfig(fill="error"))
+
+
+def test_only_five_mostly_filled_series_are_named() -> None:
+    frames = [hourly("dense", "2024-01-01", [1.0] * 10)] + [
+        hourly(f"s{i}", "2024-01-01", [1.0] * 10, drop=(1, 2, 3, 4, 5, 6, 7, 8)) for i in range(7)
+    ]
+    warnings = Panel.from_frame(pd.concat(frames)).ingest.warnings
+    assert len(warnings) == 6
+    assert warnings[-1] == "2 more series are mostly filled, not observed"
