@@ -293,15 +293,17 @@ def train(
     with holding_lock(out):
         panel = rnncast.read_panel(data, replace(data_config, horizon=horizon))
         _warn_skipped(panel)
+        holdout = _Holdout(panel, season, device, data, out)
         with _stop_on_signals() as stop_reason:
             with training_progress(quiet) as on_epoch:
                 trained = rnncast.train(
                     panel, model, training, out=out, data=data_config, resume=resume,
                     on_epoch=on_epoch, should_stop=stop_reason, save=False,
+                    before_refit=holdout.score,
                 )  # fmt: skip
             # Training is done: a first SIGTERM from here on waits for the model to be
             # saved (seconds), rather than losing the run; a second one still stops it.
-            document = _save_trained(trained, out, panel, settings, season, device, data)
+            document = holdout.save(trained, settings)
             if stop_reason():
                 logs.warn("signal_after_training",
                           f"{stop_reason()} arrived after training; the model was saved first",
@@ -540,26 +542,40 @@ def inspect(
         render_inspect(model, description)
 
 
-def _save_trained(trained: Any, out: str, panel: Any, settings: str, season: int | None,
-                  device: str, data: str) -> dict | None:  # fmt: skip
-    """Score the holdout, then save the model with its settings and report in one
-    step; the metrics document, or None without a test part."""
-    from rnncast.artifact import SETTINGS_FILE, save_model
+class _Holdout:
+    """The test part of ``rnncast train``: scored on the model that never saw it (before
+    any refit), then saved with the final model and its settings in one step."""
 
-    files, document = {SETTINGS_FILE: settings.encode()}, None
-    if trained.training.test_size:
+    def __init__(self, panel: Any, season: int | None, device: str, data: str, out: str):
+        self.panel, self.season, self.device, self.data, self.out = panel, season, device, data, out
+        self.document: dict | None = None
+        self.report: dict[str, bytes] = {}
+
+    def score(self, trained: Any) -> None:
+        if not trained.training.test_size:
+            return
         from rnncast.evaluation import holdout
         from rnncast.nn.device import resolve_device
         from rnncast.report import render_report
 
-        evaluation = holdout(trained, panel, season=season, device=resolve_device(device))
-        evaluation = replace(evaluation, settings={**evaluation.settings, "source": data,
-                                                   "model": out})  # fmt: skip
-        document, report = render_report(evaluation, model=trained.describe(),
-                                         title=f"rnncast holdout: {out}")  # fmt: skip
-        files.update(report)
-    save_model(trained, out, extra_files=files)
-    return document
+        evaluation = holdout(trained, self.panel, season=self.season,
+                             device=resolve_device(self.device))  # fmt: skip
+        saved = ("refit on every step, the test part included, after this test"
+                 if trained.training.refit else "the model scored here")  # fmt: skip
+        settings = {"source": self.data, "model": self.out, "saved_model": saved}
+        evaluation = replace(evaluation, settings={**evaluation.settings, **settings})
+        title = f"rnncast holdout: {self.out}"
+        self.document, self.report = render_report(
+            evaluation, model=trained.describe(), title=title
+        )
+
+    def save(self, trained: Any, settings: str) -> dict | None:
+        """Write the model with its settings and report; the metrics document, or None
+        without a test part."""
+        from rnncast.artifact import SETTINGS_FILE, save_model
+
+        save_model(trained, self.out, extra_files={SETTINGS_FILE: settings.encode(), **self.report})
+        return self.document
 
 
 def _test_scores(directory: str) -> dict[str, Any] | None:

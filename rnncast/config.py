@@ -192,6 +192,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    # After validation has chosen the epochs and the blend (and the holdout is scored),
+    # train again on every step, so the saved model has learned from the newest data.
+    refit: bool = True
 
     def __post_init__(self) -> None:
         _check_choice("strategy", self.strategy, STRATEGIES)

@@ -55,8 +55,11 @@ class Interrupted(RnncastError):
 
     exit_code = 130
 
-    def __init__(self, message: str, signal_number: int = 2) -> None:
+    def __init__(self, message: str, signal_number: int = 2, polite: bool = False) -> None:
         super().__init__(message)
+        # A stop the run asked for and reached cleanly (after a batch), rather than
+        # one forced by a second signal.
+        self.polite = polite
         # The shell's convention for "killed by signal N", so cron wrappers and
         # supervisors see a SIGTERM (timeout, shutdown) as one.
         self.exit_code = 128 + signal_number

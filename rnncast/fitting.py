@@ -11,6 +11,7 @@ the candidates. This is what lets the defaults hold on data no one tuned them fo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,19 @@ import numpy as np
 from rnncast.artifact import Model, save_model
 from rnncast.bases import BASES, Combination, base_forecasts
 from rnncast.config import ModelConfig, TrainConfig
+from rnncast.errors import Interrupted
 from rnncast.forecasting import forecast_origins
 from rnncast.panel import Panel
-from rnncast.training import train as train_network
+from rnncast import training as network_training
 
 log = logging.getLogger("rnncast")
 
+# With a refit, the first training gets this share of the time budget; the refit,
+# which runs only as many epochs as validation chose, the rest.
+_FIRST_SHARE = 0.6
+_MIN_REFIT_SECONDS = 5.0
+# Steps of training data per second of default budget (time_budget).
+_STEPS_PER_SECOND = 700.0
 # Network shares tried at the first and the last future step.
 _WEIGHTS = np.linspace(0.0, 1.0, 11)
 # Below this many validation forecasts a step, one share serves every step: a
@@ -40,16 +48,77 @@ def train(
     *,
     out: str | Path | None = None,
     save: bool = True,
+    before_refit: Callable[[Model], None] | None = None,
     **options: Any,
 ) -> Model:
     """Train a forecaster on ``panel`` and return it (see training.train for the
-    options); with validation steps, its forecasts are blended with the base
-    forecast that validation chose. With ``out`` and ``save`` the model is written."""
-    trained = train_network(panel, model, training, out=out, save=False, **options)
-    trained = replace(trained, combination=choose_combination(trained, panel))
+    options).
+
+    With validation steps, its forecasts are blended with the base forecast that
+    validation chose. Then ``before_refit`` sees that model (which never saw the
+    test part: rnncast train scores its holdout there), and with ``training.refit``
+    the network is trained again on every step of every series, for the epochs
+    validation chose, keeping the blend. ``max_time`` (default: from the data's
+    size, ``time_budget``) bounds both trainings together. With ``out`` and
+    ``save`` the model is written.
+    """
+    training = training or TrainConfig()
+    budget = training.max_time if training.max_time is not None else time_budget(panel)
+    refit = training.refit and training.val_size != 0
+    first = replace(training, max_time=budget * _FIRST_SHARE if refit else budget)
+    trained = network_training.train(panel, model, first, out=out, save=False, **options)
+    trained = replace(trained, training=replace(trained.training, max_time=training.max_time),
+                      combination=choose_combination(trained, panel))  # fmt: skip
+    if before_refit is not None:
+        before_refit(trained)
+    should_stop = options.get("should_stop")
+    if refit and should_stop is not None and should_stop() is not None:
+        log.warning("%s arrived before the refit; the model validated without it is kept",
+                    should_stop(), extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
+    elif refit:
+        try:
+            trained = refit_on_everything(trained, panel, budget - trained.history["seconds"],
+                                          **options)  # fmt: skip
+        except Interrupted as stop:
+            if not stop.polite:
+                raise
+            # The model validated before the refit is whole and scored: keep it.
+            log.warning("%s during the refit; the model validated without it is kept",
+                        should_stop(), extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
     if out is not None and save:
         save_model(trained, out)
     return trained
+
+
+def time_budget(panel: Panel) -> float:
+    """Seconds of training when the user sets none: one epoch costs time in proportion
+    to the steps, so the budget grows with them, from 30 s for small data to 9 minutes
+    for a panel the size of M4 Hourly (350,000 steps) or larger."""
+    steps = float(panel.lengths.sum())
+    return float(np.clip(30.0 + steps / _STEPS_PER_SECOND, 30.0, 540.0))
+
+
+def refit_on_everything(model: Model, panel: Panel, seconds: float, **options: Any) -> Model:
+    """The network trained again on every step of ``panel`` (validation and test parts
+    included) for the epochs validation chose, with the same settings and seed; the
+    blend, chosen on validation, is kept."""
+    epochs = max(int(model.history.get("best_epoch") or 0), 1)
+    settings = replace(model.training, val_size=0, test_size=0, max_epochs=epochs,
+                       patience=epochs, max_time=max(seconds, _MIN_REFIT_SECONDS))  # fmt: skip
+    # Not resumed, and not shown epoch by epoch: one line says what the refit did.
+    options = {k: v for k, v in options.items() if k not in ("resume", "on_epoch")}
+    refitted = network_training.train(panel, model.config, settings, save=False, **options)
+    history = {**model.history, "refit": {
+        "epochs": len(refitted.history["epochs"]), "seconds": refitted.history["seconds"],
+        "stopped": refitted.history["stopped"], "series": int(refitted.scaler.ids.shape[0]),
+        "steps": int(refitted.schema["steps"])}}  # fmt: skip
+    log.info(
+        "refit on all %d steps of %d series: %d epochs, %.1f s",
+        refitted.schema["steps"], refitted.scaler.ids.shape[0], history["refit"]["epochs"],
+        history["refit"]["seconds"], extra={"event": "refit", "fields": history["refit"]},
+    )  # fmt: skip
+    return replace(refitted, training=model.training, history=history,
+                   combination=model.combination)  # fmt: skip
 
 
 def validation_panel(model: Model, panel: Panel) -> Panel:

@@ -130,14 +130,14 @@ def forecast(
         panel = replace(panel, begins=panel.ends - keep,
                         start_times=shift_times(panel.start_times, panel.lengths - keep,
                                                 panel.freq))  # fmt: skip
+    # First: steps past the last representable time are refused naming the series,
+    # before any work.
+    times = panel.future_times(config.horizon)  # (S, H)
     lengths = panel.lengths
     values = _forecast(model, panel, lengths[:, None], panel, batch_size, device)
-    steps = np.arange(1, config.horizon + 1)
-    ends = panel.end_times()
-    times = shift_times(np.repeat(ends, config.horizon), np.tile(steps, panel.n_series), panel.freq)
     return Forecasts(
         ids=panel.ids,
-        times=times.reshape(panel.n_series, config.horizon),
+        times=times,
         quantiles=config.output_quantiles,
         values=values[:, 0],
         columns=config.quantiles if config.loss == "quantile" else (),

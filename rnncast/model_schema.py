@@ -156,6 +156,14 @@ _HISTORY_FIELDS: dict[str, Any] = {
     "seconds": float,
     "device": str,
     "chosen": list[str],
+    "refit": dict,  # format 2: the training again on every step (fitting.refit_on_everything)
+}
+_REFIT_FIELDS: dict[str, Any] = {
+    "epochs": int,
+    "seconds": float,
+    "stopped": str | None,
+    "series": int,
+    "steps": int,
 }
 _EPOCH_FIELDS: dict[str, Any] = {
     "epoch": int,
@@ -269,6 +277,8 @@ def check_history(document: Any, file: str | Path) -> dict[str, Any]:
         for index, row in enumerate(epochs):
             _check_keys(row, _EPOCH_FIELDS, f"epochs[{index}]", required=None)
             _at_least(row["epoch"], 1, f"epochs[{index}].epoch")
+        if "refit" in document:
+            _check_keys(document["refit"], _REFIT_FIELDS, "refit", required=None)
         best = document.get("best_epoch")
         if best is not None and not 0 <= best <= len(epochs):
             raise _Broken(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,7 @@ def quick(**overrides) -> TrainConfig:
     # holds out more when there are few series, training.validation_horizons).
     return TrainConfig(
         **{"device": "cpu", "max_epochs": 3, "patience": 100, "test_size": 0,
-           "val_size": HORIZON, **overrides}
+           "val_size": HORIZON, "refit": False, **overrides}
     )  # fmt: skip
 
 
@@ -179,7 +180,15 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch(tmp_path: Path) -
     model = train(
         panel,
         tiny("gru"),
-        TrainConfig(device="cpu", max_epochs=60, patience=3, lr=0.05, schedule="none", test_size=0),
+        TrainConfig(
+            device="cpu",
+            max_epochs=60,
+            patience=3,
+            lr=0.05,
+            schedule="none",
+            test_size=0,
+            refit=False,
+        ),  # fmt: skip
         out=out,
         on_epoch=remember,
     )
@@ -387,3 +396,19 @@ def test_resume_on_other_data_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"was made on other data \(3 series\)"):
         train(seasonal_panel(0, 2, 120), tiny(), quick(), out=out, resume=True)
     assert (out / CHECKPOINT).exists()
+
+
+def test_the_refit_trains_on_every_step_for_the_epochs_validation_chose() -> None:
+    # Issue 12: the saved model learns from the newest data, the validation part included.
+    panel = seasonal_panel(0, n_series=3, length=120)
+    validated = train(panel, tiny("gru"), quick(max_epochs=4))
+    refitted = train(panel, tiny("gru"), quick(max_epochs=4, refit=True))
+    assert validated.history["best_epoch"] == refitted.history["best_epoch"]
+    refit = refitted.history["refit"]
+    assert refit["epochs"] == refitted.history["best_epoch"]
+    assert refit["steps"] == int(panel.lengths.sum()) == refitted.schema["steps"]
+    assert validated.schema["steps"] == int(panel.lengths.sum())
+    # The validated model's scaler saw the training part only; the refit's, every step.
+    assert not np.allclose(validated.scaler.loc, refitted.scaler.loc)
+    assert refitted.combination == validated.combination
+    assert refitted.training == replace(validated.training, refit=True)
