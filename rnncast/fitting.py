@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from rnncast import training as network_training
 from rnncast.artifact import Model, save_model
 from rnncast.bases import BASES, Combination, base_forecasts
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import Interrupted
 from rnncast.forecasting import forecast_origins
 from rnncast.panel import Panel
-from rnncast import training as network_training
 
 log = logging.getLogger("rnncast")
 

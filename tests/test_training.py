@@ -188,7 +188,7 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch(tmp_path: Path) -
             schedule="none",
             test_size=0,
             refit=False,
-        ),  # fmt: skip
+        ),
         out=out,
         on_epoch=remember,
     )
