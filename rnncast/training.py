@@ -261,7 +261,8 @@ def train(
                 raise Interrupted(
                     f"training stopped by {name} in epoch {loop.epoch + 1}"
                     + (f"; checkpoint saved in {out}, continue with --resume" if out else ""),
-                    signal_number=_signal_number(name), polite=True,
+                    signal_number=_signal_number(name),
+                    polite=True,
                 )
         loop.restore_best()
 
