@@ -138,6 +138,9 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
     if origins < 1:
         return None
     seen = validation_panel(model, panel)
+    # Series too short to have been validated (training.validation_sizes) do not vote.
+    validated = network_training.validation_sizes(seen.lengths, val_size, horizon) > 0
+    seen = seen.take(np.flatnonzero(validated))
     lengths = seen.lengths
     cuts = (lengths - val_size)[:, None] + horizon * np.arange(origins)[None, :]  # (S, K)
     series = [seen.series(i).astype(np.float64) for i in range(seen.n_series)]

@@ -116,6 +116,12 @@ def _resumed_settings(
     return model, resumed, epoch
 
 
+def validation_sizes(lengths: np.ndarray, val_size: int, horizon: int) -> np.ndarray:
+    """(S,) steps each series gives to validation: ``val_size``, or none for a series
+    that would then keep no training origin."""
+    return np.where(lengths >= val_size + horizon + 1, val_size, 0).astype(np.int64)
+
+
 # Validation forecasts wanted over all series, so that early stopping and the blend
 # with the base forecast (fitting.py) rest on more than a handful of origins.
 _VALIDATION_ORIGINS = 64
@@ -193,9 +199,11 @@ def train(
             f"--test-size {test_size} is shorter than --horizon {model.horizon}: the test scores "
             "whole horizons; use at least the horizon, or 0 to train on everything"
         )
-    held_out = f"--val-size {val_size}" + (f" and --test-size {test_size}" if test_size else "")
-    needed = test_size + val_size + model.horizon + 1  # one training origin at least
-    panel = keep_long_enough(panel, needed, f"--horizon {model.horizon} with {held_out}")
+    # One training origin at least. A series too short to give up the validation steps
+    # too is trained on whole, without validation (validation_sizes), not skipped.
+    needed = test_size + model.horizon + 1
+    what = f"--horizon {model.horizon}" + (f" with --test-size {test_size}" if test_size else "")
+    panel = keep_long_enough(panel, needed, what)
     if test_size:
         # The test part is cut off here, before anything (scaler, sizes, loss weights)
         # is fitted, so no statistic of it reaches the model.
@@ -212,14 +220,22 @@ def train(
         extra={"event": "device", "fields": {"device": device.type}},
     )  # fmt: skip
 
-    head = panel.split_tail(val_size)[0] if val_size else panel
+    own_val = validation_sizes(panel.lengths, val_size, model.horizon)
+    unvalidated = int((own_val < val_size).sum())
+    if unvalidated:
+        log.info(
+            "%d series too short for --val-size %d are trained on without validation",
+            unvalidated, val_size,
+            extra={"event": "without_validation", "fields": {"series": unvalidated}},
+        )  # fmt: skip
+    head = replace(panel, ends=panel.ends - own_val)
     scaler = fit_scaler(head, model.scaler)
     season = panel.freq.season_length if model.season_inputs else 0
     tensors = lay_out(panel, scaler, model.horizon, season, device,
                       relative=model.relative_inputs and season > 0)  # fmt: skip
     weights = torch.from_numpy(loss_weights(head, scaler.scale)).float().to(device)
     lengths = panel.lengths
-    train_lengths = lengths - val_size
+    train_lengths = lengths - own_val
     ranges = {
         "train": (np.zeros_like(lengths), train_lengths - 1 - model.horizon),
         "val": (train_lengths - 1, lengths - 1 - model.horizon),

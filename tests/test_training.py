@@ -346,10 +346,21 @@ def test_divergence_in_a_later_epoch_keeps_the_last_good_epochs_checkpoint(
 
 def test_a_series_too_short_for_training_is_skipped_with_the_rest_trained() -> None:
     long = seasonal_panel(0, n_series=2, length=80).to_frame()
-    short = long[long["unique_id"] == "s0"].head(20).assign(unique_id="tiny")
+    short = long[long["unique_id"] == "s0"].head(HORIZON).assign(unique_id="tiny")
     panel = Panel.from_frame(pd.concat([long, short], ignore_index=True))
     model = train(panel, tiny(), quick(max_epochs=1))
     assert sorted(model.scaler.ids.tolist()) == ["s0", "s1"]
+
+
+def test_a_series_too_short_for_validation_is_trained_without_it() -> None:
+    # Issue 12: a short series (M3 Yearly has 14 points for h = 6) is trained on and
+    # forecast, never skipped while it is longer than the horizon.
+    long = seasonal_panel(0, n_series=2, length=80).to_frame()
+    short = long[long["unique_id"] == "s0"].head(2 * HORIZON).assign(unique_id="short")
+    panel = Panel.from_frame(pd.concat([long, short], ignore_index=True))
+    model = train(panel, tiny(), quick(max_epochs=1))
+    assert sorted(model.scaler.ids.tolist()) == ["s0", "s1", "short"]
+    assert forecast(model, panel).values.shape == (3, HORIZON, 3)
 
 
 def test_loss_weights_measure_errors_in_seasonal_naive_units() -> None:
