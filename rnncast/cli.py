@@ -241,6 +241,10 @@ def train(
         int | None,
         typer.Option(help="Last steps per series never shown, then scored (horizon); 0: none."),
     ] = None,
+    refit: Annotated[
+        bool,
+        typer.Option(help="After validation (and the test), train again on every step."),
+    ] = TrainConfig.refit,
     season: SeasonOption = None,
     optimizer: Annotated[str, typer.Option(help=f"{' | '.join(OPTIMIZERS)}.")] = "adam",
     lr: Annotated[float, typer.Option(help="Learning rate.")] = TrainConfig.lr,

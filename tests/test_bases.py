@@ -1,0 +1,99 @@
+"""Base forecasts (issue 12): each reads nothing after its origin, follows what it
+models exactly on data that is exactly that, and finds a season only where there is
+one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnncast.bases import BASES, Combination, base_forecast, base_forecasts, has_season
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(
+    length=st.integers(2, 80),
+    cut=st.integers(1, 80),
+    season=st.sampled_from([1, 4, 7, 12]),
+    method=st.sampled_from(BASES),
+    seed=st.integers(0, 2**16),
+)
+def test_no_base_forecast_reads_past_its_origin(
+    length: int, cut: int, season: int, method: str, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.gamma(2.0, 10.0, length) + 1.0
+    cut = min(cut, length)
+    changed = values.copy()
+    changed[cut:] = rng.normal(1e6, 1e5, length - cut)  # the future, rewritten
+    cuts = np.array([[cut]])
+    first = base_forecasts([values], cuts, 5, season, method)
+    second = base_forecasts([changed], cuts, 5, season, method)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first[0, 0], base_forecast(values[:cut], 5, season, method))
+    assert np.isfinite(first).all()
+
+
+@pytest.mark.parametrize("method", BASES)
+def test_a_constant_series_is_forecast_as_that_constant(method: str) -> None:
+    np.testing.assert_allclose(base_forecast(np.full(40, 7.0), 6, 12, method), 7.0)
+
+
+def test_naive_drift_and_seasonal_naive_do_what_they_say() -> None:
+    values = np.arange(1.0, 25.0)  # 1 .. 24, a straight line
+    np.testing.assert_array_equal(base_forecast(values, 3, 1, "naive"), [24.0, 24.0, 24.0])
+    np.testing.assert_allclose(base_forecast(values, 3, 1, "drift"), [25.0, 26.0, 27.0])
+    np.testing.assert_array_equal(base_forecast(values, 5, 4, "seasonal_naive"),
+                                  [21.0, 22.0, 23.0, 24.0, 21.0])  # fmt: skip
+
+
+def test_theta_continues_a_straight_line_at_half_its_slope_beyond_ses() -> None:
+    # On an exact line SES (alpha 1) sits on the last value and Theta adds half the
+    # slope per step plus the correction for the level SES absorbed.
+    values = 3.0 + 0.5 * np.arange(30.0)
+    forecast = base_forecast(values, 4, 1, "theta")
+    np.testing.assert_allclose(np.diff(forecast), 0.25)
+    assert forecast[0] > values[-1]
+
+
+def test_a_season_is_found_only_where_there_is_one() -> None:
+    rng = np.random.default_rng(0)
+    steps = np.arange(96)
+    seasonal = 50 + 10 * np.sin(2 * np.pi * steps / 12) + rng.normal(0, 1, 96)
+    noise = 50 + rng.normal(0, 1, 96)
+    assert has_season(seasonal, 12)
+    assert not has_season(noise, 12)
+    assert not has_season(seasonal[:30], 12)  # under three seasons: no test
+    # A series without a season is forecast without one imposed.
+    flat = base_forecast(noise, 12, 12, "ses")
+    assert np.ptp(flat) == 0.0
+    shaped = base_forecast(seasonal, 12, 12, "ses")
+    assert np.corrcoef(shaped, np.sin(2 * np.pi * (steps[-1] + 1 + np.arange(12)) / 12))[0, 1] > 0.9
+
+
+def test_seasonal_adjustment_is_multiplicative_for_positive_data_and_scales_with_it() -> None:
+    steps = np.arange(60)
+    values = (100 + steps) * (1 + 0.2 * np.sin(2 * np.pi * steps / 6))
+    for method in ("ses", "theta", "drift"):
+        np.testing.assert_allclose(
+            base_forecast(10 * values, 6, 6, method), 10 * base_forecast(values, 6, 6, method)
+        )
+
+
+def test_the_blend_moves_every_quantile_with_the_median() -> None:
+    network = np.array([[[[1.0, 2.0, 4.0], [2.0, 3.0, 5.0]]]])  # (S=1, K=1, H=2, Q=3)
+    base = np.array([[[10.0, 20.0]]])  # (1, 1, 2)
+    blended = Combination("naive", (0.0, 0.5)).apply(network, base, median=1)
+    np.testing.assert_allclose(blended[0, 0, 0], [9.0, 10.0, 12.0])  # all base: median 10
+    np.testing.assert_allclose(blended[0, 0, 1], [10.5, 11.5, 13.5])  # half way: 11.5
+    np.testing.assert_array_equal(Combination("naive", (1.0, 1.0)).apply(network, base, 1),
+                                  network)  # fmt: skip
+
+
+def test_a_blend_weight_outside_0_1_or_an_unknown_base_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown base forecast"):
+        Combination("prophet", (0.5,))
+    with pytest.raises(ValueError, match=r"blend weights must lie in \[0, 1\]"):
+        Combination("naive", (1.5,))
