@@ -41,6 +41,8 @@ STAGES = [
     "artifact",
     # Named for the activity so that rnncast.train and rnncast.forecast, the public
     # functions, are never shadowed by submodules of the same name once imported.
+    # One run epoch by epoch (TBPTT or windows, early stopping, checkpoints' contents).
+    "loop",
     "training",
     "forecasting",
     # The whole fit: the network (training), then its base and blend chosen on validation.
@@ -70,7 +72,7 @@ STAGES = [
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}
-TORCH_ALLOWED = {"nn", "batches", "training", "forecasting", "artifact"}
+TORCH_ALLOWED = {"nn", "batches", "loop", "training", "forecasting", "artifact"}
 
 
 def module_files() -> list[Path]:

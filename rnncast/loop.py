@@ -1,0 +1,368 @@
+"""One training run, epoch by epoch: TBPTT chunks or sliding windows, the loss,
+clipping, early stopping on validation, the learning-rate schedule, and the
+checkpoint that lets a stopped run resume (training.py sets a run up and saves it).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnncast.batches import SeriesTensors, gather_block, gather_windows, iter_chunks
+from rnncast.config import ModelConfig, TrainConfig
+from rnncast.errors import TrainingDiverged
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What one epoch did, for progress displays."""
+
+    epoch: int
+    max_epochs: int
+    train_loss: float
+    val_loss: float | None
+    best_loss: float
+    improved: bool
+    lr: float
+    elapsed: float  # seconds since training began, resumed runs included
+    max_time: float | None
+
+
+class Loop:
+    """The state of one training run, epoch by epoch (resumable from a checkpoint)."""
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        model: ModelConfig,
+        training: TrainConfig,
+        tensors: SeriesTensors,
+        weights: torch.Tensor,
+        ranges: dict[str, tuple[np.ndarray, np.ndarray]],
+        device: torch.device,
+    ):
+        self.network, self.model, self.training = network, model, training
+        self.tensors, self.weights, self.ranges, self.device = tensors, weights, ranges, device
+        self.optimizer = _optimizer(network, training)
+        self.scheduler = _scheduler(self.optimizer, training)
+        self.rng = np.random.default_rng(training.seed)
+        self.quantiles = torch.tensor(model.output_quantiles, device=device)
+        self.has_validation = bool((ranges["val"][1] >= ranges["val"][0]).any())
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.best_state = _copy_state(network)
+        self.bad_epochs = 0
+        self.elapsed = 0.0
+        self.stop_reason: str | None = None
+        self.autocast = device.type == "cuda"
+
+    def finished(self) -> bool:
+        if self.stop_reason is not None:
+            return True
+        if self.epoch >= self.training.max_epochs:
+            self.stop_reason = "max_epochs"
+        elif self.bad_epochs >= self.training.patience:
+            self.stop_reason = "early_stopping"
+        elif self.training.max_time is not None and self.elapsed >= self.training.max_time:
+            self.stop_reason = "max_time"
+        return self.stop_reason is not None
+
+    def run_epoch(self, should_stop: Callable[[], str | None] | None) -> EpochReport | None:
+        began = time.perf_counter()
+        self.network.train()
+        total, count = 0.0, 0
+        batches = (
+            self._tbptt_batches() if self.training.strategy == "tbptt" else self._window_batches()
+        )
+        for loss_sum, loss_count in batches:
+            total, count = total + loss_sum, count + loss_count
+            reason = should_stop() if should_stop is not None else None
+            if reason is not None:
+                self.stop_reason = f"signal {reason}"
+                break
+            spent = self.elapsed + time.perf_counter() - began
+            if self.training.max_time is not None and spent >= self.training.max_time:
+                self.stop_reason = "max_time"
+                break
+        if self.stop_reason is not None and self.stop_reason.startswith("signal"):
+            self.elapsed += time.perf_counter() - began
+            return None
+        train_loss = total / max(count, 1)
+        val_loss = self._validate() if self.has_validation else None
+        monitored = val_loss if val_loss is not None else train_loss
+        improved = monitored < self.best_loss
+        if improved:
+            self.best_loss, self.best_epoch, self.bad_epochs = monitored, self.epoch + 1, 0
+            self.best_state = _copy_state(self.network)
+        else:
+            self.bad_epochs += 1
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(monitored)
+        elif self.scheduler is not None:
+            self.scheduler.step()
+        self.epoch += 1
+        self.elapsed += time.perf_counter() - began
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.history.append(
+            {
+                "epoch": self.epoch,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "lr": lr,
+                "seconds": round(self.elapsed, 3),
+            }
+        )
+        return EpochReport(
+            self.epoch,
+            self.training.max_epochs,
+            train_loss,
+            val_loss,
+            self.best_loss,
+            improved,
+            lr,
+            self.elapsed,
+            self.training.max_time,
+        )
+
+    def _tbptt_batches(self):
+        low, high = self.ranges["train"]
+        chunk_len = self.training.chunk_len
+        for series in self._series_batches(high + 1, self.training.batch_size):
+            block = gather_block(self.tensors, series)
+            limit = int(high[series].max()) + 1  # no origin past this one is scored
+            phase = int(self.rng.integers(1, chunk_len + 1))
+            state = None
+            for start, stop in iter_chunks(limit, chunk_len, phase):
+                mask = block.mask(start, stop, low[series], high[series])
+                with self._autocast():
+                    forecasts, state = self.network(
+                        block.inputs(start, stop), block.future(start, stop), block.codes, state
+                    )
+                    loss_sum, loss_count = self._loss(
+                        forecasts, block.targets(start, stop), mask, self.weights[series]
+                    )
+                self._step(loss_sum, loss_count)
+                # Truncated BPTT: the next chunk starts from this state as a constant, so
+                # gradients stop here and memory stays O(chunk_len), not O(series length).
+                state = tuple(s.detach() for s in state)
+                yield float(loss_sum.detach()), int(loss_count)
+
+    def _window_batches(self):
+        series, origins = _origins(*self.ranges["train"])
+        order = self.rng.permutation(series.shape[0])
+        size = self.training.batch_size
+        for begin in range(0, order.shape[0], size):
+            chosen = order[begin : begin + size]
+            windows = gather_windows(
+                self.tensors, series[chosen], origins[chosen], self.training.lookback
+            )
+            with self._autocast():
+                summaries, _ = self.network.encode(windows.inputs, windows.codes)
+                forecasts = self.network.decode(summaries[:, -1:], windows.future)
+                mask = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
+                loss_sum, loss_count = self._loss(
+                    forecasts, windows.targets, mask, self.weights[series[chosen]]
+                )
+            self._step(loss_sum, loss_count)
+            yield float(loss_sum.detach()), int(loss_count)
+
+    def _series_batches(self, train_steps: np.ndarray, size: int) -> list[np.ndarray]:
+        # Similar lengths share a batch (little padding); ties are broken at random
+        # and batches shuffled, so batches differ from epoch to epoch.
+        buckets = train_steps // max(self.training.chunk_len or 1, 1)
+        order = np.lexsort((self.rng.random(train_steps.shape[0]), buckets))
+        order = order[train_steps[order] > 0]
+        batches = [order[i : i + size] for i in range(0, order.shape[0], size)]
+        return [batches[i] for i in self.rng.permutation(len(batches))]
+
+    def _loss(
+        self,
+        forecasts: torch.Tensor,
+        targets: torch.Tensor,
+        mask: torch.Tensor,
+        weights: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed loss over the valid origins of (B, T, H, Q) forecasts, each series
+        weighted by ``weights`` (B,), and the number of origins."""
+        errors = targets.unsqueeze(-1).float() - forecasts.float()  # (B, T, H, Q)
+        if self.model.loss == "quantile":
+            pointwise = torch.maximum(self.quantiles * errors, (self.quantiles - 1) * errors)
+        elif self.model.loss == "mse":
+            pointwise = errors.square()
+        else:
+            pointwise = errors.abs()
+        per_origin = pointwise.mean(dim=(2, 3)) * weights[:, None]  # (B, T)
+        return (per_origin * mask).sum(), mask.sum()
+
+    def _step(self, loss_sum: torch.Tensor, loss_count: torch.Tensor) -> None:
+        count = int(loss_count)
+        if count == 0:
+            return
+        loss = loss_sum / count
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"the training loss became {loss.item()} in epoch {self.epoch + 1}; try a "
+                f"lower --lr (now {self.training.lr:g}), a tighter --clip, or --scaler robust"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.training.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.training.clip)
+        self.optimizer.step()
+        self.network.clip_recurrent_weights_()
+
+    @torch.no_grad()
+    def _validate(self) -> float:
+        self.network.eval()
+        low, high = self.ranges["val"]
+        total, count = 0.0, 0
+        if self.training.strategy == "window":
+            series, origins = _origins(low, high)
+            for begin in range(0, series.shape[0], 1024):
+                part = slice(begin, begin + 1024)
+                windows = gather_windows(
+                    self.tensors, series[part], origins[part], self.training.lookback
+                )
+                with self._autocast():
+                    summaries, _ = self.network.encode(windows.inputs, windows.codes)
+                    forecasts = self.network.decode(summaries[:, -1:], windows.future)
+                mask = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
+                weights = self.weights[series[part]]
+                loss_sum, loss_count = self._loss(forecasts, windows.targets, mask, weights)
+                total, count = total + float(loss_sum), count + int(loss_count)
+        else:
+            scored = np.flatnonzero(high >= low)
+            for begin in range(0, scored.shape[0], 256):
+                series = scored[begin : begin + 256]
+                block = gather_block(self.tensors, series)
+                limit = int(high[series].max()) + 1
+                with self._autocast():
+                    summaries, _ = self.network.encode(block.inputs(0, limit), block.codes)
+                mask = block.mask(0, limit, low[series], high[series])
+                rows, steps = torch.nonzero(mask, as_tuple=True)
+                with self._autocast():
+                    forecasts = self.network.decode(
+                        summaries[rows, steps].unsqueeze(1), block.future_at(rows, steps)
+                    )
+                targets = block.targets_at(rows, steps).unsqueeze(1)
+                ones = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
+                weights = self.weights[series][rows.cpu().numpy()]
+                loss_sum, loss_count = self._loss(forecasts, targets, ones, weights)
+                total, count = total + float(loss_sum), count + int(loss_count)
+        self.network.train()
+        loss = total / max(count, 1)
+        if not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"the validation loss became {loss} in epoch {self.epoch + 1}; try a lower "
+                f"--lr (now {self.training.lr:g}) or --scaler robust"
+            )
+        return loss
+
+    def _autocast(self):
+        # bfloat16 keeps float32's range, so no loss scaling is needed on CUDA.
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
+
+    def restore_best(self) -> None:
+        self.network.load_state_dict(self.best_state)
+
+    def checkpoint(
+        self, model: ModelConfig, training: TrainConfig, fingerprint: dict[str, Any]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {f"model.{k}": v for k, v in self.network.state_dict().items()}
+        tensors |= {f"best.{k}": v for k, v in self.best_state.items()}
+        optimizer = self.optimizer.state_dict()
+        plain_state: dict[str, dict[str, Any]] = {}
+        for key, entries in optimizer["state"].items():
+            for name, value in entries.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optimizer.{key}.{name}"] = value
+                else:
+                    plain_state.setdefault(str(key), {})[name] = value
+        tensors["rng.torch"] = torch.random.get_rng_state()
+        state = {
+            "epoch": self.epoch,
+            "history": self.history,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "elapsed": self.elapsed,
+            "optimizer": {"param_groups": optimizer["param_groups"], "state": plain_state},
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng": self.rng.bit_generator.state,
+            "model": asdict(model),
+            "training": asdict(training),
+            "data": fingerprint,
+        }
+        return tensors, state
+
+    def restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        self.network.load_state_dict(_prefixed(tensors, "model."))
+        self.best_state = _prefixed(tensors, "best.")
+        optimizer_state: dict[int, dict[str, Any]] = {}
+        for name, value in tensors.items():
+            if name.startswith("optimizer."):
+                _, key, entry = name.split(".", 2)
+                optimizer_state.setdefault(int(key), {})[entry] = value.to(self.device)
+        for key, entries in state["optimizer"]["state"].items():
+            optimizer_state.setdefault(int(key), {}).update(entries)
+        self.optimizer.load_state_dict(
+            {"state": optimizer_state, "param_groups": state["optimizer"]["param_groups"]}
+        )
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        torch.random.set_rng_state(tensors["rng.torch"])
+        self.rng.bit_generator.state = state["rng"]
+        self.epoch = state["epoch"]
+        self.history = state["history"]
+        self.best_loss = state["best_loss"]
+        self.best_epoch = state["best_epoch"]
+        self.bad_epochs = state["bad_epochs"]
+        self.elapsed = state["elapsed"]
+
+
+def _optimizer(network: torch.nn.Module, training: TrainConfig) -> torch.optim.Optimizer:
+    kinds = {
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "rmsprop": torch.optim.RMSprop,
+        "sgd": torch.optim.SGD,
+    }
+    extra = {"momentum": 0.9} if training.optimizer == "sgd" else {}
+    return kinds[training.optimizer](
+        network.parameters(), lr=training.lr, weight_decay=training.weight_decay, **extra
+    )
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, training: TrainConfig):
+    if training.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=training.max_epochs)
+    if training.schedule == "plateau":
+        # Halve the rate well before early stopping gives up, so a plateau gets one
+        # or two lower rates to try.
+        wait = max(1, training.patience // 3)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=wait)
+    return None
+
+
+def _origins(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (series, step) with low <= step <= high, as two flat arrays."""
+    counts = np.maximum(high - low + 1, 0)
+    series = np.repeat(np.arange(low.shape[0]), counts)
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return series, np.repeat(low, counts) + within
+
+
+def _copy_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
