@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnncast.baselines import baseline_forecasts
+from rnncast.baselines import baseline_forecasts, seasonal_adjustment
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
 from rnncast.frequency import Frequency, shift_times, step_positions
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rnncast")
 
-BASELINES = ("naive", "seasonal_naive", "drift")
+# Report order; naive2 (M4's benchmark, the one OWA is relative to) came last, so
+# the methods of older reports keep their places.
+BASELINES = ("naive", "seasonal_naive", "drift", "naive2")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class Evaluation:
     scores: dict[str, Scores]  # "model" and each baseline name
     history: Panel  # the data the origins were cut from, for plotting what came before
     settings: dict[str, Any] = field(default_factory=dict)  # protocol facts for the report
+    # How Naive2 went, in origins: ``naive2_seasonal_origins`` (histories it adjusted for
+    # a season), ``naive2_nonpositive_origins`` (seasonal histories with a value <= 0,
+    # which it left unadjusted: naive).
+    baseline_counts: dict[str, int] = field(default_factory=dict)
 
 
 def backtest_cuts(lengths: np.ndarray, horizon: int, folds: int, step: int) -> np.ndarray:
@@ -269,11 +275,16 @@ def _assemble(
     usable = (cuts >= 1) & (cuts <= lengths)
     known = np.clip(cuts, 1, lengths)
     scale = np.where(usable, seasonal_scales(panel.values, panel.begins, known, season), np.nan)
+    adjustment = seasonal_adjustment(panel.values, panel.begins, known, season)
     baselines = {
         name: np.where(usable[..., None], forecast, np.nan)
         for name, forecast in baseline_forecasts(
-            panel.values, panel.begins, known, horizon, season
+            panel.values, panel.begins, known, horizon, season, adjustment
         ).items()
+    }
+    baseline_counts = {
+        "naive2_seasonal_origins": int((adjustment.adjusted & usable).sum()),
+        "naive2_nonpositive_origins": int((adjustment.nonpositive & usable).sum()),
     }
     scores = {
         "model": score(actual, point, scale, quantiles=quantiles, values=values)
@@ -288,7 +299,7 @@ def _assemble(
         kind=kind, ids=panel.ids, freq=panel.freq, tz=panel.tz, season=season,
         horizon=horizon, quantiles=quantiles, cuts=cuts, times=times, actual=actual,
         point=point, values=values, baselines=baselines, scores=scores, history=panel,
-        settings=settings,
+        settings=settings, baseline_counts=baseline_counts,
     )  # fmt: skip
 
 

@@ -26,7 +26,12 @@ _PANEL_HEIGHT = 2.6
 _MAX_RECENT = 500  # at most this many steps of history before the first origin
 _MODEL_COLOR = "#1f5fa8"
 _ACTUAL_COLOR = "#222222"
-_BASELINE_COLORS = {"naive": "#8c8c8c", "seasonal_naive": "#d08a1c", "drift": "#5a9e4b"}
+_BASELINE_COLORS = {
+    "naive": "#8c8c8c",
+    "seasonal_naive": "#d08a1c",
+    "drift": "#5a9e4b",
+    "naive2": "#9b59b6",
+}
 
 
 def choose_series(

@@ -45,6 +45,14 @@ _FIGURES = {
     "loss": "Training and validation loss",
     "coverage": "Interval coverage",
 }
+_RELATIVE = {  # document key: the baseline as the report names it, and a note
+    "relative_to_seasonal_naive": ("seasonal naive", ""),
+    "relative_to_naive2": (
+        "Naive2",
+        " Naive2 is M4's benchmark, the naive forecast of the seasonally adjusted series;"
+        " OWA against it is M4's OWA.",
+    ),
+}
 _NOTES = {  # counts key: (singular, plural, what it means)
     "missing": ("point has", "points have", "no actual yet (or no finite forecast): not scored."),
     "mape_skipped_zero": ("actual is", "actuals are", "zero: MAPE skips them."),
@@ -52,6 +60,12 @@ _NOTES = {  # counts key: (singular, plural, what it means)
         "series has",
         "series have",
         "a constant history: MASE is undefined for {them} and left out of its mean.",
+    ),
+    "naive2_nonpositive_origins": (
+        "origin has",
+        "origins have",
+        "a seasonal history with values <= 0, which a multiplicative decomposition "
+        "cannot adjust: Naive2 is the naive forecast there.",
     ),
 }
 _CSS = """
@@ -72,14 +86,16 @@ def metrics_document(evaluation: Evaluation, model: dict[str, Any] | None = None
 
     ``model`` is ``Model.describe()``'s dict, or None when forecasts were scored
     without a model. ``skill`` is 1 - model/baseline of the means over series
-    (positive: the model is better), ``relative_to_seasonal_naive`` the ratios of
-    means and OWA (their average); each is None where a mean is undefined or zero.
-    ``plotted_series`` names the series the report's forecast panels show.
+    (positive: the model is better); ``relative_to_seasonal_naive`` and
+    ``relative_to_naive2`` hold the model's mean sMAPE and MASE over the baseline's
+    and OWA, their average (M4's OWA is the one relative to Naive2); each is None
+    where a mean is undefined or zero. ``counts`` adds the evaluation's
+    ``baseline_counts`` to the model's. ``plotted_series`` names the series the
+    report's forecast panels show.
     """
     scores = evaluation.scores
     methods = ["model", *(name for name in BASELINES if name in scores)]
     methods += [name for name in scores if name not in methods]
-    ratios = {key: _ratio(scores, "seasonal_naive", key) for key in ("smape", "mase")}
     skill = {
         name: {key: _ratio(scores, name, key) for key in _SKILL_METRICS} for name in methods[1:]
     }
@@ -90,17 +106,15 @@ def metrics_document(evaluation: Evaluation, model: dict[str, Any] | None = None
         "settings": dict(evaluation.settings),
         "data": _data_facts(evaluation),
         "model": _model_facts(model),
-        "counts": dict(scores["model"].counts),
+        "counts": {**scores["model"].counts, **evaluation.baseline_counts},
         "methods": methods,
         "summary": {name: scores[name].summary for name in methods},
         "skill": {
             name: {key: None if ratio is None else 1 - ratio for key, ratio in row.items()}
             for name, row in skill.items()
         },
-        "relative_to_seasonal_naive": {
-            **ratios,
-            "owa": None if None in ratios.values() else (ratios["smape"] + ratios["mase"]) / 2,
-        },
+        "relative_to_seasonal_naive": _relative(scores, "seasonal_naive"),
+        "relative_to_naive2": _relative(scores, "naive2"),
         "by_step": {
             "step": list(range(1, evaluation.horizon + 1)),
             **{name: scores[name].per_step for name in methods},
@@ -282,16 +296,20 @@ def _blocks(evaluation: Evaluation, document: dict, images: dict[str, bytes]) ->
             (name.replace("_", " "), *(_skill_text(skill[name][key]) for key in _SKILL_METRICS))
             for name in methods[1:]
         ]
-        relative = {k: _number(v) for k, v in document["relative_to_seasonal_naive"].items()}
         blocks += [
             ("text", "Skill of the model against each baseline: 1 − model mean / baseline mean."),
             ("table", ("baseline", "MAE", "RMSE", "sMAPE", "MASE"), rows, True),
-            (
-                "text",
-                f"Relative to seasonal naive (below 1 is better): sMAPE {relative['smape']}, "
-                f"MASE {relative['mase']}, OWA {relative['owa']}.",
-            ),
         ]
+        for key, (name, note) in _RELATIVE.items():
+            relative = {k: _number(v) for k, v in (document.get(key) or {}).items()}
+            if relative:
+                blocks.append(
+                    (
+                        "text",
+                        f"Relative to {name} (below 1 is better): sMAPE {relative['smape']}, "
+                        f"MASE {relative['mase']}, OWA {relative['owa']}.{note}",
+                    )
+                )
     blocks += _interval_blocks(evaluation, summary["model"])
     counts = document["counts"]
     notes = [
@@ -370,6 +388,13 @@ def _model_facts(model: dict[str, Any] | None) -> dict[str, Any] | None:
         "stopped": history.get("stopped"),
         "train_seconds": history.get("seconds"),
     }
+
+
+def _relative(scores: dict, baseline: str) -> dict[str, float | None]:
+    """The model's mean sMAPE and MASE over the baseline's, and OWA, their average."""
+    ratios = {key: _ratio(scores, baseline, key) for key in ("smape", "mase")}
+    owa = None if None in ratios.values() else (ratios["smape"] + ratios["mase"]) / 2
+    return {**ratios, "owa": owa}
 
 
 def _ratio(scores: dict, baseline: str, metric: str) -> float | None:

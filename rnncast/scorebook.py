@@ -21,7 +21,11 @@ COLUMNS = (
     "scored_at", "kind", "forecasts", "actuals", "forecast_start", "series", "points",
     "missing", "mae", "rmse", "mape", "smape", "mase", "pinball", "coverage_level",
     "coverage", "seasonal_naive_smape", "seasonal_naive_mase", "owa_vs_seasonal_naive",
+    "naive2_smape", "naive2_mase", "owa_vs_naive2",
 )  # fmt: skip
+# The columns before Naive2 was scored (issue 12): such a file gains the new columns,
+# empty in its old rows, when the next row is appended.
+_COLUMNS_BEFORE_NAIVE2 = COLUMNS[:-3]
 _FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
 
 
@@ -40,6 +44,7 @@ def history_row(document: dict[str, Any], scored_at: datetime | None = None) -> 
     """The row of one scoring run: its provenance and the model's mean metrics."""
     model = document["summary"]["model"]
     naive = document["summary"].get("seasonal_naive", {})
+    naive2 = document["summary"].get("naive2", {})
     levels = interval_levels(model)
     widest = levels[-1] if levels else None
     settings, counts = document["settings"], document["counts"]
@@ -63,6 +68,9 @@ def history_row(document: dict[str, Any], scored_at: datetime | None = None) -> 
         "seasonal_naive_smape": mean(naive, "smape"),
         "seasonal_naive_mase": mean(naive, "mase"),
         "owa_vs_seasonal_naive": document["relative_to_seasonal_naive"]["owa"],
+        "naive2_smape": mean(naive2, "smape"),
+        "naive2_mase": mean(naive2, "mase"),
+        "owa_vs_naive2": (document.get("relative_to_naive2") or {}).get("owa"),
     }
 
 
@@ -70,7 +78,9 @@ def append_history(path: str | Path, document: dict[str, Any]) -> None:
     """Add the row of ``document`` at the end of the history file ``path``.
 
     Raises ConfigError for an unknown suffix, DataError when an existing CSV has
-    other columns (it was not written by rnncast, or by a different version).
+    other columns (it was not written by rnncast, or by a different version). A CSV
+    written before the Naive2 columns existed is rewritten with them, empty in its
+    old rows.
     """
     file_format = history_format(path)
     target = Path(path)
@@ -83,7 +93,9 @@ def append_history(path: str | Path, document: dict[str, Any]) -> None:
         return
     if before:
         header = next(csv.reader(io.StringIO(before.decode("utf-8", "replace"))), [])
-        if tuple(header) != COLUMNS:
+        if tuple(header) == _COLUMNS_BEFORE_NAIVE2:
+            before = _add_columns(before)
+        elif tuple(header) != COLUMNS:
             raise DataError(
                 f"--history {path} has other columns than rnncast writes ({', '.join(header[:4])}"
                 "…); name a new file"
@@ -94,3 +106,13 @@ def append_history(path: str | Path, document: dict[str, Any]) -> None:
         writer.writeheader()
     writer.writerow({k: "" if v is None else v for k, v in row.items()})
     write_bytes(target, before + text.getvalue().encode())
+
+
+def _add_columns(before: bytes) -> bytes:
+    """A history CSV with the columns before Naive2 rewritten under ``COLUMNS``."""
+    rows = csv.DictReader(io.StringIO(before.decode("utf-8")))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue().encode()

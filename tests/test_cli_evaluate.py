@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -48,11 +50,20 @@ def test_train_scores_the_held_out_horizon_and_writes_the_report(model_dir: Path
     assert document["data"]["season_length"] == 24
     series = document["data"]["series"]
     assert document["counts"]["points"] == series * 24
-    assert document["methods"] == ["model", "naive", "seasonal_naive", "drift"]
+    assert document["methods"] == ["model", "naive", "seasonal_naive", "drift", "naive2"]
+    # M4's Naive2 and OWA beside the seasonal-naive ratios (issue 12).
+    assert set(document["relative_to_naive2"]) == {"smape", "mase", "owa"}
+    assert document["relative_to_naive2"]["owa"] > 0
+    assert document["counts"]["naive2_nonpositive_origins"] == 0
     config = json.loads((model_dir / "config.json").read_text())
     assert config["training"]["test_size"] == 24
     report = (model_dir / "report.md").read_text()
     assert "seasonal naive" in report
+    assert "Relative to Naive2" in report
+    inspected = invoke("inspect", model_dir)
+    assert inspected.exit_code == 0, inspected.stderr
+    shown = re.search(r"OWA vs Naive2 ([0-9.]+)", " ".join(inspected.stdout.split()))
+    assert float(shown.group(1)) == pytest.approx(document["relative_to_naive2"]["owa"], abs=1e-3)
 
 
 def test_retraining_into_a_directory_with_a_report_replaces_it(tmp_path: Path) -> None:
@@ -153,14 +164,40 @@ def test_score_prints_a_table_and_appends_to_a_history_file(
         result = invoke("score", forecasts, actuals, "--history", history)
         assert result.exit_code == 0, result.stderr
         assert "seasonal naive" in result.stdout
+        assert "naive2" in result.stdout
+        assert "relative to Naive2: smape" in result.stdout
     with history.open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2
     assert rows[0]["forecasts"] == str(forecasts)
     assert float(rows[0]["mase"]) == float(rows[1]["mase"]) > 0
+    assert float(rows[0]["owa_vs_naive2"]) > 0 and float(rows[0]["naive2_mase"]) > 0
     lines = tmp_path / "scores.jsonl"
     assert invoke("score", forecasts, actuals, "--history", lines).exit_code == 0
     assert json.loads(lines.read_text().splitlines()[0])["kind"] == "score"
+
+
+def test_a_history_file_from_before_naive2_gains_its_columns(
+    forecasts_and_actuals, tmp_path: Path
+) -> None:
+    """Issue 12 added three columns; a history CSV written without them keeps its rows,
+    the new columns empty there, rather than being refused."""
+    from rnncast.scorebook import COLUMNS
+
+    forecasts, actuals = forecasts_and_actuals
+    old_columns = COLUMNS[:-3]
+    history = tmp_path / "old.csv"
+    old_row = ",".join("2025-01-01T00:00:00+00:00" if c == "scored_at" else "" for c in old_columns)
+    history.write_text(",".join(old_columns) + "\n" + old_row + "\n")
+    result = invoke("score", forecasts, actuals, "--history", history)
+    assert result.exit_code == 0, result.stderr
+    with history.open() as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert tuple(reader.fieldnames) == COLUMNS
+    assert rows[0]["scored_at"] == "2025-01-01T00:00:00+00:00"
+    assert rows[0]["owa_vs_naive2"] == ""
+    assert float(rows[1]["owa_vs_naive2"]) > 0
 
 
 def test_score_names_the_problem_when_nothing_matches(
@@ -185,8 +222,11 @@ def test_score_names_the_problem_when_nothing_matches(
 def test_score_reproduces_the_published_m4_hourly_benchmarks(
     shared_data: Path, tmp_path: Path
 ) -> None:
-    """Seasonal naive and Naive1 forecasts of M4 Hourly, scored by rnncast score against
-    the test part, give the sMAPE and MASE published for M4 (Makridakis et al. 2020)."""
+    """Seasonal naive, Naive1 and Naive2 forecasts of M4 Hourly, scored by rnncast score
+    against the test part, give the sMAPE and MASE published for M4 (Makridakis et al.
+    2020); rnncast's own baselines agree, and Naive2 against itself has OWA 1 (issue 12)."""
+    from tests.test_baselines import reference_naive2
+
     train_part = pd.read_parquet(shared_data / "m4_hourly_train.parquet")
     test_part = pd.read_parquet(shared_data / "m4_hourly_test.parquet")
     actuals = tmp_path / "actuals.parquet"
@@ -199,15 +239,28 @@ def test_score_reproduces_the_published_m4_hourly_benchmarks(
             y_hat=[histories[i][-24 + h % 24] for i, h in zip(ids, step, strict=True)]
         ),
         "naive": test_part.assign(y_hat=[histories[i][-1] for i in ids]),
+        "naive2": test_part.assign(
+            y_hat=np.concatenate(
+                [reference_naive2(histories[i], 48, 24)[0] for i in dict.fromkeys(ids)]
+            )
+        ),
     }
-    published = {"seasonal_naive": (13.912, 1.193), "naive": (43.003, 11.608)}
+    published = {
+        "seasonal_naive": (13.912, 1.193),
+        "naive": (43.003, 11.608),
+        "naive2": (18.383, 2.395),
+    }
     for name, frame in frames.items():
         path = tmp_path / f"{name}.csv"
         frame.drop(columns="y").to_csv(path, index=False)
         result = invoke("score", path, actuals, "--json")
         assert result.exit_code == 0, result.stderr
-        summary = json.loads(result.stdout)["summary"]
+        document = json.loads(result.stdout)
+        summary = document["summary"]
         smape, mase = summary["model"]["smape"]["mean"], summary["model"]["mase"]["mean"]
         assert (round(smape, 3), round(mase, 3)) == published[name]
         # rnncast's own baselines, from the actuals' history, agree.
         assert summary[name]["smape"]["mean"] == pytest.approx(smape, rel=1e-9)
+        assert summary[name]["mase"]["mean"] == pytest.approx(mase, rel=1e-9)
+    assert document["relative_to_naive2"] == {"smape": 1.0, "mase": 1.0, "owa": 1.0}
+    assert document["counts"]["naive2_seasonal_origins"] == 413

@@ -106,7 +106,7 @@ def test_a_backtest_of_n_folds_scores_n_times_h_points_per_series(model, panel: 
     assert evaluation.cuts.shape == (3, 4)
     assert evaluation.scores["model"].counts["points"] == 3 * 4 * HORIZON
     assert evaluation.scores["model"].counts["missing"] == 0
-    for name in ("naive", "seasonal_naive", "drift"):
+    for name in ("naive", "seasonal_naive", "drift", "naive2"):
         assert evaluation.scores[name].counts["points"] == 3 * 4 * HORIZON
     # The actuals are the steps right after each origin, and their times match.
     series = panel.series(1).astype(np.float64)
@@ -123,6 +123,21 @@ def test_the_seasonal_naive_baseline_repeats_the_last_season(model, panel: Panel
     expected = series[cut - 12 : cut - 12 + HORIZON]
     np.testing.assert_allclose(evaluation.baselines["seasonal_naive"][0, 0], expected)
     assert evaluation.season == 12
+
+
+def test_naive2_is_scored_on_the_same_origins_and_counted(model, panel: Panel) -> None:
+    """Issue 12: M4's Naive2 beside the other baselines. The monthly series are
+    seasonal and positive, so every origin is adjusted, none left naive."""
+    from rnncast.baselines import naive2
+
+    evaluation = evaluate(model, panel, folds=2, step=4)
+    expected = naive2(panel.values, panel.begins, evaluation.cuts, HORIZON, 12)
+    np.testing.assert_array_equal(evaluation.baselines["naive2"], expected)
+    assert not np.allclose(expected, evaluation.baselines["naive"])
+    assert evaluation.baseline_counts == {
+        "naive2_seasonal_origins": 3 * 2,
+        "naive2_nonpositive_origins": 0,
+    }
 
 
 def test_season_overrides_the_frequency_for_mase_and_seasonal_naive(model, panel) -> None:
@@ -211,7 +226,7 @@ def test_scoring_saved_forecasts_agrees_with_the_holdout(panel: Panel, tmp_path:
     assert quantiles == (0.1, 0.5, 0.9)
     scored = score_forecasts(forecasts, quantiles, panel)
     np.testing.assert_array_equal(scored.cuts, tested.cuts)
-    for method in ("model", "naive", "seasonal_naive", "drift"):
+    for method in ("model", "naive", "seasonal_naive", "drift", "naive2"):
         for metric in ("mae", "smape", "mase"):
             np.testing.assert_allclose(
                 scored.scores[method].per_series[metric],

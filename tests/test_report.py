@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -105,6 +106,7 @@ def build_evaluation(
             "naive": np.repeat(actual[..., :1], horizon, axis=2),
             "seasonal_naive": snaive.reshape(forecast_steps.shape),
             "drift": actual - 1.0,
+            "naive2": actual * 1.1,
         },
         scores=scores,
         history=history,
@@ -165,10 +167,21 @@ def small_evaluation() -> Evaluation:
             },
             4,
         ),
+        "naive2": make_scores(
+            {
+                "mae": [2.0, 3.0, 1.0],
+                "rmse": [3, 4, 1],
+                "mape": [1, 2, 3],
+                "smape": [20.0, 20.0, 20.0],
+                "mase": [1.6, 1.6, nan],
+            },
+            4,
+        ),
     }
     evaluation = build_evaluation(["a", "b", HOSTILE_ID], scores, constant=(2,))
     evaluation.actual[0, 1, 3] = np.nan
-    return evaluation
+    counts = {"naive2_seasonal_origins": 3, "naive2_nonpositive_origins": 2}
+    return replace(evaluation, baseline_counts=counts)
 
 
 def model_description(epochs: int = 3) -> dict:
@@ -211,12 +224,13 @@ def test_metrics_document_has_the_stable_layout_and_is_strict_json() -> None:
         "summary",
         "skill",
         "relative_to_seasonal_naive",
+        "relative_to_naive2",
         "by_step",
         "series",
         "plotted_series",
     ]
     assert document["format_version"] == 1
-    assert document["methods"] == ["model", "naive", "seasonal_naive", "drift"]
+    assert document["methods"] == ["model", "naive", "seasonal_naive", "drift", "naive2"]
     assert document["data"]["series"] == 3
     assert document["data"]["origins_per_series"] == 2
     # Origins cut at steps 32 and 36 of hourly series starting 2024-01-01 00:00.
@@ -225,6 +239,8 @@ def test_metrics_document_has_the_stable_layout_and_is_strict_json() -> None:
     assert document["model"]["parameters"] == 1234
     assert document["model"]["epochs"] == 3
     assert document["counts"]["mase_undefined_series"] == 1
+    assert document["counts"]["naive2_seasonal_origins"] == 3
+    assert document["counts"]["naive2_nonpositive_origins"] == 2
     assert document["series"]["unique_id"] == ["a", "b", HOSTILE_ID]
     assert document["series"]["model"]["mase"] == [0.5, 1.1, None]
     assert document["summary"]["drift"]["mase"] == {"mean": None, "median": None}
@@ -247,6 +263,17 @@ def test_skill_and_ratios_follow_the_means() -> None:
     assert document["skill"]["drift"]["mase"] is None
     relative = document["relative_to_seasonal_naive"]
     assert relative == {"smape": 0.5, "mase": 0.8, "owa": 0.65}
+    # M4's OWA (issue 12): model sMAPE 10 / Naive2's 20, MASE 0.8 / 1.6.
+    assert document["relative_to_naive2"] == {"smape": 0.5, "mase": 0.5, "owa": 0.5}
+    assert document["skill"]["naive2"]["smape"] == pytest.approx(0.5)
+
+
+def test_without_naive2_its_ratios_are_null() -> None:
+    evaluation = small_evaluation()
+    scores = {name: s for name, s in evaluation.scores.items() if name != "naive2"}
+    document = metrics_document(replace(evaluation, scores=scores))
+    assert document["relative_to_naive2"] == {"smape": None, "mase": None, "owa": None}
+    assert document["relative_to_seasonal_naive"]["owa"] == 0.65
 
 
 def test_floats_are_rounded_to_six_significant_digits() -> None:
@@ -258,7 +285,7 @@ def test_floats_are_rounded_to_six_significant_digits() -> None:
 
 def test_summary_rows_are_formatted_strings() -> None:
     rows = summary_rows(metrics_document(small_evaluation()))
-    assert [row[0] for row in rows] == ["model", "naive", "seasonal naive", "drift"]
+    assert [row[0] for row in rows] == ["model", "naive", "seasonal naive", "drift", "naive2"]
     assert rows[0] == ("model", "1.25", "1.50", "10.0", "0.800", "83.3% of 80%")
     assert rows[3][4] == "–"
     assert rows[1][5] == ""
@@ -272,8 +299,11 @@ def test_write_report_writes_three_self_contained_files(tmp_path) -> None:
     markdown = (target / "report.md").read_text()
     page = (target / "report.html").read_text()
     for text in (markdown, page):
-        for name in ("model", "naive", "seasonal naive", "drift"):
+        for name in ("model", "naive", "seasonal naive", "drift", "naive2"):
             assert name in text
+        assert "Relative to seasonal naive (below 1 is better): sMAPE 0.500, MASE 0.800" in text
+        assert "Relative to Naive2 (below 1 is better): sMAPE 0.500, MASE 0.500, OWA 0.500." in text
+        assert "2 origins have a seasonal history with values &lt;= 0" in text
         assert "1.25" in text  # the model's mean MAE
         assert "+50.0%" in text  # its skill against naive
         assert "1 series has a constant history: MASE is undefined for it" in text
@@ -434,7 +464,7 @@ def test_the_metrics_document_of_the_golden_model_keeps_its_layout_and_values(
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     golden = REPO_ROOT / "tests" / "golden"
-    model = load_model(golden / script.MODEL_DIR)
+    model = load_model(golden / script.model_dir(1))
     panel = Panel.from_frame(script.golden_frame(), DataConfig(covariates=("temperature",)))
     evaluation = evaluate(model, panel, folds=2, step=7)
     document = json.loads(json.dumps(metrics_document(evaluation, model.describe())))
