@@ -608,6 +608,8 @@ def _test_summary(document: dict[str, Any]) -> dict[str, Any]:
         "mean": {method: {metric: summary[method][metric]["mean"] for metric in
                           ("mae", "rmse", "smape", "mase")} for method in summary},
         "relative_to_seasonal_naive": document["relative_to_seasonal_naive"],
+        # Absent from the metrics.json of models trained before Naive2 (issue 12).
+        "relative_to_naive2": document.get("relative_to_naive2"),
     }  # fmt: skip
 
 

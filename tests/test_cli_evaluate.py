@@ -34,8 +34,10 @@ def train(out: Path, *extra):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
+    # Not refit after its test: the saved model is then the one the holdout scored,
+    # which the backtest and score tests below compare with.
     out = tmp_path_factory.mktemp("evaluate") / "load_model"
-    result = train(out)
+    result = train(out, "--no-refit")
     assert result.exit_code == 0, result.stderr
     return out
 
@@ -105,6 +107,20 @@ def test_evaluate_backtests_from_every_origin_and_reports(model_dir: Path, tmp_p
     assert result.stdout == ""
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html
+
+
+def test_a_refit_model_has_seen_every_origin_and_the_backtest_says_so(tmp_path: Path) -> None:
+    # Issue 12: by default the saved model is refit on every step, the test part too.
+    model = tmp_path / "refit_model"
+    assert train(model).exit_code == 0
+    document = json.loads((model / "metrics.json").read_text())
+    assert document["settings"]["saved_model"].startswith("refit on every step")
+    assert json.loads((model / "history.json").read_text())["refit"]["epochs"] >= 1
+    result = invoke("evaluate", LOAD, "--model", model, "--folds", 3, "--step", 12, "--out",
+                    tmp_path / "backtest")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    series = json.loads((tmp_path / "backtest" / "metrics.json").read_text())["data"]["series"]
+    assert f"{3 * series} of {3 * series} origins forecast steps up to" in result.stderr
 
 
 def test_evaluate_refuses_a_file_as_its_report_folder(model_dir: Path, tmp_path: Path) -> None:

@@ -189,12 +189,21 @@ def test_the_test_part_never_reaches_the_model(panel: Panel) -> None:
     last = frame.groupby("unique_id").cumcount(ascending=False) < 12
     wild.loc[last, "y"] = 1e5
     config = ModelConfig(horizon=HORIZON, hidden=8, layers=1)
-    calm_model = train(Panel.from_frame(frame), config, settings(test_size=12))
-    wild_model = train(Panel.from_frame(wild), config, settings(test_size=12))
+
+    def scored(frame: pd.DataFrame):
+        # The model the holdout scores: the one before the refit on every step, which
+        # learns from the test part on purpose once it has been scored (issue 12).
+        before_refit = []
+        train(Panel.from_frame(frame), config, settings(test_size=12),
+              before_refit=before_refit.append)  # fmt: skip
+        return before_refit[0]
+
+    calm_model, wild_model = scored(frame), scored(wild)
     assert calm_model.training.test_size == 12
     for name, tensor in calm_model.network.state_dict().items():
         assert torch.equal(tensor, wild_model.network.state_dict()[name]), name
     np.testing.assert_array_equal(calm_model.scaler.loc, wild_model.scaler.loc)
+    assert calm_model.combination == wild_model.combination  # chosen before the test part
 
 
 def test_the_holdout_scores_every_whole_horizon_of_the_test_part(panel: Panel) -> None:
