@@ -115,7 +115,7 @@ def refit_on_everything(model: Model, panel: Panel, seconds: float, **options: A
     log.info(
         "refit on all %d steps of %d series: %d epochs, %.1f s",
         refitted.schema["steps"], refitted.scaler.ids.shape[0], history["refit"]["epochs"],
-        history["refit"]["seconds"], extra={"event": "refit", "fields": history["refit"]},
+        history["refit"]["seconds"], extra={"event": "refit_all", "fields": history["refit"]},
     )  # fmt: skip
     return replace(refitted, training=model.training, history=history,
                    combination=model.combination)  # fmt: skip
