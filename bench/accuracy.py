@@ -7,7 +7,8 @@ a user would and scores what it wrote with a scorer of its own (numpy, not
 * ``m4h`` M4 Hourly (h 48, m 24), ``m3m`` M3 Monthly (h 18, m 12), ``m3y`` M3 Yearly
   (h 6, m 1), ``sample`` (``sample_data/load_hourly.parquet``, its last 24 steps held
   out, m 24): ``rnncast train TRAIN --horizon H --seed 1 --out DIR`` (the defaults:
-  its own holdout, time budget and refit; ``--max-time T`` only when given), then ``rnncast forecast TRAIN --model DIR --out f.parquet``; mean sMAPE
+  its own holdout, time budget and refit; ``--max-time T`` only when given), then
+  ``rnncast forecast TRAIN --model DIR --out f.parquet``; mean sMAPE
   and MASE over series and OWA against M4's Naive2.
 * ``etth1`` ETTh1's ``OT`` alone (h 24, m 24): trained once on rows 0-11,519, then one
   ``rnncast forecast`` per origin (rows 11,520 + 24 k, k < 120) from the true history

@@ -3,12 +3,14 @@
 Naive, seasonal naive, drift, simple exponential smoothing (SES) and Theta
 (Assimakopoulos & Nikolopoulos 2000, in the form of Hyndman & Billah 2003: SES
 plus half the slope of the linear trend), each computed from the values before an
-origin only. A series whose season is significant by M4's test (autocorrelation
-at lag m, 90 %) is seasonally adjusted by classical decomposition first, and its
-forecasts reseasonalised; a series without a significant season is forecast as it
-is, so no seasonal pattern is imposed where the data shows none.
+origin only. A history whose season is significant by M4's test (autocorrelation
+at lag m, 90 %) and whose values are positive is seasonally adjusted by classical
+multiplicative decomposition first (seasons.py, as for Naive2), and its forecasts
+reseasonalised; any other is forecast as it is, so no seasonal pattern is imposed
+where the data shows none.
 
-Pure numpy, one series at a time (a few hundred microseconds each).
+Pure numpy: the adjustment is vectorised over every history, exponential
+smoothing runs one history at a time (about a hundred microseconds each).
 """
 
 from __future__ import annotations
@@ -17,75 +19,64 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnncast.baselines import naive, seasonal_naive
+from rnncast.seasons import SeasonalAdjustment, seasonal_adjustment
+
 BASES = ("naive", "seasonal_naive", "drift", "ses", "theta")
 # Smoothing weights tried for SES, fitted by the in-sample one-step squared error.
 _ALPHAS = np.array([0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
-# M4's seasonality test: the autocorrelation at lag m beyond 1.645 standard errors.
-_SEASON_Z = 1.645
 
 
-def has_season(values: np.ndarray, season: int) -> bool:
-    """M4's test: at least three seasons of data and a significant autocorrelation at
-    lag ``season`` (Bartlett's standard error over the lags before it)."""
-    values = np.asarray(values, dtype=np.float64)
-    n = values.shape[0]
-    if season <= 1 or n < 3 * season:
-        return False
-    centred = values - values.mean()
-    denominator = float(centred @ centred)
-    if denominator == 0.0:
-        return False
-    acf = np.array([centred[k:] @ centred[: n - k] for k in range(1, season + 1)]) / denominator
-    limit = _SEASON_Z * np.sqrt((1 + 2 * np.sum(acf[:-1] ** 2)) / n)
-    return bool(abs(acf[-1]) > limit)
+def base_forecasts(
+    values: np.ndarray,
+    begins: np.ndarray,
+    cuts: np.ndarray,
+    horizon: int,
+    season: int,
+    method: str,
+    adjustment: SeasonalAdjustment | None = None,
+) -> np.ndarray:
+    """Forecasts of ``method`` from K origins of S series: (S, K, H) float64.
 
-
-def seasonal_indices(values: np.ndarray, season: int) -> tuple[np.ndarray, bool]:
-    """Classical decomposition: per-phase indices, phase 0 being the first value's.
-    Multiplicative (mean 1) for positive data, else additive (mean 0); and which."""
-    values = np.asarray(values, dtype=np.float64)
-    multiplicative = bool((values > 0).all())
-    kernel = np.ones(season) / season
-    if season % 2 == 0:  # a 2 x m moving average centres an even season
-        kernel = np.convolve(kernel, [0.5, 0.5])
-    trend = np.convolve(values, kernel, mode="valid")
-    offset = (kernel.shape[0] - 1) // 2
-    middle = values[offset : offset + trend.shape[0]]
-    detrended = middle / trend if multiplicative else middle - trend
-    phases = (np.arange(trend.shape[0]) + offset) % season
-    sums = np.bincount(phases, detrended, minlength=season)
-    counts = np.bincount(phases, minlength=season)
-    indices = sums / np.maximum(counts, 1)
-    indices = indices / indices.mean() if multiplicative else indices - indices.mean()
-    return indices, multiplicative
+    Inputs as in baselines.py: series s's history at origin k is ``values[begins[s] :
+    begins[s] + cuts[s, k]]``. Histories that M4's test finds seasonal (and that are
+    positive) are adjusted with ``adjustment`` (computed here when None) and their
+    forecasts reseasonalised.
+    """
+    if method not in BASES:
+        raise ValueError(f"unknown base forecast {method!r}; choose one of {', '.join(BASES)}")
+    cuts = np.asarray(cuts, dtype=np.int64)
+    begins = np.asarray(begins, dtype=np.int64)
+    if method == "naive":
+        return naive(values, begins, cuts, horizon)
+    if method == "seasonal_naive":
+        return seasonal_naive(values, begins, cuts, horizon, season)
+    if adjustment is None:
+        adjustment = seasonal_adjustment(values, begins, cuts, season)
+    out = np.empty((*cuts.shape, horizon))
+    steps = np.arange(horizon)
+    for series, origin in np.ndindex(*cuts.shape):
+        cut = int(cuts[series, origin])
+        history = np.asarray(values[begins[series] : begins[series] + cut], dtype=np.float64)
+        indices = adjustment.indices[series, origin]  # (m,), all 1 where not adjusted
+        if adjustment.adjusted[series, origin]:
+            history = history / indices[np.arange(cut) % season]
+        forecast = _nonseasonal(history, horizon, method)
+        out[series, origin] = forecast * indices[(cut + steps) % season]
+    return out
 
 
 def base_forecast(values: np.ndarray, horizon: int, season: int, method: str) -> np.ndarray:
-    """(H,) forecast of ``method`` after the last of ``values`` (all of them are seen)."""
+    """(H,) forecast of ``method`` after the last of ``values`` (one series, all seen)."""
     values = np.asarray(values, dtype=np.float64)
-    n = values.shape[0]
-    if method == "naive" or n < 2:
-        return np.full(horizon, values[-1])
-    if method == "seasonal_naive":
-        if season <= 1 or n < season:
-            return np.full(horizon, values[-1])
-        return values[n - season + np.arange(horizon) % season]
-    adjusted, reseason = values, None
-    if has_season(values, season):
-        indices, multiplicative = seasonal_indices(values, season)
-        pattern = indices[np.arange(n) % season]
-        future = indices[(n + np.arange(horizon)) % season]
-        adjusted = values / pattern if multiplicative else values - pattern
-        reseason = (future, multiplicative)
-    forecast = _nonseasonal(adjusted, horizon, method)
-    if reseason is not None:
-        future, multiplicative = reseason
-        forecast = forecast * future if multiplicative else forecast + future
-    return forecast
+    cuts = np.array([[values.shape[0]]])
+    return base_forecasts(values, np.zeros(1, dtype=np.int64), cuts, horizon, season, method)[0, 0]
 
 
 def _nonseasonal(values: np.ndarray, horizon: int, method: str) -> np.ndarray:
     n = values.shape[0]
+    if n < 2:
+        return np.full(horizon, values[-1])
     steps = np.arange(1, horizon + 1)
     if method == "drift":
         return values[-1] + steps * (values[-1] - values[0]) / (n - 1)
@@ -111,18 +102,6 @@ def _fit_ses(values: np.ndarray) -> tuple[float, float]:
         levels = levels + _ALPHAS * miss
     best = int(np.argmin(errors))
     return float(_ALPHAS[best]), float(levels[best])
-
-
-def base_forecasts(
-    series: list[np.ndarray], cuts: np.ndarray, horizon: int, season: int, method: str
-) -> np.ndarray:
-    """Forecasts of ``method`` from K origins of S series: (S, K, H). ``cuts`` (S, K)
-    say how many steps of each series origin k sees."""
-    out = np.empty((cuts.shape[0], cuts.shape[1], horizon))
-    for index, history in enumerate(series):
-        for origin, cut in enumerate(cuts[index]):
-            out[index, origin] = base_forecast(history[:cut], horizon, season, method)
-    return out
 
 
 @dataclass(frozen=True)

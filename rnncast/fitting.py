@@ -25,6 +25,7 @@ from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import Interrupted
 from rnncast.forecasting import forecast_origins
 from rnncast.panel import Panel
+from rnncast.seasons import seasonal_adjustment
 
 log = logging.getLogger("rnncast")
 
@@ -152,8 +153,10 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
     season = seen.freq.season_length
     errors = {}
     candidates = {}
+    adjustment = seasonal_adjustment(seen.values, seen.begins, cuts, season)  # shared by all
     for method in BASES:
-        candidates[method] = base_forecasts(series, cuts, horizon, season, method)
+        candidates[method] = base_forecasts(seen.values, seen.begins, cuts, horizon, season,
+                                            method, adjustment)  # fmt: skip
         errors[method] = float(np.mean(np.abs(candidates[method] - actual) / scale))
     base = min(errors, key=errors.get)
     gap = candidates[base] - network[..., median]  # (S, K, H)

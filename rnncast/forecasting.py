@@ -220,13 +220,13 @@ def _forecast(
     if model.combination is not None:
         # The base reads all the history given, whatever the network's reach: a window
         # model's lookback is no limit on it.
-        history = [panel.series(i).astype(np.float64) for i in range(panel.n_series)]
-        base = base_forecasts(history, cuts, config.horizon, panel.freq.season_length,
-                              model.combination.base)  # fmt: skip
+        base = base_forecasts(panel.values, panel.begins, cuts, config.horizon,
+                              panel.freq.season_length, model.combination.base)  # fmt: skip
         values = model.combination.apply(values, base, config.output_quantiles.index(0.5))
         # A series that never moved is forecast as the constant it is: every base says
         # so, and no network output is evidence enough to say otherwise.
-        still = np.array([np.ptp(h[: cuts[i].max()]) == 0 for i, h in enumerate(history)])
+        still = np.array([np.ptp(panel.series(i)[: cuts[i].max()]) == 0
+                          for i in range(panel.n_series)], dtype=bool)  # fmt: skip
         values[still] = base[still][..., None]
     broken = ~np.isfinite(values).all(axis=(1, 2, 3))
     if broken.any():

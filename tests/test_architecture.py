@@ -29,8 +29,12 @@ STAGES = [
     "writing",
     "panel",
     "scaling",
-    # Base forecasts (naive, seasonal naive, drift, SES, Theta): the safety net that the
-    # network's forecasts are blended with. Pure numpy.
+    # M4's seasonality test and decomposition, vectorised; the simple forecasts every
+    # report compares with (Naive2 among them); then the base forecasts (naive,
+    # seasonal naive, drift, SES, Theta) that the network's forecasts are blended with.
+    # Pure numpy.
+    "seasons",
+    "baselines",
     "bases",
     "batches",
     "nn",
@@ -52,9 +56,8 @@ STAGES = [
     # Forecasts over datasets too large to hold at once: reads, forecasts and writes
     # a batch of series at a time.
     "streaming",
-    # Pure numpy over arrays: error measures, then the simple forecasts they compare with.
+    # Pure numpy over arrays: error measures.
     "metrics",
-    "baselines",
     # Named for the activity, like training and forecasting: rnncast.evaluate is a function.
     "evaluation",
     "plots",

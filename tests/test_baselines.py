@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnncast import baselines
+from rnncast import seasons
 from rnncast.baselines import (
     baseline_forecasts,
     drift,
@@ -214,7 +214,7 @@ def test_naive2_equals_a_direct_loop(
     """Over ragged series, one or three origins each (range sums taken one by one, or
     from running sums), odd and even seasons, and with the panel split into many small
     blocks, as one large one."""
-    monkeypatch.setattr(baselines, "_BLOCK_VALUES", block_values)
+    monkeypatch.setattr(seasons, "_BLOCK_VALUES", block_values)
     values, begins, cuts = random_panel(seed, season)
     cuts = cuts[:, :origins]
     adjustment = seasonal_adjustment(values, begins, cuts, season)

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnncast.bases import BASES, Combination, base_forecast, base_forecasts, has_season
+from rnncast.bases import BASES, Combination, base_forecast, base_forecasts
+from rnncast.seasons import seasonal_adjustment
+
+
+def has_season(values: np.ndarray, season: int) -> bool:
+    cuts = np.array([[values.shape[0]]])
+    return bool(
+        seasonal_adjustment(values, np.zeros(1, dtype=np.int64), cuts, season).seasonal[0, 0]
+    )
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -29,8 +37,9 @@ def test_no_base_forecast_reads_past_its_origin(
     changed = values.copy()
     changed[cut:] = rng.normal(1e6, 1e5, length - cut)  # the future, rewritten
     cuts = np.array([[cut]])
-    first = base_forecasts([values], cuts, 5, season, method)
-    second = base_forecasts([changed], cuts, 5, season, method)
+    begins = np.zeros(1, dtype=np.int64)
+    first = base_forecasts(values, begins, cuts, 5, season, method)
+    second = base_forecasts(changed, begins, cuts, 5, season, method)
     np.testing.assert_array_equal(first, second)
     np.testing.assert_array_equal(first[0, 0], base_forecast(values[:cut], 5, season, method))
     assert np.isfinite(first).all()
@@ -97,3 +106,20 @@ def test_a_blend_weight_outside_0_1_or_an_unknown_base_is_refused() -> None:
         Combination("prophet", (0.5,))
     with pytest.raises(ValueError, match=r"blend weights must lie in \[0, 1\]"):
         Combination("naive", (1.5,))
+
+
+def test_many_origins_of_many_series_equal_their_histories_forecast_alone() -> None:
+    rng = np.random.default_rng(1)
+    lengths = [40, 55, 70]
+    series = [50 + 10 * np.sin(2 * np.pi * np.arange(n) / 6) + rng.normal(0, 1, n)
+              for n in lengths]  # fmt: skip
+    values = np.concatenate(series)
+    begins = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    cuts = np.array([[20, 30, 40], [25, 40, 55], [18, 50, 70]])
+    for method in BASES:
+        together = base_forecasts(values, begins, cuts, 4, 6, method)
+        for s, row in enumerate(cuts):
+            for k, cut in enumerate(row):
+                np.testing.assert_allclose(
+                    together[s, k], base_forecast(series[s][:cut], 4, 6, method), rtol=1e-12
+                )
