@@ -387,7 +387,18 @@ def _model_facts(model: dict[str, Any] | None) -> dict[str, Any] | None:
         "best_epoch": history.get("best_epoch"),
         "stopped": history.get("stopped"),
         "train_seconds": history.get("seconds"),
+        # The safety net (fitting.py): the base forecast validation chose and the
+        # network's share of the blend at the first and the last step; null for a
+        # network used alone.
+        "base_forecast": (model.get("combination") or {}).get("base"),
+        "network_share_first_step": _share(model, 0),
+        "network_share_last_step": _share(model, -1),
     }
+
+
+def _share(model: dict[str, Any], step: int) -> float | None:
+    weights = (model.get("combination") or {}).get("weights") or []
+    return float(weights[step]) if weights else None
 
 
 def _relative(scores: dict, baseline: str) -> dict[str, float | None]:
