@@ -76,6 +76,7 @@ def evaluate(
     refit: Callable[[Panel], Model] | None = None,
     batch_size: int = 512,
     device: Any = None,
+    unseen: bool = False,
 ) -> Evaluation:
     """Rolling-origin backtest: forecast H steps from ``folds`` origins ``step``
     steps apart (default H) over the end of every series, and score the forecasts
@@ -112,7 +113,10 @@ def evaluate(
     settings = {"folds": folds, "step": step, "refit": refit is not None}
     evaluation = _assemble("backtest", panel, cuts, model, values, season, settings)
     if refit is None:
-        in_sample = _in_sample_origins(model, evaluation)
+        # ``unseen``: the caller knows the model never saw these steps (the holdout cut
+        # them off before training), which the one end time a model records cannot
+        # tell for series of different lengths.
+        in_sample = 0 if unseen else _in_sample_origins(model, evaluation)
         evaluation = replace(evaluation, settings={**settings, "in_sample_origins": in_sample})
     return evaluation
 
@@ -161,7 +165,7 @@ def holdout(
     panel = panel.take(np.flatnonzero(trained_on))
     evaluation = evaluate(
         model, panel, folds=test_size // horizon, step=horizon, season=season,
-        batch_size=batch_size, device=device,
+        batch_size=batch_size, device=device, unseen=True,
     )  # fmt: skip
     settings = {"test_size": test_size, **evaluation.settings}
     return replace(evaluation, kind="holdout", settings=settings)

@@ -147,6 +147,7 @@ def train(
     on_epoch: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,
     save: bool = True,
+    start_from: torch.nn.Module | None = None,
 ) -> Model:
     """Train a forecaster on ``panel`` and return it; with ``out``, checkpoint there
     every epoch and write the model directory at the end (unless ``save`` is False:
@@ -154,6 +155,8 @@ def train(
 
     ``data`` is stored as the schema new data is read with. ``should_stop``
     returns a reason (e.g. "SIGTERM") to stop after the current batch.
+    ``start_from``: a network of the same shape whose weights training starts from
+    (the refit, fitting.py), instead of fresh ones.
 
     Raises DataError when no series is long enough, TrainingDiverged (exit 5) on
     a non-finite loss, Interrupted after a requested stop (checkpoint written).
@@ -238,6 +241,8 @@ def train(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(training.seed)
         network = build_network(model, shape).to(device)
+        if start_from is not None:
+            network.load_state_dict(start_from.state_dict())
         loop = Loop(network, model, training, tensors, weights, ranges, device)
         if checkpoint is not None:
             loop.restore(*checkpoint)

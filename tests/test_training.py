@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -409,17 +408,31 @@ def test_resume_on_other_data_is_refused(tmp_path: Path) -> None:
     assert (out / CHECKPOINT).exists()
 
 
-def test_the_refit_trains_on_every_step_for_the_epochs_validation_chose() -> None:
-    # Issue 12: the saved model learns from the newest data, the validation part included.
+def test_the_refit_continues_from_the_validated_weights_over_every_step() -> None:
+    # Issue 12: the saved model learns from the newest data, the validation part included,
+    # for the best epoch times the new steps' share of all steps (here 12 of 120: 1).
     panel = seasonal_panel(0, n_series=3, length=120)
-    validated = train(panel, tiny("gru"), quick(max_epochs=4))
-    refitted = train(panel, tiny("gru"), quick(max_epochs=4, refit=True))
-    assert validated.history["best_epoch"] == refitted.history["best_epoch"]
+    before_refit = []
+    refitted = train(panel, tiny("gru"), quick(max_epochs=4, refit=True),
+                     before_refit=before_refit.append)  # fmt: skip
+    validated = before_refit[0]
+    best = validated.history["best_epoch"]
     refit = refitted.history["refit"]
-    assert refit["epochs"] == refitted.history["best_epoch"]
+    assert refit["epochs"] == max(1, math.ceil(best * 12 / 120))  # the validation part is new
     assert refit["steps"] == int(panel.lengths.sum()) == refitted.schema["steps"]
-    assert validated.schema["steps"] == int(panel.lengths.sum())
+    assert not same_weights(weights(validated), weights(refitted))
     # The validated model's scaler saw the training part only; the refit's, every step.
     assert not np.allclose(validated.scaler.loc, refitted.scaler.loc)
     assert refitted.combination == validated.combination
-    assert refitted.training == replace(validated.training, refit=True)
+    assert refitted.training == validated.training
+
+
+def test_a_refit_of_one_epoch_from_the_validated_weights_moves_them_a_little() -> None:
+    panel = seasonal_panel(0, n_series=3, length=120)
+    before_refit = []
+    refitted = train(panel, tiny("gru"), quick(max_epochs=4, refit=True),
+                     before_refit=before_refit.append)  # fmt: skip
+    start, end = weights(before_refit[0]), weights(refitted)
+    moved = max(float((end[k] - start[k]).abs().max()) for k in start)
+    spread = max(float(start[k].abs().max()) for k in start)
+    assert 0 < moved < 0.5 * spread  # continued from them, not trained afresh
