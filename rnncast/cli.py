@@ -217,7 +217,7 @@ def train(
     ] = True,
     relative_inputs: Annotated[
         bool, typer.Option(help="The network reads changes, not levels (follows level shifts).")
-    ] = False,
+    ] = ModelConfig.relative_inputs,
     bidirectional: Annotated[
         bool, typer.Option(help="window only: also read each window backwards.")
     ] = False,
