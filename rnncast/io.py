@@ -232,26 +232,34 @@ def _read_csv_as(path: Path, names: list[str], kind: pa.DataType) -> pa.Table | 
 
 
 def _find_non_utf8(path: Path, names: list[str]) -> str | None:
-    raw = _read_csv_as(path, names, pa.binary()) if names else None
-    for name in names if raw is not None else []:
-        row = _first_non_utf8(raw.column(name))
-        if row is not None:
-            return (
-                f"column {name!r} holds text that is not UTF-8 at row {row + 1}; "
-                "save the file as UTF-8"
-            )
-    return None
+    def describe(name: str, row: int) -> str:
+        return (
+            f"column {name!r} holds text that is not UTF-8 at row {row + 1}; save the file as UTF-8"
+        )
+
+    return _first_problem(path, names, pa.binary(), _first_non_utf8, describe)
 
 
 def _find_non_numeric(path: Path, numeric: list[str]) -> str | None:
-    text = _read_csv_as(path, numeric, pa.string()) if numeric else None
-    for name in numeric if text is not None else []:
-        bad = _first_non_numeric(text.column(name))
-        if bad is not None:
-            return (
-                f"column {name!r} must be numeric but row {bad[0] + 1} holds {bad[1]!r}; "
-                "fix or remove that row"
-            )
+    def describe(name: str, bad: tuple[int, object]) -> str:
+        return (
+            f"column {name!r} must be numeric but row {bad[0] + 1} holds {bad[1]!r}; "
+            "fix or remove that row"
+        )
+
+    return _first_problem(path, numeric, pa.string(), _first_non_numeric, describe)
+
+
+def _first_problem(
+    path: Path, names: list[str], as_type: pa.DataType, find, describe
+) -> str | None:
+    """Re-read ``names`` of a CSV as ``as_type`` and describe the first value ``find``
+    flags (None: every value is fine, or the re-read failed too)."""
+    table = _read_csv_as(path, names, as_type) if names else None
+    for name in names if table is not None else []:
+        found = find(table.column(name))
+        if found is not None:
+            return describe(name, found)
     return None
 
 
