@@ -77,7 +77,9 @@ def score(histories: list[np.ndarray], forecasts: np.ndarray, actual: np.ndarray
     horizon = actual.shape[1]
 
     def means(predicted: np.ndarray) -> tuple[float, float]:
-        smape = 200 * np.abs(actual - predicted) / (np.abs(actual) + np.abs(predicted))
+        total = np.abs(actual) + np.abs(predicted)
+        # M4's convention: a step where the actual and the forecast are both 0 counts 0.
+        smape = 200 * np.abs(actual - predicted) / np.where(total > 0, total, 1.0)
         scale = np.array([np.abs(h[season:] - h[:-season]).mean() for h in histories])
         return float(smape.mean()), float((np.abs(actual - predicted).mean(axis=1) / scale).mean())
 

@@ -1,0 +1,113 @@
+"""The defaults on frequencies the benchmark sets lack: 15-minute, daily and quarterly.
+
+Derived from the data in ``../shared/data`` (never copied into the project):
+
+* ``ettm1`` ETTm1's ``OT`` every 15 minutes (m 96), h 96: fitted on its first 46,080
+  rows (16 months, ETTh1's split in 15-minute rows), forecast from 30 origins a day
+  apart after them.
+* ``etth1_daily`` ETTh1's ``OT`` as daily means (m 7), h 7: fitted on its first 480
+  days, forecast from 30 origins a week apart after them.
+* ``m3_quarterly`` M3 Monthly summed to whole quarters (m 4), h 6: the last 6
+  quarters of each series held out, the rest fitted.
+
+Each is trained with the defaults through the Python API (only the horizon and a
+seed) and scored like ``bench/ablation.py``: mean sMAPE, MASE (seasonal scale of
+the fitted part) and OWA against Naive2, beside naive and seasonal naive from the
+same histories. Results: ``bench/results/other_frequencies.json``.
+
+Usage: python bench/other_frequencies.py
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from ablation import DATA, SEED, naive2, score
+from results_file import machine_info, write_json_atomically
+
+RESULTS = Path(__file__).resolve().parent / "results" / "other_frequencies.json"
+
+
+def ett_panels(frame: pd.DataFrame, fit_rows: int, horizon: int, origins: int):
+    import rnncast
+
+    frame = frame.rename(columns={"date": "ds", "OT": "y"})[["ds", "y"]]
+    full = rnncast.Panel.from_frame(frame.iloc[: fit_rows + horizon * origins])
+    cuts = (fit_rows + horizon * np.arange(origins))[None, :]
+    return full.split_tail(full.lengths[0] - fit_rows)[0], full, cuts
+
+
+def quarterly_m3():
+    import rnncast
+
+    frame = pd.concat([pd.read_parquet(DATA / f"m3_monthly_{part}.parquet") for part in
+                       ("train", "test")]).sort_values(["unique_id", "ds"])  # fmt: skip
+    frame["quarter"] = frame.groupby("unique_id").cumcount() // 3
+    whole = frame.groupby(["unique_id", "quarter"]).filter(lambda g: len(g) == 3)
+    quarters = whole.groupby(["unique_id", "quarter"], as_index=False).agg(y=("y", "sum"))
+    quarters["ds"] = [pd.Timestamp("1990-01-01") + pd.DateOffset(months=3 * int(q))
+                      for q in quarters["quarter"]]  # fmt: skip
+    return rnncast.Panel.from_frame(quarters[["unique_id", "ds", "y"]])
+
+
+def run(name: str, horizon: int, season: int) -> dict:
+    import rnncast
+    from rnncast.config import ModelConfig, TrainConfig
+    from rnncast.forecasting import forecast_origins
+
+    if name == "m3_quarterly":
+        full = quarterly_m3()
+        train = full.split_tail(horizon)[0]
+        cuts = train.lengths[:, None]
+    elif name == "ettm1":
+        train, full, cuts = ett_panels(pd.read_csv(DATA / "ETTm1.csv"), 46_080, horizon, 30)
+    else:
+        hourly = pd.read_csv(DATA / "ETTh1.csv", parse_dates=["date"])
+        daily = hourly.set_index("date")["OT"].resample("D").mean().reset_index()
+        train, full, cuts = ett_panels(daily, 480, horizon, 30)
+    began = time.perf_counter()
+    model = rnncast.train(train, ModelConfig(horizon=horizon), TrainConfig(seed=SEED))
+    seconds = round(time.perf_counter() - began, 1)
+    median = model.config.output_quantiles.index(0.5)
+    predicted = forecast_origins(model, full, cuts)[..., median]  # (S, K, H)
+    histories, forecasts, actual, naive, seasonal = [], [], [], [], []
+    for s in range(full.n_series):
+        values = full.series(s).astype(np.float64)
+        for k, cut in enumerate(cuts[s]):
+            histories.append(values[:cut])
+            forecasts.append(predicted[s, k])
+            actual.append(values[cut : cut + horizon])
+            naive.append(np.full(horizon, values[cut - 1]))
+            seasonal.append(values[cut - season : cut][np.arange(horizon) % season])
+    actual = np.stack(actual)
+    rows = {method: score(histories, np.stack(values), actual, season)
+            for method, values in (("rnncast", forecasts), ("naive", naive),
+                                   ("seasonal_naive", seasonal))}  # fmt: skip
+    rows["naive2"] = score(histories, np.stack([naive2(h, horizon, season) for h in histories]),
+                           actual, season)  # fmt: skip
+    combination = model.combination
+    return {"horizon": horizon, "season": season, "series": int(full.n_series),
+            "forecasts": len(histories), "train_seconds": seconds, "methods": rows,
+            "base": combination.base if combination else None,
+            "network_share": round(float(np.mean(combination.weights)), 3)
+            if combination else None}  # fmt: skip
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    results = {}
+    for name, horizon, season in (("etth1_daily", 7, 7), ("m3_quarterly", 6, 4),
+                                  ("ettm1", 96, 96)):  # fmt: skip
+        results[name] = run(name, horizon, season)
+        print(name, results[name], flush=True)
+    document = {"benchmark": "other_frequencies", "runs": results,
+                "machine": machine_info(("rnncast", "torch", "numpy"))}  # fmt: skip
+    write_json_atomically(RESULTS, document)
+
+
+if __name__ == "__main__":
+    main()
