@@ -109,19 +109,63 @@ class Combination:
     """How the network's forecasts are blended with a base forecast, chosen on
     validation origins (fitting.py): per future step h, the point forecast is
     ``weights[h] * network + (1 - weights[h]) * base``, and every quantile moves with
-    it, so the network's intervals are kept around the blended median."""
+    it, so the network's intervals are kept around the blended median.
+
+    ``offsets`` (H, Q), when given, calibrate the quantiles (conformalised quantile
+    regression, Romano et al. 2019): quantile q at step h moves by ``offsets[h][q]``
+    times each history's MASE scale, the amount that made q of the validation
+    actuals fall below it. The median's offset is 0: the point forecast is the blend's.
+    """
 
     base: str
     weights: tuple[float, ...]  # (H,) the network's share, each in [0, 1]
+    offsets: tuple[tuple[float, ...], ...] = ()  # (H, Q) or empty: not calibrated
 
     def __post_init__(self) -> None:
         if self.base not in BASES:
             raise ValueError(f"unknown base forecast {self.base!r}")
         if not all(0.0 <= w <= 1.0 for w in self.weights):
             raise ValueError("blend weights must lie in [0, 1]")
+        if self.offsets and len(self.offsets) != len(self.weights):
+            raise ValueError("calibration offsets need one row per step")
+        if not all(np.isfinite(row).all() for row in self.offsets):
+            raise ValueError("calibration offsets must be finite")
 
-    def apply(self, network: np.ndarray, base: np.ndarray, median: int) -> np.ndarray:
-        """(S, K, H, Q) network quantiles and (S, K, H) base -> blended (S, K, H, Q)."""
+    def apply(
+        self, network: np.ndarray, base: np.ndarray, median: int, scale: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(S, K, H, Q) network quantiles and (S, K, H) base -> blended (S, K, H, Q);
+        with ``offsets``, calibrated by ``scale`` (S, K), each history's MASE scale."""
         weights = np.asarray(self.weights, dtype=np.float64)  # (H,)
         shift = (1.0 - weights) * (base - network[..., median])  # (S, K, H)
-        return network + shift[..., None]
+        blended = network + shift[..., None]
+        if not self.offsets or scale is None:
+            return blended
+        offsets = np.asarray(self.offsets, dtype=np.float64)  # (H, Q)
+        calibrated = blended + offsets * scale[:, :, None, None]
+        return np.sort(calibrated, axis=-1)  # quantiles stay ordered
+
+
+def history_scales(values: np.ndarray, begins: np.ndarray, cuts: np.ndarray, season: int):
+    """(S, K) MASE's scale of every history: the mean absolute difference from one
+    season before (one step before when the history is shorter than two seasons);
+    where that is 0, the typical scale of the others, or 1."""
+    values = np.asarray(values, dtype=np.float64)
+    cuts = np.asarray(cuts, dtype=np.int64)
+    scales = np.zeros(cuts.shape)
+    for lag in (1, season):
+        if lag < 1:
+            continue
+        changes = np.abs(values[lag:] - values[:-lag])  # changes[t - lag] = |y_t - y_t-lag|
+        running = np.concatenate([[0.0], np.cumsum(changes)])
+        starts = np.asarray(begins, dtype=np.int64)[:, None]
+        # Changes inside the history: positions starts + lag .. starts + cut - 1.
+        count = cuts - lag
+        usable = count > 0
+        low = np.clip(starts, 0, running.shape[0] - 1)
+        high = np.clip(starts + np.maximum(count, 0), 0, running.shape[0] - 1)
+        mean = (running[high] - running[low]) / np.maximum(count, 1)
+        chosen = usable & ((lag == 1) | (cuts > 2 * season))
+        scales = np.where(chosen, mean, scales)
+    positive = scales[scales > 0]
+    return np.where(scales > 0, scales, float(np.median(positive)) if positive.size else 1.0)

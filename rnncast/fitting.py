@@ -21,7 +21,7 @@ import numpy as np
 
 from rnncast import training as network_training
 from rnncast.artifact import Model, save_model
-from rnncast.bases import BASES, Combination, base_forecasts
+from rnncast.bases import BASES, Combination, base_forecasts, history_scales
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import Interrupted
 from rnncast.forecasting import forecast_origins
@@ -173,7 +173,8 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
     series = [seen.series(i).astype(np.float64) for i in range(seen.n_series)]
     actual = np.stack([np.stack([s[c : c + horizon] for c in cut]) for s, cut in
                        zip(series, cuts, strict=True)])  # (S, K, H)  # fmt: skip
-    scale = _naive_scale(series, lengths - val_size, seen.freq.season_length)[:, None, None]
+    scale = history_scales(seen.values, seen.begins, cuts, seen.freq.season_length)  # (S, K)
+    scale = scale[..., None]  # (S, K, 1)
     network = forecast_origins(replace(model, combination=None), seen, cuts)  # (S, K, H, Q)
     median = model.config.output_quantiles.index(0.5)
     season = seen.freq.season_length
@@ -196,7 +197,31 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
             "base": base, "base_errors": errors, "network_error": network_error,
             "weights": [float(w) for w in weights]}},
     )  # fmt: skip
-    return Combination(base=base, weights=tuple(float(w) for w in weights))
+    blend = Combination(base=base, weights=tuple(float(w) for w in weights))
+    offsets = _calibration(blend.apply(network, candidates[base], median), actual, scale,
+                           model.config.output_quantiles)  # fmt: skip
+    return Combination(base=base, weights=blend.weights, offsets=offsets)
+
+
+def _calibration(
+    blended: np.ndarray, actual: np.ndarray, scale: np.ndarray, quantiles: tuple[float, ...]
+) -> tuple[tuple[float, ...], ...]:
+    """(H, Q) offsets, in MASE units, that put a share q of the validation actuals below
+    quantile q at each step (pooled over the steps with few origins); 0 for the median,
+    which the blend chose."""
+    residual = (actual[..., None] - blended) / scale[..., None]  # (S, K, H, Q)
+    horizon = actual.shape[-1]
+    pooled = actual.shape[0] * actual.shape[1] < _ORIGINS_PER_STEP_CHOICE
+    offsets = np.zeros((horizon, len(quantiles)))
+    for index, level in enumerate(quantiles):
+        if level == 0.5:
+            continue
+        values = residual[..., index]  # (S, K, H)
+        if pooled:
+            offsets[:, index] = np.quantile(values, level)
+        else:
+            offsets[:, index] = np.quantile(values.reshape(-1, horizon), level, axis=0)
+    return tuple(tuple(float(v) for v in row) for row in offsets)
 
 
 def _choose_weights(
@@ -217,17 +242,3 @@ def _choose_weights(
             if error < best_error - 1e-12:
                 best, best_error = weights, error
     return best, best_error
-
-
-def _naive_scale(series: list[np.ndarray], seen: np.ndarray, season: int) -> np.ndarray:
-    """(S,) mean absolute seasonal difference of the steps before validation (MASE's
-    scale), with naive's for a series shorter than two seasons; never 0."""
-    scale = np.empty(len(series))
-    for index, values in enumerate(series):
-        history = values[: seen[index]]
-        lag = season if history.shape[0] > season else 1
-        differences = np.abs(history[lag:] - history[:-lag])
-        scale[index] = differences.mean() if differences.size else 0.0
-    positive = scale[scale > 0]
-    fallback = float(np.median(positive)) if positive.size else 1.0
-    return np.where(scale > 0, scale, fallback)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rnncast.artifact import Model
-from rnncast.bases import base_forecasts
+from rnncast.bases import base_forecasts, history_scales
 from rnncast.batches import gather_block, gather_windows, lay_out
 from rnncast.config import DataConfig
 from rnncast.errors import DataError
@@ -222,7 +222,8 @@ def _forecast(
         # model's lookback is no limit on it.
         base = base_forecasts(panel.values, panel.begins, cuts, config.horizon,
                               panel.freq.season_length, model.combination.base)  # fmt: skip
-        values = model.combination.apply(values, base, config.output_quantiles.index(0.5))
+        scale = history_scales(panel.values, panel.begins, cuts, panel.freq.season_length)
+        values = model.combination.apply(values, base, config.output_quantiles.index(0.5), scale)
         # A series that never moved is forecast as the constant it is: every base says
         # so, and no network output is evidence enough to say otherwise.
         still = np.array([np.ptp(panel.series(i)[: cuts[i].max()]) == 0

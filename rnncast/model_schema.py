@@ -331,16 +331,19 @@ def _config(document: dict[str, Any], version: int) -> ModelSettings:
             )
     if training.strategy == "window" and training.lookback is None:
         raise _Broken("training.lookback is null; a window model reads a fixed lookback")
-    combination = _combination(document.get("combination"), model.horizon)
+    combination = _combination(
+        document.get("combination"), model.horizon, len(model.output_quantiles)
+    )
     return ModelSettings(version, model, training, shape, data, method, combination)
 
 
-def _combination(value: Any, horizon: int) -> Combination | None:
+def _combination(value: Any, horizon: int, n_quantiles: int) -> Combination | None:
     """The blend of the network with a base forecast: a known base, one weight in
     [0, 1] per future step."""
     if value is None:
         return None
-    _check_keys(value, {"base": str, "weights": list[float]}, "combination", required=None)
+    fields = {"base": str, "weights": list[float], "offsets": list[list[float]]}
+    _check_keys(value, fields, "combination", required=frozenset({"base", "weights"}))
     if value["base"] not in BASES:
         raise _Broken(
             f"combination.base is {_show(value['base'])}, expected one of {', '.join(BASES)}"
@@ -353,7 +356,14 @@ def _combination(value: Any, horizon: int) -> Combination | None:
         )
     if not all(0.0 <= w <= 1.0 for w in weights):
         raise _Broken("combination.weights must each lie between 0 and 1")
-    return Combination(base=value["base"], weights=tuple(float(w) for w in weights))
+    offsets = value.get("offsets") or []
+    if offsets and (len(offsets) != horizon or {len(row) for row in offsets} != {n_quantiles}):
+        raise _Broken(
+            f"combination.offsets must hold one row per step of model.horizon ({horizon}), "
+            "each with one offset per quantile"
+        )
+    return Combination(base=value["base"], weights=tuple(float(w) for w in weights),
+                       offsets=tuple(tuple(float(v) for v in row) for row in offsets))  # fmt: skip
 
 
 def _settings(value: Any, where: str, cls: type, required: frozenset[str]) -> Any:

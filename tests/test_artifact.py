@@ -617,3 +617,32 @@ def test_inspect_never_opens_a_fifo_in_place_of_the_report(tmp_path: Path) -> No
     result = runner.invoke(app, ["inspect", str(model), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["test"] is None
+
+
+def _with_combination(tmp_path: Path, combination: Any) -> Path:
+    """The golden format-2 model with another ``combination`` in config.json, its
+    manifest rehashed to match (a digest is no signature)."""
+    model = tmp_path / "model"
+    shutil.copytree(GOLDEN / "model_v2", model)
+    config = json.loads((model / "config.json").read_text())
+    config["combination"] = combination
+    (model / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((model / MANIFEST).read_text())
+    manifest["files"]["config.json"] = hashlib.sha256(
+        (model / "config.json").read_bytes()
+    ).hexdigest()
+    (model / MANIFEST).write_text(json.dumps(manifest))
+    return model
+
+
+def test_calibration_offsets_round_trip_and_a_wrong_shape_is_refused(tmp_path: Path) -> None:
+    weights = [0.5] * 7
+    offsets = [[-0.2, 0.0, 0.3]] * 7  # (H, Q)
+    good = _with_combination(tmp_path / "good", {"base": "theta", "weights": weights,
+                                                 "offsets": offsets})  # fmt: skip
+    loaded = load_model(good)
+    assert loaded.combination.offsets == tuple(tuple(row) for row in offsets)
+    bad = _with_combination(tmp_path / "bad", {"base": "theta", "weights": weights,
+                                               "offsets": [[0.1, 0.0]] * 7})  # fmt: skip
+    with pytest.raises(ArtifactError, match=r"combination\.offsets must hold one row per step"):
+        load_model(bad)
