@@ -170,9 +170,8 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
     seen = seen.take(np.flatnonzero(validated))
     lengths = seen.lengths
     cuts = (lengths - val_size)[:, None] + horizon * np.arange(origins)[None, :]  # (S, K)
-    series = [seen.series(i).astype(np.float64) for i in range(seen.n_series)]
-    actual = np.stack([np.stack([s[c : c + horizon] for c in cut]) for s, cut in
-                       zip(series, cuts, strict=True)])  # (S, K, H)  # fmt: skip
+    steps = seen.begins[:, None, None] + cuts[..., None] + np.arange(horizon)  # (S, K, H)
+    actual = seen.values[steps].astype(np.float64)
     scale = history_scales(seen.values, seen.begins, cuts, seen.freq.season_length)  # (S, K)
     scale = scale[..., None]  # (S, K, 1)
     network = forecast_origins(replace(model, combination=None), seen, cuts)  # (S, K, H, Q)
