@@ -46,6 +46,7 @@ from rnncast.model_schema import (
     check_series,
     parse_json,
 )
+from rnncast.nn.ensemble import Ensemble
 from rnncast.nn.forecaster import Forecaster
 from rnncast.scaling import Scaler
 from rnncast.writing import clear_leftovers, replace_directory, replacing
@@ -77,7 +78,7 @@ _SCALER_ARRAYS = ("loc", "scale", "covariate_loc", "covariate_scale")
 class Model:
     """A trained forecaster and everything needed to use it on new data."""
 
-    network: Forecaster
+    network: Forecaster | Ensemble
     config: ModelConfig
     training: TrainConfig
     shape: NetworkShape
@@ -102,8 +103,18 @@ class Model:
         }
 
 
-def build_network(config: ModelConfig, shape: NetworkShape) -> Forecaster:
-    return Forecaster(config, shape.n_inputs, shape.n_future, shape.n_series, shape.recurrent_steps)
+def build_network(config: ModelConfig, shape: NetworkShape) -> Forecaster | Ensemble:
+    """The network ``config`` and ``shape`` describe: one Forecaster, or an Ensemble of
+    ``config.members`` of them."""
+
+    def member() -> Forecaster:
+        return Forecaster(
+            config, shape.n_inputs, shape.n_future, shape.n_series, shape.recurrent_steps
+        )
+
+    if config.members == 1:
+        return member()
+    return Ensemble([member() for _ in range(config.members)])
 
 
 def save_model(

@@ -23,6 +23,7 @@ import typer
 from rnncast import __version__, logs
 from rnncast.config import (
     CELLS,
+    DEFAULT_MEMBERS,
     LOSSES,
     OPTIMIZERS,
     SCALERS,
@@ -245,6 +246,13 @@ def train(
         bool,
         typer.Option(help="After validation (and the test), train again on every step."),
     ] = TrainConfig.refit,
+    ensemble: Annotated[
+        int | None,
+        typer.Option(
+            help="Networks trained, forecasts their median (as many as the time "
+            f"budget holds, up to {DEFAULT_MEMBERS})."
+        ),
+    ] = None,
     season: SeasonOption = None,
     optimizer: Annotated[str, typer.Option(help=f"{' | '.join(OPTIMIZERS)}.")] = "adam",
     lr: Annotated[float, typer.Option(help="Learning rate.")] = TrainConfig.lr,

@@ -101,6 +101,14 @@ MAX_SEED = 2**63 - 1
 # torch allocates per-thread state up front: a billion threads is a MemoryError, not
 # a slow run. No CPU we know of has more hardware threads than this.
 MAX_THREADS = 1024
+# Each member is a network that forecasting runs: past a few dozen the median hardly
+# moves and the forecast costs grow, so more are refused rather than trained.
+MAX_MEMBERS = 64
+# Members trained by default when the time budget holds them (ensembles.py). The
+# median's error falls with the members roughly as the noise in one member's does
+# (1/sqrt(N)), so past a handful the gain is small while every member adds its
+# share of each forecast.
+DEFAULT_MEMBERS = 5
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,9 @@ class ModelConfig:
     # the training part never reached. Measured (bench/ablation.py): M4 Hourly OWA
     # 0.627 -> 0.524, ETTh1 MSE 0.033 -> 0.028, M3 Monthly sMAPE 13.87 -> 13.76.
     relative_inputs: bool = True
+    # Forecasters of this shape whose forecasts are combined by the median of each
+    # quantile (nn/ensemble.py); how many the training made (TrainConfig.ensemble).
+    members: int = 1
 
     def __post_init__(self) -> None:
         _check_choice("cell", self.cell, CELLS)
@@ -143,6 +154,7 @@ class ModelConfig:
         _check_at_least("hidden", self.hidden, 1)
         _check_at_least("layers", self.layers, 1)
         _check_at_least("id_embedding", self.id_embedding, 0)
+        _check_between("members", self.members, 1, MAX_MEMBERS)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.activation != "tanh" and self.cell != "rnn":
@@ -195,6 +207,9 @@ class TrainConfig:
     # After validation has chosen the epochs and the blend (and the holdout is scored),
     # train again on every step, so the saved model has learned from the newest data.
     refit: bool = True
+    # Members of the ensemble, trained one after another with other seeds and chunks;
+    # None: as many as the time budget holds, up to DEFAULT_MEMBERS (fitting.py).
+    ensemble: int | None = None
 
     def __post_init__(self) -> None:
         _check_choice("strategy", self.strategy, STRATEGIES)
@@ -210,6 +225,7 @@ class TrainConfig:
         _check_at_least("test_size", self.test_size, 0)
         _check_between("threads", self.threads, 1, MAX_THREADS)
         _check_between("seed", self.seed, 0, MAX_SEED)
+        _check_between("ensemble", self.ensemble, 1, MAX_MEMBERS)
         if self.max_time is not None and self.max_time <= 0:
             raise ConfigError(f"max_time must be positive seconds, got {self.max_time}")
         if not self.lr > 0:

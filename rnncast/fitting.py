@@ -23,6 +23,7 @@ from rnncast import training as network_training
 from rnncast.artifact import Model, save_model
 from rnncast.bases import BASES, Combination, base_forecasts, history_scales
 from rnncast.config import ModelConfig, TrainConfig
+from rnncast.ensembles import assemble, train_members
 from rnncast.errors import Interrupted
 from rnncast.forecasting import forecast_origins
 from rnncast.panel import Panel
@@ -56,21 +57,24 @@ def train(
     """Train a forecaster on ``panel`` and return it (see training.train for the
     options).
 
-    With validation steps, its forecasts are blended with the base forecast that
-    validation chose. Then ``before_refit`` sees that model (which never saw the
-    test part: rnncast train scores its holdout there), and with ``training.refit``
-    the network is trained again on every step of every series, for the epochs
-    validation chose, keeping the blend. ``max_time`` (default: from the data's
-    size, ``time_budget``) bounds both trainings together. With ``out`` and
-    ``save`` the model is written.
+    The network is an ensemble of ``training.ensemble`` members (default: as many as
+    the time budget holds, ensembles.py). With validation steps, its forecasts are
+    blended with the base forecast that validation chose. Then ``before_refit`` sees
+    that model (which never saw the test part: rnncast train scores its holdout
+    there), and with ``training.refit`` every member is trained again on every step
+    of every series, for the epochs validation chose, keeping the blend.
+    ``max_time`` (default: from the data's size, ``time_budget``) bounds all of it
+    together. With ``out`` and ``save`` the model is written.
     """
     training = training or TrainConfig()
     budget = training.max_time if training.max_time is not None else time_budget(panel)
     refit = training.refit and training.val_size != 0
     first = replace(training, max_time=budget * _FIRST_SHARE if refit else budget)
-    trained = network_training.train(panel, model, first, out=out, save=False, **options)
-    trained = replace(trained, training=replace(trained.training, max_time=training.max_time),
-                      combination=choose_combination(trained, panel))  # fmt: skip
+    share = _refit_share(panel, model, training, refit)
+    members = train_members(panel, model, first, refit_share=share, out=out, **options)
+    trained = replace(assemble(members), training=replace(members[0].training,
+                      max_time=training.max_time, ensemble=training.ensemble))  # fmt: skip
+    trained = replace(trained, combination=choose_combination(trained, panel))
     if before_refit is not None:
         before_refit(trained)
     should_stop = options.get("should_stop")
@@ -78,9 +82,16 @@ def train(
         log.warning("%s arrived before the refit; the model validated without it is kept",
                     should_stop(), extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
     elif refit:
+        spent = sum(member.history["seconds"] for member in members)
         try:
-            trained = refit_on_everything(trained, panel, budget - trained.history["seconds"],
-                                          **options)  # fmt: skip
+            refitted = []
+            for index, member in enumerate(members):
+                left = budget - spent - sum(m.history["refit"]["seconds"] for m in refitted)
+                refitted.append(refit_on_everything(
+                    member, panel, left / (len(members) - index), members=len(members),
+                    **options))  # fmt: skip
+            trained = replace(assemble(refitted), training=trained.training,
+                              combination=trained.combination)  # fmt: skip
         except Interrupted as stop:
             if not stop.polite:
                 raise
@@ -100,7 +111,9 @@ def time_budget(panel: Panel) -> float:
     return float(np.clip(30.0 + steps / _STEPS_PER_SECOND, 30.0, 540.0))
 
 
-def refit_on_everything(model: Model, panel: Panel, seconds: float, **options: Any) -> Model:
+def refit_on_everything(
+    model: Model, panel: Panel, seconds: float, *, members: int = 1, **options: Any
+) -> Model:
     """The validated network trained on further over every step of ``panel``, the
     validation and test parts included; the blend, chosen on validation, is kept.
 
@@ -109,7 +122,8 @@ def refit_on_everything(model: Model, panel: Panel, seconds: float, **options: A
     the best epoch times their share of all steps, at least one. Retraining from
     scratch for all the epochs validation chose would cost as much again as the first
     training, which M4-sized data cannot afford within its budget (measured: cut off
-    by the time limit 10 epochs short, and worse than no refit).
+    by the time limit 10 epochs short, and worse than no refit). ``model`` is one
+    member of ``members``, which share the refit's minimum time.
     """
     history = model.history
     best = max(int(history.get("best_epoch") or 0), 1)
@@ -122,7 +136,7 @@ def refit_on_everything(model: Model, panel: Panel, seconds: float, **options: A
     lr = rates[best - 1] if len(rates) >= best else model.training.lr
     settings = replace(model.training, val_size=0, test_size=0, max_epochs=epochs,
                        patience=epochs, lr=lr, schedule="none",
-                       max_time=max(seconds, _MIN_REFIT_SECONDS))  # fmt: skip
+                       max_time=max(seconds, _MIN_REFIT_SECONDS / members))  # fmt: skip
     # Not resumed, and not shown epoch by epoch: one line says what the refit did.
     options = {k: v for k, v in options.items() if k not in ("resume", "on_epoch")}
     series = np.isin(panel.ids.astype(str), model.scaler.ids.astype(str))
@@ -146,6 +160,21 @@ def refit_on_everything(model: Model, panel: Panel, seconds: float, **options: A
     )  # fmt: skip
     return replace(refitted, training=model.training, history={**history, "refit": refit},
                    combination=model.combination)  # fmt: skip
+
+
+def _refit_share(panel: Panel, model: ModelConfig, training: TrainConfig, refit: bool) -> float:
+    """The refit's time as a share of the first training's, at most: it runs the
+    best epochs (at most those the first training ran) times the share of the steps
+    that validation and the test held out (refit_on_everything)."""
+    if not refit:
+        return 0.0
+    horizon = model.horizon
+    test_size = horizon if training.test_size is None else training.test_size
+    val_size = training.val_size
+    if val_size is None:
+        val_size = horizon * network_training.validation_horizons(panel, horizon, test_size)
+    held_out = np.minimum(panel.lengths, val_size + test_size).sum()
+    return float(held_out / max(float(panel.lengths.sum()), 1.0))
 
 
 def validation_panel(model: Model, panel: Panel) -> Panel:

@@ -43,7 +43,9 @@ from rnncast.frequency import calendar_feature_names, parse_frequency
 # is refused with "upgrade rnncast"; one older than OLDEST_FORMAT_VERSION with
 # "retrain". Raising FORMAT_VERSION while still reading the old format keeps
 # OLDEST_FORMAT_VERSION where it is (and tests/golden/ keeps a model of each).
-FORMAT_VERSION = 2  # 2: the base forecast and blend weights (combination)
+# 2: the base forecast and blend weights (combination); 3: ensembles (model.members,
+# training.ensemble, history.members).
+FORMAT_VERSION = 3
 OLDEST_FORMAT_VERSION = 1
 
 # rnncast's own files nest at most 4 levels (config.json: data.columns.target);
@@ -157,6 +159,16 @@ _HISTORY_FIELDS: dict[str, Any] = {
     "device": str,
     "chosen": list[str],
     "refit": dict,  # format 2: the training again on every step (fitting.refit_on_everything)
+    "members": list,  # format 3: how each member of an ensemble was trained
+}
+_MEMBER_FIELDS: dict[str, Any] = {
+    "seed": int,
+    "chunk_len": int | None,
+    "lookback": int | None,
+    "epochs": int,
+    "best_epoch": int | None,
+    "seconds": float,
+    "stopped": str | None,
 }
 _REFIT_FIELDS: dict[str, Any] = {
     "epochs": int,
@@ -279,6 +291,8 @@ def check_history(document: Any, file: str | Path) -> dict[str, Any]:
             _at_least(row["epoch"], 1, f"epochs[{index}].epoch")
         if "refit" in document:
             _check_keys(document["refit"], _REFIT_FIELDS, "refit", required=None)
+        for index, member in enumerate(document.get("members", [])):
+            _check_keys(member, _MEMBER_FIELDS, f"members[{index}]", required=None)
         best = document.get("best_epoch")
         if best is not None and not 0 <= best <= len(epochs):
             raise _Broken(

@@ -162,6 +162,9 @@ def train(
     a non-finite loss, Interrupted after a requested stop (checkpoint written).
     """
     training = training or TrainConfig()
+    # One network: the members of an ensemble are trained one by one (ensembles.py),
+    # also when ``model`` comes from an ensemble being retrained.
+    model = replace(model, members=1)
     checkpoint: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
     if resume:
         if out is None:

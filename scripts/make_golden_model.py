@@ -8,7 +8,7 @@ format version goes up:
 
     python scripts/make_golden_model.py [--out-dir tests/golden]
 
-It writes ``model_vN/`` (a tiny GRU, under 100 KB) and ``model_vN_forecast.csv``
+It writes ``model_vN/`` (an ensemble of two tiny GRUs, under 100 KB) and ``model_vN_forecast.csv``
 (its forecasts of ``golden_frame()``, the data it was trained on), N being the
 format version this rnncast writes.
 """
@@ -77,7 +77,7 @@ def main() -> None:
     model = train(
         panel,
         ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1),
-        TrainConfig(max_epochs=3, seed=0, device="cpu", test_size=0),
+        TrainConfig(max_epochs=3, seed=0, device="cpu", test_size=0, ensemble=2),
         out=args.out_dir / model_dir(FORMAT_VERSION),
         data=data,
     )

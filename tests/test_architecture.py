@@ -49,6 +49,8 @@ STAGES = [
     "loop",
     "training",
     "forecasting",
+    # The members of an ensemble, trained in turn within one budget.
+    "ensembles",
     # The whole fit: the network (training), then its base and blend chosen on validation.
     "fitting",
     # Rows of forecasts to a file in batches (replaced whole) or to stdout.

@@ -110,7 +110,7 @@ def test_save_then_load_gives_identical_forecasts(trained, saved: Path, panel: P
 
 def test_the_manifest_lists_the_sha256_of_every_file(saved: Path) -> None:
     manifest = json.loads((saved / MANIFEST).read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 2
+    assert manifest["format_version"] == FORMAT_VERSION == 3
     assert sorted(manifest["files"]) == sorted(MODEL_FILES)
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((saved / name).read_bytes()).hexdigest() == digest
@@ -201,7 +201,7 @@ def test_a_newer_format_version_asks_for_an_upgrade(model_dir: Path) -> None:
 
 def test_an_older_format_version_asks_for_retraining(model_dir: Path) -> None:
     rewrite_manifest(model_dir, format_version=0)
-    with pytest.raises(ArtifactError, match=r"format version 0; .* reads versions 1 to 2; retrain"):
+    with pytest.raises(ArtifactError, match=rf"format version 0; .* reads versions 1 to {FORMAT_VERSION}; retrain"):
         load_model(model_dir)
 
 
@@ -543,15 +543,17 @@ def golden_module():
     return module
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_the_golden_models_still_load_and_forecast_the_same(version: int) -> None:
-    # Format 1: the network alone. Format 2: blended with its base forecast.
+    # Format 1: the network alone. Format 2: blended with its base forecast. Format 3:
+    # an ensemble of two networks.
     script = golden_module()
     directory = GOLDEN / script.model_dir(version)
     assert sum(p.stat().st_size for p in directory.iterdir()) < 100_000
     assert json.loads((directory / MANIFEST).read_text())["format_version"] == version
     model = load_model(directory)
     assert (model.combination is None) == (version == 1)
+    assert model.config.members == (2 if version == 3 else 1)
     panel = Panel.from_frame(script.golden_frame(), DataConfig(covariates=("temperature",)))
     frame = forecast(model, panel).to_frame()
     expected = pd.read_csv(GOLDEN / script.forecast_csv(version), parse_dates=["ds"])
@@ -562,7 +564,7 @@ def test_the_golden_models_still_load_and_forecast_the_same(version: int) -> Non
         np.testing.assert_allclose(frame[column], expected[column], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_the_golden_models_forecast_through_the_cli(tmp_path: Path, version: int) -> None:
     script = golden_module()
     data = tmp_path / "golden.csv"

@@ -39,7 +39,7 @@ from rnncast import DataConfig, ModelConfig, TrainConfig, __version__, train
 from rnncast.artifact import MANIFEST, MODEL_FILES, load_model, save_model
 from rnncast.cli import app
 from rnncast.errors import ArtifactError
-from rnncast.model_schema import MAX_DEPTH, MAX_SIZE, parse_json
+from rnncast.model_schema import FORMAT_VERSION, MAX_DEPTH, MAX_SIZE, parse_json
 from tests.test_artifact import GOLDEN, golden_module, small_panel
 
 RUNNER = CliRunner()
@@ -275,7 +275,7 @@ def test_deep_nesting_is_refused_before_it_recurses(data_csv: Path, depth: int) 
     )
 
 
-@pytest.mark.parametrize("version", [3, 10**6])
+@pytest.mark.parametrize("version", [FORMAT_VERSION + 1, 10**6])
 def test_a_config_of_a_newer_format_asks_for_an_upgrade(data_csv: Path, version: int) -> None:
     # Case 4: a format_version newer than this code reads was loaded and used.
     with folder() as directory:
@@ -284,14 +284,14 @@ def test_a_config_of_a_newer_format_asks_for_an_upgrade(data_csv: Path, version:
         message = assert_refused(model, data_csv, "config.json")
     assert message == (
         f"{model / 'config.json'} has model format version {version}; this rnncast "
-        f"({__version__}) reads versions 1 to 2; upgrade rnncast to use it"
+        f"({__version__}) reads versions 1 to {FORMAT_VERSION}; upgrade rnncast to use it"
     )
 
 
 def test_a_config_of_an_older_format_asks_for_retraining() -> None:
     assert refusal({**GOLDEN_CONFIG, "format_version": 0}) == (
         f"config.json has model format version 0; this rnncast ({__version__}) reads "
-        "versions 1 to 2; retrain the model"
+        f"versions 1 to {FORMAT_VERSION}; retrain the model"
     )
 
 
@@ -417,7 +417,7 @@ GOLDEN_HISTORY = json.loads(GOLDEN_FILES["history.json"])
         ("history.json", {**GOLDEN_HISTORY, "epochs": [None]},
          "epochs[0] is null, expected an object"),
         ("history.json", {**GOLDEN_HISTORY, "note": "hi"}, 'it has the unknown key "note"; '
-         "rnncast writes epochs, stopped, best_epoch, best_loss, seconds, device, chosen, refit"),
+         "rnncast writes epochs, stopped, best_epoch, best_loss, seconds, device, chosen, refit, members"),
     ],
 )  # fmt: skip
 def test_series_and_history_that_break_the_schema_are_refused(

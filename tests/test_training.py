@@ -72,10 +72,11 @@ def tiny(cell: str = "gru", **overrides) -> ModelConfig:
 
 def quick(**overrides) -> TrainConfig:
     # One horizon of validation, as these network tests were measured with (the default
-    # holds out more when there are few series, training.validation_horizons).
+    # holds out more when there are few series, training.validation_horizons), and one
+    # network: these tests look inside it (ensembles are tested in test_ensembles.py).
     return TrainConfig(
         **{"device": "cpu", "max_epochs": 3, "patience": 100, "test_size": 0,
-           "val_size": HORIZON, "refit": False, **overrides}
+           "val_size": HORIZON, "refit": False, "ensemble": 1, **overrides}
     )  # fmt: skip
 
 
@@ -188,6 +189,7 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch(tmp_path: Path) -
             schedule="none",
             test_size=0,
             refit=False,
+            ensemble=1,
         ),
         out=out,
         on_epoch=remember,

@@ -1,0 +1,144 @@
+"""Train the members of an ensemble, one after another, within one time budget.
+
+Members differ in their seed and in the stretch of history one gradient sees (the
+TBPTT chunk, or the window's lookback), so their errors differ where the data
+leaves the network's choice open; forecasting takes the median of each quantile
+(nn/ensemble.py). On a CPU members cost their compute one by one: trained together
+as one wide network they were not faster (bench/ensemble.py measured it), so they
+are trained in turn and share the panel, read and validated once.
+
+How many: ``--ensemble N`` gives N members an equal share of the budget. By
+default the first member has all of it, as a single network would, and more are
+trained only while the budget still holds one more at the cost the members so far
+have shown: large data, whose one network fills the budget, keeps one member; a
+small panel whose network stops early gets the rest of its budget as members, up to
+DEFAULT_MEMBERS.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from rnncast import training as network_training
+from rnncast.artifact import Model
+from rnncast.config import DEFAULT_MEMBERS, MAX_SEED, ModelConfig, TrainConfig
+from rnncast.errors import Interrupted
+from rnncast.nn.ensemble import Ensemble
+from rnncast.panel import Panel
+
+log = logging.getLogger("rnncast")
+
+# The chunk (or lookback) of member k is the chosen one times CHUNK_FACTORS[k % 3]:
+# each stays over one season and one horizon (the chosen chunk covers two).
+CHUNK_FACTORS = (1.0, 1.5, 0.75)
+
+
+def member_training(training: TrainConfig, index: int) -> TrainConfig:
+    """The settings of member ``index`` from those the first member was trained with
+    (its chunk or lookback chosen): another seed, another stretch of history."""
+    if index == 0:
+        return training
+    factor = CHUNK_FACTORS[index % len(CHUNK_FACTORS)]
+    seed = (training.seed + index) % (MAX_SEED + 1)
+    if training.strategy == "tbptt":
+        return replace(training, seed=seed, chunk_len=max(2, round(training.chunk_len * factor)))
+    return replace(training, seed=seed, lookback=max(1, round(training.lookback * factor)))
+
+
+def another_fits(spent: list[float], budget: float, refit_share: float) -> bool:
+    """Whether one more member, costing what the members so far cost on average (and
+    its refit, ``refit_share`` of that), still fits in ``budget`` with them."""
+    if not spent:
+        return True
+    average = float(np.mean(spent))
+    return (sum(spent) + average) * (1.0 + refit_share) <= budget
+
+
+def train_members(
+    panel: Panel,
+    model: ModelConfig,
+    training: TrainConfig,
+    *,
+    refit_share: float,
+    out: Any = None,
+    **options: Any,
+) -> list[Model]:
+    """The members, each a Model of one network. ``training.max_time`` is their
+    budget together; ``training.ensemble`` their number (None: as the budget holds).
+
+    Only the first member checkpoints to ``out`` and resumes from there: a stop
+    during a later one keeps the members already trained."""
+    budget = float(training.max_time) if training.max_time is not None else math.inf
+    wanted = training.ensemble or DEFAULT_MEMBERS
+    members: list[Model] = []
+    spent: list[float] = []
+    should_stop = options.get("should_stop")
+    later_options = {k: v for k, v in options.items() if k not in ("resume", "on_epoch")}
+    for index in range(wanted):
+        left = budget - sum(spent)
+        if index and training.ensemble is None and not another_fits(spent, budget, refit_share):
+            break
+        if index and should_stop is not None and should_stop() is not None:
+            log.warning("%s arrived after %d members; those are kept", should_stop(), index,
+                        extra={"event": "members_cut", "fields": {"members": index}})  # fmt: skip
+            break
+        share = left / (wanted - index) if training.ensemble else left
+        settings = replace(training, max_time=max(share, 1.0) if math.isfinite(share) else None)
+        if index:
+            settings = replace(member_training(members[0].training, index),
+                               max_time=settings.max_time)  # fmt: skip
+            log.info("training member %d of %s (seed %d)", index + 1,
+                     training.ensemble or f"up to {wanted}", settings.seed,
+                     extra={"event": "member", "fields": {"member": index + 1}})  # fmt: skip
+        began = time.perf_counter()
+        try:
+            member = network_training.train(
+                panel, model, settings, save=False, out=None if index else out,
+                **(later_options if index else options),
+            )  # fmt: skip
+        except Interrupted as stop:
+            if not index or not stop.polite:
+                raise
+            log.warning("%s during member %d; the %d trained before are kept", should_stop(),
+                        index + 1, index,
+                        extra={"event": "members_cut", "fields": {"members": index}})  # fmt: skip
+            break
+        spent.append(time.perf_counter() - began)
+        members.append(member)
+    return members
+
+
+def assemble(members: list[Model]) -> Model:
+    """One Model of the members: an Ensemble network when there are several, the
+    first member's settings and history, and a line per member in the history."""
+    first = members[0]
+    summary = [_member_summary(member) for member in members]
+    history = {**first.history, "members": summary}
+    if all("refit" in member.history for member in members):
+        refits = [member.history["refit"] for member in members]
+        history["refit"] = {**refits[0], "epochs": sum(r["epochs"] for r in refits),
+                            "seconds": round(sum(r["seconds"] for r in refits), 3)}  # fmt: skip
+    if len(members) == 1:
+        return replace(first, history=history)
+    network = Ensemble([member.network for member in members])
+    return replace(first, network=network, config=replace(first.config, members=len(members)),
+                   history=history)  # fmt: skip
+
+
+def _member_summary(member: Model) -> dict[str, Any]:
+    history = member.history
+    return {
+        "seed": member.training.seed,
+        "chunk_len": member.training.chunk_len,
+        "lookback": member.training.lookback,
+        "epochs": len(history.get("epochs", [])),
+        "best_epoch": history.get("best_epoch"),
+        "seconds": history.get("seconds", 0.0),
+        "stopped": history.get("stopped"),
+    }
