@@ -1,12 +1,14 @@
 """One training run, epoch by epoch: TBPTT chunks or sliding windows, the loss,
-clipping, early stopping on validation, the learning-rate schedule, and the
-checkpoint that lets a stopped run resume (training.py sets a run up and saves it).
+clipping, early stopping on validation, the learning-rate schedule, the average of
+the weights around the best epoch, and the checkpoint that lets a stopped run resume
+(training.py sets a run up and saves it).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,6 +19,12 @@ import torch
 from rnncast.batches import SeriesTensors, gather_block, gather_windows, iter_chunks
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import TrainingDiverged
+
+# The weights of the best epoch and of the epochs just before it are averaged at the
+# end (as ES-RNN averaged its last epochs): the average sits nearer the middle of the
+# valley SGD was circling than any one epoch's weights. It is kept only when its
+# validation loss is lower than the best epoch's.
+AVERAGED_EPOCHS = 5
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,11 @@ class Loop:
         self.best_loss = math.inf
         self.best_epoch = 0
         self.best_state = _copy_state(network)
+        # The weights after each of the last AVERAGED_EPOCHS epochs, and those of the
+        # epochs up to the best one (the states the average is taken over).
+        self.recent: deque[dict[str, torch.Tensor]] = deque(maxlen=AVERAGED_EPOCHS)
+        self.best_window: list[dict[str, torch.Tensor]] = []
+        self.averaged: dict[str, Any] | None = None
         self.bad_epochs = 0
         self.elapsed = 0.0
         self.stop_reason: str | None = None
@@ -99,9 +112,11 @@ class Loop:
         val_loss = self._validate() if self.has_validation else None
         monitored = val_loss if val_loss is not None else train_loss
         improved = monitored < self.best_loss
+        self.recent.append(_copy_state(self.network))
         if improved:
             self.best_loss, self.best_epoch, self.bad_epochs = monitored, self.epoch + 1, 0
-            self.best_state = _copy_state(self.network)
+            self.best_state = self.recent[-1]
+            self.best_window = list(self.recent)
         else:
             self.bad_epochs += 1
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -271,13 +286,43 @@ class Loop:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
 
     def restore_best(self) -> None:
+        """Leave the network with the best epoch's weights, or with an average of the
+        weights over the epochs up to it, or over the last epochs (at the lowest rate
+        the schedule reached), whichever validation scores lowest."""
         self.network.load_state_dict(self.best_state)
+        if not self.has_validation:
+            return
+        last = self.epoch
+        windows = {"up_to_best": (self.best_window, self.best_epoch),
+                   "last": (list(self.recent), last)}  # fmt: skip
+        best_loss, chosen = self.best_loss, None
+        tried = []
+        for name, (states, end) in windows.items():
+            if len(states) < 2 or (name == "last" and end == self.best_epoch):
+                continue
+            self.network.load_state_dict(_average(states))
+            try:
+                loss = self._validate()
+            except TrainingDiverged:  # an average that overflows is simply not kept
+                loss = math.inf
+            tried.append({"epochs": [end - len(states) + 1, end],
+                          "val_loss": loss if math.isfinite(loss) else None})  # fmt: skip
+            if loss < best_loss:
+                best_loss, chosen = loss, states
+        self.averaged = {"tried": tried, "kept": chosen is not None} if tried else None
+        self.network.load_state_dict(_average(chosen) if chosen else self.best_state)
 
     def checkpoint(
         self, model: ModelConfig, training: TrainConfig, fingerprint: dict[str, Any]
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors = {f"model.{k}": v for k, v in self.network.state_dict().items()}
-        tensors |= {f"best.{k}": v for k, v in self.best_state.items()}
+        tensors |= {f"best.{k}": v.clone() for k, v in self.best_state.items()}
+        # The best state and the window share tensors with the recent ones; a file
+        # holds each tensor once, so these are written as copies.
+        for index, state in enumerate(self.recent):
+            tensors |= {f"recent.{index}.{k}": v.clone() for k, v in state.items()}
+        for index, state in enumerate(self.best_window):
+            tensors |= {f"window.{index}.{k}": v.clone() for k, v in state.items()}
         optimizer = self.optimizer.state_dict()
         plain_state: dict[str, dict[str, Any]] = {}
         for key, entries in optimizer["state"].items():
@@ -306,6 +351,10 @@ class Loop:
     def restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
         self.network.load_state_dict(_prefixed(tensors, "model."))
         self.best_state = _prefixed(tensors, "best.")
+        # Checkpoints written before the average existed hold neither: it then starts
+        # over from the resumed epoch.
+        self.recent.extend(_numbered(tensors, "recent."))
+        self.best_window = _numbered(tensors, "window.")
         optimizer_state: dict[int, dict[str, Any]] = {}
         for name, value in tensors.items():
             if name.startswith("optimizer."):
@@ -366,3 +415,23 @@ def _copy_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _numbered(tensors: dict[str, torch.Tensor], prefix: str) -> list[dict[str, torch.Tensor]]:
+    """The states saved as ``{prefix}{index}.{name}``, in index order."""
+    states: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in _prefixed(tensors, prefix).items():
+        index, key = name.split(".", 1)
+        states.setdefault(int(index), {})[key] = value
+    return [states[index] for index in sorted(states)]
+
+
+def _average(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The mean of each floating-point tensor over ``states``; others from the last."""
+    averaged = {}
+    for name, last in states[-1].items():
+        if last.is_floating_point():
+            averaged[name] = torch.stack([state[name] for state in states]).mean(dim=0)
+        else:
+            averaged[name] = last
+    return averaged

@@ -160,6 +160,15 @@ _HISTORY_FIELDS: dict[str, Any] = {
     "chosen": list[str],
     "refit": dict,  # format 2: the training again on every step (fitting.refit_on_everything)
     "members": list,  # format 3: how each member of an ensemble was trained
+    "averaged": dict | None,  # format 3: the average of the weights up to the best epoch
+}
+_AVERAGED_FIELDS: dict[str, Any] = {
+    "tried": list[dict],
+    "kept": bool,
+}
+_AVERAGE_FIELDS: dict[str, Any] = {
+    "epochs": list[int],
+    "val_loss": float | None,
 }
 _MEMBER_FIELDS: dict[str, Any] = {
     "seed": int,
@@ -291,6 +300,10 @@ def check_history(document: Any, file: str | Path) -> dict[str, Any]:
             _at_least(row["epoch"], 1, f"epochs[{index}].epoch")
         if "refit" in document:
             _check_keys(document["refit"], _REFIT_FIELDS, "refit", required=None)
+        if document.get("averaged") is not None:
+            _check_keys(document["averaged"], _AVERAGED_FIELDS, "averaged", required=None)
+            for index, tried in enumerate(document["averaged"]["tried"]):
+                _check_keys(tried, _AVERAGE_FIELDS, f"averaged.tried[{index}]", required=None)
         for index, member in enumerate(document.get("members", [])):
             _check_keys(member, _MEMBER_FIELDS, f"members[{index}]", required=None)
         best = document.get("best_epoch")

@@ -276,6 +276,7 @@ def train(
         "stopped": loop.stop_reason,
         "best_epoch": loop.best_epoch,
         "best_loss": _finite_or_none(loop.best_loss),
+        "averaged": loop.averaged,
         "seconds": round(loop.elapsed, 3),
         "device": device.type,
         "chosen": notes,

@@ -201,7 +201,9 @@ def test_a_newer_format_version_asks_for_an_upgrade(model_dir: Path) -> None:
 
 def test_an_older_format_version_asks_for_retraining(model_dir: Path) -> None:
     rewrite_manifest(model_dir, format_version=0)
-    with pytest.raises(ArtifactError, match=rf"format version 0; .* reads versions 1 to {FORMAT_VERSION}; retrain"):
+    with pytest.raises(
+        ArtifactError, match=rf"format version 0; .* reads versions 1 to {FORMAT_VERSION}; retrain"
+    ):
         load_model(model_dir)
 
 

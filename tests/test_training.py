@@ -19,6 +19,7 @@ import torch
 from rnncast import ModelConfig, Panel, TrainConfig, forecast, train
 from rnncast.artifact import CHECKPOINT, MANIFEST, MODEL_FILES, load_model, read_checkpoint
 from rnncast.errors import Interrupted, TrainingDiverged
+from rnncast.loop import AVERAGED_EPOCHS, Loop
 from rnncast.nn.indrnn import IndRNN
 from rnncast.training import choose_sizes, loss_weights
 
@@ -165,7 +166,11 @@ def test_indrnn_recurrent_weights_stay_within_their_bound() -> None:
     assert largest == pytest.approx(bound, abs=1e-6)  # pressed against it: the clip acted
 
 
-def test_early_stopping_restores_the_weights_of_the_best_epoch(tmp_path: Path) -> None:
+def test_early_stopping_restores_the_weights_of_the_best_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Averages of one epoch are no averages: the best epoch's weights stay as they were.
+    monkeypatch.setattr("rnncast.loop.AVERAGED_EPOCHS", 1)
     panel = seasonal_panel(0, n_series=3, length=120)
     out = tmp_path / "model"
     per_epoch: dict[int, dict[str, torch.Tensor]] = {}
@@ -203,8 +208,61 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch(tmp_path: Path) -
     best = epochs[history["best_epoch"] - 1]
     assert best["epoch"] == history["best_epoch"]
     assert best["val_loss"] == min(losses) == history["best_loss"]
+    assert history["averaged"] is None
     assert same_weights(weights(model), per_epoch[history["best_epoch"]])
     assert not same_weights(weights(model), per_epoch[len(epochs)])
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_the_average_of_the_epochs_up_to_the_best_is_kept_when_validation_prefers_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: bool
+) -> None:
+    # On this data the average validates worse than the best epoch (measured at several
+    # rates); for the other branch, validation is told to prefer it.
+    if kept:
+        validate, restore_best = Loop._validate, Loop.restore_best
+        averaging = []
+
+        def preferring_the_average(self) -> float:
+            return validate(self) - (1.0 if averaging else 0.0)
+
+        def restoring(self) -> None:
+            averaging.append(True)
+            restore_best(self)
+
+        monkeypatch.setattr(Loop, "_validate", preferring_the_average)
+        monkeypatch.setattr(Loop, "restore_best", restoring)
+    lr = 0.05
+    panel = seasonal_panel(0, n_series=3, length=120)
+    out = tmp_path / "model"
+    per_epoch: dict[int, dict[str, torch.Tensor]] = {}
+
+    def remember(report) -> None:
+        tensors, _ = read_checkpoint(out)
+        per_epoch[report.epoch] = {
+            k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")
+        }
+
+    model = train(panel, tiny("gru"), quick(max_epochs=12, lr=lr, schedule="none"), out=out,
+                  on_epoch=remember)  # fmt: skip
+    history = model.history
+    averaged = history["averaged"]
+    assert averaged["kept"] is kept
+    windows = [tuple(tried["epochs"]) for tried in averaged["tried"]]
+    best = history["best_epoch"]
+    # The epochs up to the best, and the last ones (when they are other epochs).
+    assert windows[0] == (max(1, best - AVERAGED_EPOCHS + 1), best)
+    last = len(history["epochs"])
+    assert windows[1:] == ([(last - AVERAGED_EPOCHS + 1, last)] if last != best else [])
+    losses = [tried["val_loss"] for tried in averaged["tried"]]
+    assert (min(losses) < history["best_loss"]) is kept
+    if kept:
+        first, end = windows[losses.index(min(losses))]
+        mean = {name: torch.stack([per_epoch[e][name] for e in range(first, end + 1)]).mean(0)
+                for name in per_epoch[best]}  # fmt: skip
+        assert all(torch.allclose(weights(model)[name], mean[name]) for name in mean)
+    else:
+        assert same_weights(weights(model), per_epoch[best])
 
 
 def stop_after(calls: int):

@@ -1,0 +1,177 @@
+"""Ensembles: the median of the members, members trained in turn equal to members
+trained alone, how many the budget holds, and the round trip through a model directory."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rnncast import ModelConfig, TrainConfig, forecast, train
+from rnncast import training as network_training
+from rnncast.artifact import MANIFEST, load_model, save_model
+from rnncast.cli import app
+from rnncast.config import DEFAULT_MEMBERS
+from rnncast.ensembles import CHUNK_FACTORS, another_fits, member_training
+from rnncast.errors import ConfigError
+from rnncast.nn.ensemble import Ensemble, median_of_members
+from rnncast.nn.forecaster import Forecaster
+from tests.test_training import HORIZON, seasonal_panel
+
+runner = CliRunner()
+
+
+def tiny() -> ModelConfig:
+    return ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1)
+
+
+def settings(**overrides) -> TrainConfig:
+    return TrainConfig(**{"device": "cpu", "max_epochs": 2, "patience": 100, "test_size": 0,
+                          "refit": False, "seed": 3, **overrides})  # fmt: skip
+
+
+def forecaster(seed: int) -> Forecaster:
+    torch.manual_seed(seed)
+    return Forecaster(tiny(), n_inputs=5, n_future=4, n_series=3, recurrent_steps=12)
+
+
+def test_the_median_of_identical_members_is_that_member() -> None:
+    member = forecaster(0).eval()
+    ensemble = Ensemble([member, copy.deepcopy(member), copy.deepcopy(member)]).eval()
+    inputs, future = torch.randn(3, 10, 5), torch.randn(3, 10, HORIZON, 4)
+    codes = torch.arange(3)
+    with torch.no_grad():
+        alone, _ = member(inputs, future, codes)
+        together, _ = ensemble(inputs, future, codes)
+    assert torch.equal(alone, together)
+
+
+def test_the_median_takes_the_middle_member_or_the_mean_of_the_middle_two() -> None:
+    values = torch.tensor([[5.0, 1.0], [1.0, 2.0], [3.0, 9.0], [100.0, 4.0]])  # (M=4, 2)
+    assert median_of_members(values).tolist() == [4.0, 3.0]  # (3 + 5) / 2, (2 + 4) / 2
+    assert median_of_members(values[:3]).tolist() == [3.0, 2.0]
+    # One member far off moves the median of three not at all.
+    assert median_of_members(torch.tensor([[1.0], [2.0], [1e9]])).tolist() == [2.0]
+
+
+def test_an_ensemble_keeps_every_members_quantiles_in_order() -> None:
+    members = [forecaster(seed).eval() for seed in range(4)]
+    ensemble = Ensemble(members).eval()
+    with torch.no_grad():
+        out, _ = ensemble(torch.randn(3, 10, 5), torch.randn(3, 10, HORIZON, 4), torch.arange(3))
+    assert out.shape == (3, 10, HORIZON, 3)
+    assert (out.diff(dim=-1) >= 0).all()
+
+
+def test_members_trained_in_turn_equal_members_trained_alone() -> None:
+    panel = seasonal_panel(0, n_series=3, length=120)
+    model = train(panel, tiny(), settings(ensemble=3))
+    assert isinstance(model.network, Ensemble)
+    assert model.config.members == 3
+    assert [m["seed"] for m in model.history["members"]] == [3, 4, 5]
+    chosen = model.training.chunk_len
+    expected_chunks = [max(2, round(chosen * CHUNK_FACTORS[k])) for k in range(3)]
+    assert [m["chunk_len"] for m in model.history["members"]] == expected_chunks
+    for index, member in enumerate(model.network.members):
+        alone = network_training.train(
+            panel, tiny(), replace(member_training(model.training, index), max_time=None)
+        )
+        assert isinstance(alone.network, Forecaster)
+        theirs, ours = alone.network.state_dict(), member.state_dict()
+        assert theirs.keys() == ours.keys()
+        assert all(torch.equal(theirs[name], ours[name]) for name in theirs), index
+
+
+def test_members_differ_and_their_median_is_the_forecast() -> None:
+    panel = seasonal_panel(1, n_series=3, length=120)
+    model = train(panel, tiny(), settings(ensemble=3, val_size=0))
+    assert model.combination is None  # no validation: the networks' median alone
+    median = forecast(model, panel).values
+    alone = [forecast(replace(model, network=member, config=replace(model.config, members=1)),
+                      panel).values for member in model.network.members]  # fmt: skip
+    assert not np.allclose(alone[0], alone[1])
+    np.testing.assert_allclose(median, np.median(np.stack(alone), axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_another_member_is_trained_only_while_one_more_fits_the_budget() -> None:
+    assert another_fits([], budget=1.0, refit_share=0.5)
+    assert another_fits([10.0], budget=100.0, refit_share=0.2)  # (10 + 10) * 1.2 <= 100
+    assert not another_fits([40.0], budget=100.0, refit_share=0.3)  # (40 + 40) * 1.3 > 100
+    assert another_fits([20.0, 30.0], budget=100.0, refit_share=0.0)  # 50 + 25 <= 100
+    assert not another_fits([20.0, 30.0], budget=100.0, refit_share=0.4)  # 75 * 1.4 > 100
+
+
+def test_by_default_small_data_gets_the_default_members_and_a_full_budget_one() -> None:
+    panel = seasonal_panel(2, n_series=3, length=120)
+    # Two epochs of eight weights take well under a second: a budget of ten minutes
+    # holds every default member.
+    roomy = train(panel, tiny(), settings(max_time=600.0))
+    assert roomy.config.members == DEFAULT_MEMBERS == len(roomy.history["members"])
+    # A budget the first network fills leaves none for a second.
+    full = train(panel, tiny(), settings(max_time=0.01, max_epochs=50))
+    assert full.config.members == 1
+    assert isinstance(full.network, Forecaster)
+    assert len(full.history["members"]) == 1
+
+
+def test_a_stop_after_the_first_member_keeps_it() -> None:
+    panel = seasonal_panel(3, n_series=3, length=120)
+    reasons: list[str] = []
+
+    def on_epoch(report) -> None:
+        if report.epoch == 2:  # the first member's last epoch: a SIGTERM arrives
+            reasons.append("SIGTERM")
+
+    model = train(panel, tiny(), settings(ensemble=4), on_epoch=on_epoch,
+                  should_stop=lambda: reasons[0] if reasons else None)  # fmt: skip
+    assert model.config.members == 1
+    assert len(model.history["members"]) == 1
+
+
+def test_an_ensemble_round_trips_through_its_model_directory(tmp_path: Path) -> None:
+    panel = seasonal_panel(4, n_series=3, length=120)
+    model = train(panel, tiny(), settings(ensemble=2, refit=True))
+    assert model.history["refit"]["epochs"] >= 2  # each member refit, summed
+    saved = save_model(model, tmp_path / "model")
+    config = json.loads((saved / "config.json").read_text())
+    assert config["model"]["members"] == 2 and config["training"]["ensemble"] == 2
+    manifest = json.loads((saved / MANIFEST).read_text())
+    assert {"model.safetensors", "config.json", "history.json"} <= set(manifest["files"])
+    loaded = load_model(saved)
+    assert isinstance(loaded.network, Ensemble) and len(loaded.network.members) == 2
+    np.testing.assert_array_equal(forecast(loaded, panel).values, forecast(model, panel).values)
+
+
+def test_the_cli_trains_forecasts_and_inspects_an_ensemble(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    panel = seasonal_panel(5, n_series=3, length=120)
+    pd.concat([pd.DataFrame({"unique_id": str(name), "y": panel.series(i),
+                             "ds": pd.date_range("2020-01-01", periods=panel.lengths[i])})
+               for i, name in enumerate(panel.ids)]).to_csv(data, index=False)  # fmt: skip
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["train", str(data), "--horizon", str(HORIZON), "--out",
+                                 str(out), "--ensemble", "3", "--max-epochs", "2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    forecasts = tmp_path / "f.csv"
+    result = runner.invoke(app, ["forecast", str(data), "--model", str(out), "--out",
+                                 str(forecasts)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(forecasts.read_text().splitlines()) == 1 + 3 * HORIZON
+    result = runner.invoke(app, ["inspect", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.stdout)
+    assert described["model"]["members"] == 3
+    assert len(described["history"]["members"]) == 3
+
+
+@pytest.mark.parametrize("count", [0, 65])
+def test_an_ensemble_outside_1_to_64_is_refused(count: int) -> None:
+    with pytest.raises(ConfigError, match="ensemble must be between 1 and 64"):
+        TrainConfig(ensemble=count)
