@@ -53,6 +53,9 @@ class Evaluation:
     scores: dict[str, Scores]  # "model" and each baseline name
     history: Panel  # the data the origins were cut from, for plotting what came before
     settings: dict[str, Any] = field(default_factory=dict)  # protocol facts for the report
+    # The model's scores before its intervals were calibrated (holdout of a calibrated
+    # model only): coverage before and after, for the report.
+    uncalibrated: Scores | None = None
     # How Naive2 went, in origins: ``naive2_seasonal_origins`` (histories it adjusted for
     # a season), ``naive2_nonpositive_origins`` (seasonal histories with a value <= 0,
     # which it left unadjusted: naive).
@@ -163,12 +166,18 @@ def holdout(
     # measure something else than the test of this training run.
     trained_on = np.isin(panel.ids.astype(str), model.scaler.ids.astype(str))
     panel = panel.take(np.flatnonzero(trained_on))
-    evaluation = evaluate(
-        model, panel, folds=test_size // horizon, step=horizon, season=season,
-        batch_size=batch_size, device=device, unseen=True,
-    )  # fmt: skip
+    protocol = {"folds": test_size // horizon, "step": horizon, "season": season,
+                "batch_size": batch_size, "device": device, "unseen": True}  # fmt: skip
+    evaluation = evaluate(model, panel, **protocol)
     settings = {"test_size": test_size, **evaluation.settings}
-    return replace(evaluation, kind="holdout", settings=settings)
+    combination = model.combination
+    uncalibrated = None
+    if combination is not None and combination.offsets is not None and evaluation.quantiles:
+        # The same forecasts before the conformal offsets moved their quantiles: the
+        # report sets their coverage beside the calibrated one, step by step.
+        before = replace(model, combination=replace(combination, offsets=None))
+        uncalibrated = evaluate(before, panel, **protocol).scores["model"]
+    return replace(evaluation, kind="holdout", settings=settings, uncalibrated=uncalibrated)
 
 
 def score_forecasts(

@@ -183,7 +183,8 @@ def loss_figure(history: dict[str, Any]) -> bytes | None:
 
 
 def coverage_figure(evaluation: Evaluation) -> bytes | None:
-    """PNG of each central interval's nominal vs empirical coverage, overall and by step.
+    """PNG of each central interval's nominal vs empirical coverage, overall and by step,
+    and, for calibrated intervals, their coverage before calibration (dashed).
 
     Coverage is read from the model's ``coverage_<p>`` scores (a fraction, p the
     nominal percent); None when the model has no intervals.
@@ -199,8 +200,14 @@ def coverage_figure(evaluation: Evaluation) -> bytes | None:
     places = np.arange(len(levels))
     nominal = [float(level) / 100 for level in levels]
     empirical = _floats([scores.summary[f"coverage_{level}"].get("mean") for level in levels])
-    bars.bar(places - 0.18, nominal, width=0.34, color="#c9c9c9", label="nominal")
-    bars.bar(places + 0.18, empirical, width=0.34, color=_MODEL_COLOR, label="empirical")
+    before = evaluation.uncalibrated
+    width, shift = (0.34, 0.18) if before is None else (0.24, 0.24)
+    bars.bar(places - shift, nominal, width=width, color="#c9c9c9", label="nominal")
+    if before is not None:
+        uncalibrated = _floats([before.summary[f"coverage_{level}"].get("mean")
+                                for level in levels])  # fmt: skip
+        bars.bar(places, uncalibrated, width=width, color="#9ab6d3", label="before calibration")
+    bars.bar(places + shift, empirical, width=width, color=_MODEL_COLOR, label="empirical")
     bars.set_xticks(places, [f"{level}%" for level in levels])
     bars.set_xlim(-0.7, len(levels) - 0.3)
     bars.set_ylim(0, 1.15)
@@ -213,10 +220,16 @@ def coverage_figure(evaluation: Evaluation) -> bytes | None:
         values = np.asarray(scores.per_step.get(f"coverage_{level}", np.full(steps.shape, np.nan)))
         by_step.plot(steps, values, color=color, linewidth=1.5, label=f"{level}%")
         by_step.axhline(float(level) / 100, color=color, linestyle=":", linewidth=1)
+        if before is not None and f"coverage_{level}" in before.per_step:
+            uncalibrated_by_step = np.asarray(before.per_step[f"coverage_{level}"])
+            by_step.plot(steps, uncalibrated_by_step, color=color, linewidth=1, linestyle="--",
+                         label=f"{level}% before calibration")  # fmt: skip
     by_step.set_ylim(0, 1.15)
     by_step.xaxis.set_major_locator(MaxNLocator(integer=True))
     by_step.set_xlabel("step ahead")
-    by_step.set_title("Coverage by step (dotted: nominal)", fontsize=10, loc="left")
+    title = "Coverage by step (dotted: nominal" + (", dashed: before calibration)"
+                                                   if before is not None else ")")  # fmt: skip
+    by_step.set_title(title, fontsize=10, loc="left")
     by_step.legend(fontsize=8, frameon=False, loc="upper right", ncol=len(levels))
     for axes in (bars, by_step):
         axes.grid(alpha=0.25, linewidth=0.5, axis="y")

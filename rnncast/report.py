@@ -127,8 +127,27 @@ def metrics_document(evaluation: Evaluation, model: dict[str, Any] | None = None
             {"unique_id": str(evaluation.ids[position]), "label": label}
             for position, label in choose_series(evaluation)
         ],
+        "calibration": _calibration(evaluation),
     }
     return _json_ready(document)
+
+
+def _calibration(evaluation: Evaluation) -> dict[str, Any] | None:
+    """Coverage and pinball loss of the model's intervals before and after their
+    calibration, overall and by step; None when they were not calibrated."""
+    before = evaluation.uncalibrated
+    if before is None:
+        return None
+    after = evaluation.scores["model"]
+    keys = [f"coverage_{level}" for level in interval_levels(after.summary)]
+    keys += [key for key in ("scaled_pinball",) if key in after.summary]
+    return {
+        stage: {
+            "summary": {key: scores.summary[key]["mean"] for key in keys},
+            "by_step": {key: scores.per_step[key] for key in keys if key in scores.per_step},
+        }
+        for stage, scores in (("before", before), ("after", after))
+    }
 
 
 def write_report(
@@ -310,7 +329,7 @@ def _blocks(evaluation: Evaluation, document: dict, images: dict[str, bytes]) ->
                         f"MASE {relative['mase']}, OWA {relative['owa']}.{note}",
                     )
                 )
-    blocks += _interval_blocks(evaluation, summary["model"])
+    blocks += _interval_blocks(evaluation, summary["model"], document.get("calibration"))
     counts = document["counts"]
     notes = [
         f"{counts[key]:,} {many if counts[key] != 1 else one} "
@@ -329,7 +348,9 @@ def _blocks(evaluation: Evaluation, document: dict, images: dict[str, bytes]) ->
     return blocks
 
 
-def _interval_blocks(evaluation: Evaluation, summary: dict) -> list[tuple]:
+def _interval_blocks(
+    evaluation: Evaluation, summary: dict, calibration: dict | None = None
+) -> list[tuple]:
     levels = interval_levels(summary)
     keys = [(f"{q:g}", f"pinball_{quantile_name(q)}") for q in evaluation.quantiles]
     keys += [("mean", "pinball"), ("scaled (mean)", "scaled_pinball")]
@@ -347,7 +368,12 @@ def _interval_blocks(evaluation: Evaluation, summary: dict) -> list[tuple]:
             )
             for level in levels
         ]
-        header = ("nominal", "empirical coverage", "mean width", "MSIS")
+        header: tuple[str, ...] = ("nominal", "empirical coverage", "mean width", "MSIS")
+        if calibration is not None:
+            before = calibration["before"]["summary"]
+            header += ("coverage before calibration",)
+            rows = [(*row, _percent(before.get(f"coverage_{level}")))
+                    for row, level in zip(rows, levels, strict=True)]  # fmt: skip
         blocks.append(("table", header, rows, True))
     if pinballs:
         blocks.append(("table", ("quantile", "pinball loss"), pinballs, True))

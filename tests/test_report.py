@@ -228,7 +228,9 @@ def test_metrics_document_has_the_stable_layout_and_is_strict_json() -> None:
         "by_step",
         "series",
         "plotted_series",
+        "calibration",
     ]
+    assert document["calibration"] is None  # a backtest of intervals never calibrated
     assert document["format_version"] == 1
     assert document["methods"] == ["model", "naive", "seasonal_naive", "drift", "naive2"]
     assert document["data"]["series"] == 3
@@ -488,3 +490,34 @@ def test_metrics_json_puts_lists_on_one_line_and_reads_back_the_same(ids: list[s
     text = document_text(document)
     assert json.loads(text) == document
     assert '"mase": [0.5, null]' in text or len(ids) < 2
+
+
+def test_a_holdout_of_calibrated_intervals_reports_coverage_before_and_after() -> None:
+    from rnncast import ModelConfig, TrainConfig, train
+    from rnncast.evaluation import holdout
+    from rnncast.report import render_report
+    from tests.test_training import seasonal_panel
+
+    panel = seasonal_panel(0, n_series=4, length=150)
+    model = train(
+        panel,
+        ModelConfig(horizon=6, cell="gru", hidden=8, layers=1),
+        TrainConfig(device="cpu", max_epochs=3, test_size=12, refit=False, ensemble=1),
+    )
+    assert model.combination is not None and model.combination.offsets is not None
+    evaluation = holdout(model, panel)
+    document, files = render_report(evaluation, model=model.describe())
+    calibration = document["calibration"]
+    before, after = calibration["before"], calibration["after"]
+    assert set(before["summary"]) == {"coverage_80", "scaled_pinball"} == set(after["summary"])
+    assert after["summary"]["coverage_80"] == document["summary"]["model"]["coverage_80"]["mean"]
+    assert len(before["by_step"]["coverage_80"]) == len(after["by_step"]["coverage_80"]) == 6
+    # The offsets moved the intervals, so at least one step's coverage moved with them.
+    assert before["by_step"]["coverage_80"] != after["by_step"]["coverage_80"]
+    uncalibrated = holdout(
+        replace(model, combination=replace(model.combination, offsets=None)), panel
+    )
+    assert uncalibrated.uncalibrated is None
+    expected = uncalibrated.scores["model"].summary["coverage_80"]["mean"]
+    assert before["summary"]["coverage_80"] == pytest.approx(expected)
+    assert "coverage before calibration" in files["report.md"].decode()
