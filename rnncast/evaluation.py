@@ -172,10 +172,10 @@ def holdout(
     settings = {"test_size": test_size, **evaluation.settings}
     combination = model.combination
     uncalibrated = None
-    if combination is not None and combination.offsets is not None and evaluation.quantiles:
+    if combination is not None and combination.offsets and evaluation.quantiles:
         # The same forecasts before the conformal offsets moved their quantiles: the
         # report sets their coverage beside the calibrated one, step by step.
-        before = replace(model, combination=replace(combination, offsets=None))
+        before = replace(model, combination=replace(combination, offsets=()))
         uncalibrated = evaluate(before, panel, **protocol).scores["model"]
     return replace(evaluation, kind="holdout", settings=settings, uncalibrated=uncalibrated)
 

@@ -504,7 +504,7 @@ def test_a_holdout_of_calibrated_intervals_reports_coverage_before_and_after() -
         ModelConfig(horizon=6, cell="gru", hidden=8, layers=1),
         TrainConfig(device="cpu", max_epochs=3, test_size=12, refit=False, ensemble=1),
     )
-    assert model.combination is not None and model.combination.offsets is not None
+    assert model.combination is not None and model.combination.offsets
     evaluation = holdout(model, panel)
     document, files = render_report(evaluation, model=model.describe())
     calibration = document["calibration"]
@@ -515,7 +515,7 @@ def test_a_holdout_of_calibrated_intervals_reports_coverage_before_and_after() -
     # The offsets moved the intervals, so at least one step's coverage moved with them.
     assert before["by_step"]["coverage_80"] != after["by_step"]["coverage_80"]
     uncalibrated = holdout(
-        replace(model, combination=replace(model.combination, offsets=None)), panel
+        replace(model, combination=replace(model.combination, offsets=())), panel
     )
     assert uncalibrated.uncalibrated is None
     expected = uncalibrated.scores["model"].summary["coverage_80"]["mean"]
