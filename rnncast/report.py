@@ -412,7 +412,9 @@ def _model_facts(model: dict[str, Any] | None) -> dict[str, Any] | None:
         "epochs": len(history.get("epochs") or []),
         "best_epoch": history.get("best_epoch"),
         "stopped": history.get("stopped"),
-        "train_seconds": history.get("seconds"),
+        "train_seconds": _training_seconds(history),
+        # Networks whose median the forecasts are (nn/ensemble.py); 1 for older models.
+        "members": config.get("members") or 1,
         # The safety net (fitting.py): the base forecast validation chose and the
         # network's share of the blend at the first and the last step; null for a
         # network used alone.
@@ -420,6 +422,15 @@ def _model_facts(model: dict[str, Any] | None) -> dict[str, Any] | None:
         "network_share_first_step": _share(model, 0),
         "network_share_last_step": _share(model, -1),
     }
+
+
+def _training_seconds(history: dict[str, Any]) -> float | None:
+    """Seconds of training of every member, the first member's alone for a model
+    whose history lists none."""
+    members = history.get("members") or []
+    if members:
+        return round(sum(float(member.get("seconds") or 0.0) for member in members), 3)
+    return history.get("seconds")
 
 
 def _share(model: dict[str, Any], step: int) -> float | None:
