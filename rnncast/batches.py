@@ -44,6 +44,7 @@ class SeriesTensors:
     n_calendar: int
     # The encoder reads changes, not levels (see lay_out): column 0 is then left out.
     relative: bool = False
+    long_season: int = 0  # steps per long season for its inputs; 0 when off
 
     @property
     def n_features(self) -> int:
@@ -63,6 +64,7 @@ def lay_out(
     device: torch.device,
     codes: np.ndarray | None = None,
     relative: bool = False,
+    long_season: int = 0,
 ) -> SeriesTensors:
     """Scale ``panel`` with ``scaler`` (matched to it series by series) and copy it to
     ``device``. ``codes`` are the series' embedding indices (default 0..S-1).
@@ -71,10 +73,14 @@ def lay_out(
     one season before, never the level itself. With the head anchored on a past
     value (the season input), the network is then blind to the level: a series moved
     up or down by a constant gets its forecasts moved by the same constant, so a
-    level the training part never reached (a drift, a break) is no surprise to it."""
+    level the training part never reached (a drift, a break) is no surprise to it.
+
+    ``long_season`` (with ``season``): the encoder also reads the change from one long
+    season before, and the future inputs hold the value one long season back."""
     target, covariates = scale_values(panel, scaler)
+    lags = (1, max(season, 1), *((long_season,) if long_season else ()))
     if relative:
-        changes = _changes(target, panel.lengths.astype(np.int64), max(season, 1))
+        changes = _changes(target, panel.lengths.astype(np.int64), lags)
         covariates = np.concatenate([changes, covariates], axis=1)
     lengths = panel.lengths.astype(np.int64)
     extended = lengths + horizon
@@ -94,7 +100,7 @@ def lay_out(
     rows[future_rows, 1 : 1 + covariates.shape[1]] = rows[last_rows, 1 : 1 + covariates.shape[1]]
     rows[:, 1 + covariates.shape[1] :] = calendar
     codes = np.arange(panel.n_series) if codes is None else codes
-    extra = 2 if relative else 0
+    extra = len(lags) if relative else 0
     return SeriesTensors(
         rows=torch.from_numpy(rows).to(device),
         starts=starts,
@@ -105,16 +111,17 @@ def lay_out(
         n_covariates=int(covariates.shape[1]) - extra,
         n_calendar=int(calendar.shape[1]),
         relative=relative,
+        long_season=long_season,
     )
 
 
-def _changes(target: np.ndarray, lengths: np.ndarray, season: int) -> np.ndarray:
-    """(N, 2) per step: the change from the step before and from one season before
-    (the step's first value where there is none, so the first changes are 0)."""
+def _changes(target: np.ndarray, lengths: np.ndarray, lags: tuple[int, ...]) -> np.ndarray:
+    """(N, len(lags)) per step: the change from ``lag`` steps before, for each lag (the
+    series' first value where there is none, so the first changes are 0)."""
     begins = np.repeat(np.cumsum(lengths) - lengths, lengths)
     within = _within(lengths)
-    changes = np.empty((target.shape[0], 2), dtype=np.float32)
-    for column, lag in enumerate((1, season)):
+    changes = np.empty((target.shape[0], len(lags)), dtype=np.float32)
+    for column, lag in enumerate(lags):
         before = begins + np.maximum(within - lag, 0)
         changes[:, column] = target - target[before]
     return changes
@@ -148,6 +155,7 @@ class Block:
     season: int
     n_calendar: int
     first_input: int = 0  # 1 when the encoder reads changes only (SeriesTensors.relative)
+    long_season: int = 0
 
     def inputs(self, start: int, stop: int) -> torch.Tensor:
         """Encoder inputs at block positions [start, stop): (B, K, F), a view."""
@@ -165,8 +173,9 @@ class Block:
     def future(self, start: int, stop: int) -> torch.Tensor:
         """Known future inputs of every origin and future step: (B, K, H, Ff).
 
-        The calendar features of t+1 … t+H and, with season inputs, the last
-        observed value at the same phase of the season.
+        The calendar features of t+1 … t+H; with a long season, the value one long
+        season before each; with season inputs, last, the last observed value at the
+        same phase of the season (the head's anchor, Forecaster.decode).
         """
         return self._future(lambda view: view[:, start:stop])
 
@@ -181,12 +190,13 @@ class Block:
         calendar = self.data[:, self.lead + 1 :, width - self.n_calendar :]  # (B, T + H - 1, Fc)
         # unfold puts the window last: (B, T, Fc, H) -> picked (..., H, Fc)
         parts = [pick(calendar.unfold(1, self.horizon, 1)).transpose(-1, -2)]
-        if self.season:
-            # The last `season` values up to each origin, oldest first: (B, T, season)
-            first = self.lead - self.season + 1
-            recent = self.data[:, first:, 0].unfold(1, self.season, 1)
-            pattern = season_pattern(self.horizon, self.season).to(recent.device)
-            parts.append(pick(recent)[..., pattern].unsqueeze(-1))  # (..., H, 1)
+        for season in (self.long_season, self.season):
+            if season:
+                # The last `season` values up to each origin, oldest first: (B, T, season)
+                first = self.lead - season + 1
+                recent = self.data[:, first:, 0].unfold(1, season, 1)
+                pattern = season_pattern(self.horizon, season).to(recent.device)
+                parts.append(pick(recent)[..., pattern].unsqueeze(-1))  # (..., H, 1)
         return torch.cat(parts, dim=-1)
 
     def mask(self, start: int, stop: int, low: np.ndarray, high: np.ndarray) -> torch.Tensor:
@@ -205,7 +215,7 @@ def gather_block(
     first = np.zeros(len(series), dtype=np.int64) if first is None else first.astype(np.int64)
     lengths = tensors.lengths[series] - first
     steps = int(lengths.max())
-    lead = tensors.season
+    lead = max(tensors.season, tensors.long_season)
     positions = np.arange(-lead, steps + tensors.horizon)[None, :]  # (1, P + T + H)
     last = tensors.lengths[series][:, None] + tensors.horizon - 1
     within = np.clip(first[:, None] + positions, 0, last)
@@ -222,6 +232,7 @@ def gather_block(
         season=tensors.season,
         n_calendar=tensors.n_calendar,
         first_input=tensors.first_input,
+        long_season=tensors.long_season,
     )
 
 
@@ -259,11 +270,12 @@ def gather_windows(
     parts = []
     if tensors.n_calendar:
         parts.append(tensors.rows[ahead][..., -tensors.n_calendar :])  # (B, H, Fc)
-    if tensors.season:
-        pattern = season_pattern(horizon, tensors.season).numpy()
-        lag_steps = origins[:, None] - tensors.season + 1 + pattern[None, :]
-        lagged = torch.from_numpy(starts + np.maximum(lag_steps, 0)).to(device)
-        parts.append(tensors.rows[lagged, 0].unsqueeze(-1))  # (B, H, 1)
+    for season in (tensors.long_season, tensors.season):
+        if season:
+            pattern = season_pattern(horizon, season).numpy()
+            lag_steps = origins[:, None] - season + 1 + pattern[None, :]
+            lagged = torch.from_numpy(starts + np.maximum(lag_steps, 0)).to(device)
+            parts.append(tensors.rows[lagged, 0].unsqueeze(-1))  # (B, H, 1)
     future = torch.cat(parts, dim=-1) if parts else inputs.new_zeros((len(series), horizon, 0))
     return Windows(
         inputs=inputs,
@@ -273,6 +285,6 @@ def gather_windows(
     )
 
 
-def n_future_features(n_calendar: int, season: int) -> int:
-    """Width Ff of the future inputs: the calendar features plus one season input."""
-    return n_calendar + (1 if season else 0)
+def n_future_features(n_calendar: int, season: int, long_season: int = 0) -> int:
+    """Width Ff of the future inputs: the calendar features plus one input per season."""
+    return n_calendar + (1 if season else 0) + (1 if season and long_season else 0)

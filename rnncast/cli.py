@@ -219,6 +219,13 @@ def train(
     relative_inputs: Annotated[
         bool, typer.Option(help="The network reads changes, not levels (follows level shifts).")
     ] = ModelConfig.relative_inputs,
+    long_season: Annotated[
+        int | None,
+        typer.Option(
+            help="Steps of a second, longer season input (a week of hourly steps); "
+            "0: none (chosen from the data)."
+        ),
+    ] = None,
     bidirectional: Annotated[
         bool, typer.Option(help="window only: also read each window backwards.")
     ] = False,

@@ -139,6 +139,12 @@ class ModelConfig:
     # the training part never reached. Measured (bench/ablation.py): M4 Hourly OWA
     # 0.627 -> 0.524, ETTh1 MSE 0.033 -> 0.028, M3 Monthly sMAPE 13.87 -> 13.76.
     relative_inputs: bool = True
+    # With season inputs, the head also sees the value one long season back (a week
+    # for hourly data, a year for daily: Frequency.long_season_length) and the encoder
+    # the change from it, so a series with a weekly pattern as well as a daily one can
+    # follow both; each series' history shows the network which holds. The steps of
+    # that season; None: chosen from the data (training.choose_sizes), 0: none.
+    long_season: int | None = None
     # Forecasters of this shape whose forecasts are combined by the median of each
     # quantile (nn/ensemble.py); how many the training made (TrainConfig.ensemble).
     members: int = 1
@@ -154,6 +160,10 @@ class ModelConfig:
         _check_at_least("hidden", self.hidden, 1)
         _check_at_least("layers", self.layers, 1)
         _check_at_least("id_embedding", self.id_embedding, 0)
+        if self.long_season is not None and (self.long_season < 0 or self.long_season == 1):
+            raise ConfigError(
+                f"long_season must be 0 (none) or at least 2 steps, got {self.long_season}"
+            )
         _check_between("members", self.members, 1, MAX_MEMBERS)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")

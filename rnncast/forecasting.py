@@ -189,7 +189,8 @@ def _forecast(
     config = model.config
     season = panel.freq.season_length if config.season_inputs else 0
     tensors = lay_out(panel, scaler, config.horizon, season, device, codes,
-                      relative=config.relative_inputs and season > 0)  # fmt: skip
+                      relative=config.relative_inputs and season > 0,
+                      long_season=(config.long_season or 0) if season else 0)  # fmt: skip
     network = model.network.to(device).eval()
     n_origins = cuts.shape[1]
     reach = model.training.lookback if model.training.strategy == "window" else int(cuts.max())

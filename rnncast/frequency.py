@@ -139,6 +139,19 @@ class Frequency:
         return f"every {alias if alias[0].isdigit() else '1' + alias}"
 
     @property
+    def long_season_length(self) -> int:
+        """Steps per longer cycle over the season, where the clock has one: a week for
+        sub-daily steps that divide a day (168 hourly steps), a year for daily steps
+        (365); 0 otherwise (weeks, months and longer steps have one season only)."""
+        if self.is_calendar:
+            return 0
+        if self.step_ns < NS_PER_DAY and NS_PER_DAY % self.step_ns == 0:
+            return 7 * (NS_PER_DAY // self.step_ns)
+        if self.step_ns == NS_PER_DAY:
+            return 365
+        return 0
+
+    @property
     def season_length(self) -> int:
         """Steps per seasonal cycle, as forecasters use for seasonal naive and MASE.
 

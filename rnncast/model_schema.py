@@ -110,7 +110,7 @@ _FORMAT_1_TRAINING = frozenset(
 # What a model written before a key existed did, where that differs from the
 # dataclass default (which is for new models): such a model lacks the key.
 _BEFORE_ADDED: dict[str, dict[str, Any]] = {
-    "model": {"relative_inputs": False},  # its encoder read levels
+    "model": {"relative_inputs": False, "long_season": 0},  # read levels, one season
 }
 _FORMAT_1_SETTINGS = frozenset(
     {"layout", "id_col", "time_col", "target_col", "covariates", "time_format", "freq"}
@@ -335,15 +335,17 @@ def _config(document: dict[str, Any], version: int) -> ModelSettings:
     # and these covariates; weights of other widths would fail inside torch mid-forecast.
     calendar = list(calendar_feature_names(frequency))
     season = frequency.season_length if model.season_inputs else 0
-    # Relative inputs replace the level by its changes from one step and one season
-    # before: one column more (batches.lay_out).
+    long_season = (model.long_season or 0) if season else 0
+    # Relative inputs replace the level by its changes from one step, one season and
+    # one long season before: one column more, or two (batches.lay_out).
     relative = getattr(model, "relative_inputs", False) and season > 0
-    n_inputs = 1 + len(data["covariates"]) + len(calendar) + (1 if relative else 0)
+    changes = (1 + (1 if long_season else 0)) if relative else 0
+    n_inputs = 1 + len(data["covariates"]) + len(calendar) + changes
     expected = {
         "data.calendar_features": (data["calendar_features"], calendar),
         "data.season_length": (data["season_length"], frequency.season_length),
         "network.n_inputs": (shape.n_inputs, n_inputs),
-        "network.n_future": (shape.n_future, n_future_features(len(calendar), season)),
+        "network.n_future": (shape.n_future, n_future_features(len(calendar), season, long_season)),
         # As training.train sets it: the chunk (tbptt) or window (window) length.
         "network.recurrent_steps": (
             shape.recurrent_steps,

@@ -65,6 +65,8 @@ def choose_sizes(
         chosen["hidden"] = 32 if steps < 20_000 else 64 if steps < 2_000_000 else 128
     if model.layers is None:
         chosen["layers"] = 1 if steps < 20_000 else 2
+    if model.long_season is None:
+        chosen["long_season"] = choose_long_season(panel, model)
     model = replace(model, **chosen)
     trained: dict[str, object] = {}
     if training.strategy == "tbptt" and training.chunk_len is None:
@@ -74,8 +76,52 @@ def choose_sizes(
     if training.batch_size is None:
         trained["batch_size"] = min(panel.n_series, 64) if training.strategy == "tbptt" else 256
     training = replace(training, **trained)
-    notes = [f"{name} {value}" for name, value in {**chosen, **trained}.items()]
+    # A long season left out (0) is the usual case and not worth a word.
+    notes = [f"{name} {value}" for name, value in {**chosen, **trained}.items()
+             if (name, value) != ("long_season", 0)]  # fmt: skip
     return model, training, notes
+
+
+# Long seasons a typical series must hold for its long-season inputs to be kept: one
+# to look back over, and more to learn from.
+_LONG_SEASONS_NEEDED = 3
+# Share of the series that must show the long season (choose_long_season): one in
+# ten is a pattern worth an input; fewer, and the input is mostly noise to the rest.
+_SHOWING_LONG_SEASON = 0.1
+# How much nearer the value one long season back must be: on white noise the two
+# errors differ by a few percent by chance (about 5% over three weeks of hours), so
+# a tenth keeps chance out of the count.
+_LONG_SEASON_MARGIN = 0.9
+
+
+def choose_long_season(panel: Panel, model: ModelConfig) -> int:
+    """The frequency's long season (Frequency.long_season_length) when the model reads
+    season inputs, the median series holds three of them, and a tenth of the series
+    at least show it: over their last long seasons, the value one long season back
+    is nearer than the value one season back. Else 0 (none)."""
+    long = panel.freq.long_season_length
+    season = panel.freq.season_length
+    if not model.season_inputs or season < 2 or long <= season:
+        return 0
+    if float(np.median(panel.lengths)) < _LONG_SEASONS_NEEDED * long:
+        return 0
+    showing = [_shows_long_season(panel.series(i), season, long) for i in range(panel.n_series)]
+    return long if np.mean(showing) >= _SHOWING_LONG_SEASON else 0
+
+
+def _shows_long_season(values: np.ndarray, season: int, long: int) -> bool:
+    """Whether, over the last (up to) _LONG_SEASONS_NEEDED long seasons, the value one
+    long season back is clearly nearer each value than the value one season back."""
+    if values.shape[0] < 2 * long:
+        return False
+    recent = values[-min(values.shape[0] - long, _LONG_SEASONS_NEEDED * long) :]
+    steps = recent.shape[0]
+    before_long = values[-steps - long : -long]
+    before_season = values[-steps - season : -season]
+    nearer = np.mean(np.abs(recent - before_long)) < _LONG_SEASON_MARGIN * np.mean(
+        np.abs(recent - before_season)
+    )
+    return bool(nearer)
 
 
 def _resumed_settings(
@@ -218,8 +264,10 @@ def train(
     head = replace(panel, ends=panel.ends - own_val)
     scaler = fit_scaler(head, model.scaler)
     season = panel.freq.season_length if model.season_inputs else 0
+    long_season = (model.long_season or 0) if season else 0
     tensors = lay_out(panel, scaler, model.horizon, season, device,
-                      relative=model.relative_inputs and season > 0)  # fmt: skip
+                      relative=model.relative_inputs and season > 0,
+                      long_season=long_season)  # fmt: skip
     weights = torch.from_numpy(loss_weights(head, scaler.scale)).float().to(device)
     lengths = panel.lengths
     train_lengths = lengths - own_val
@@ -229,7 +277,7 @@ def train(
     }
     shape = NetworkShape(
         n_inputs=tensors.n_features,
-        n_future=n_future_features(tensors.n_calendar, season),
+        n_future=n_future_features(tensors.n_calendar, season, long_season),
         n_series=panel.n_series,
         recurrent_steps=training.chunk_len or training.lookback or 1,
     )

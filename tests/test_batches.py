@@ -342,3 +342,55 @@ def test_windows_and_block_give_the_same_future_inputs(panel, tensors) -> None:
     assert torch.equal(windows.future, from_block)
     targets = block.targets_at(torch.from_numpy(series), torch.from_numpy(origins))
     assert torch.equal(windows.targets[:, 0], targets)
+
+
+# ---------------------------------------------------------------------------------------
+# A long season besides the season
+# ---------------------------------------------------------------------------------------
+LONG = 4  # longer than SEASON and than some series' first origins: the lag reaches back
+
+
+def expected_long_step(step: int, h: int) -> int:
+    return max(step + h - LONG * math.ceil(h / LONG), 0)
+
+
+@pytest.mark.parametrize("first", FIRSTS, ids=["from_start", "offset"])
+def test_a_long_season_adds_its_value_before_the_season_input_which_stays_last(
+    panel, first
+) -> None:
+    targets, _ = scaled_parts(panel)
+    tensors = lay_out(panel, fit_scaler(panel, "standard"), HORIZON, SEASON, CPU, long_season=LONG)
+    assert n_future_features(tensors.n_calendar, SEASON, LONG) == tensors.n_calendar + 2
+    block = gather_block(tensors, np.arange(3), first)
+    offsets = np.zeros(3, dtype=int) if first is None else first
+    future = block.future(0, block.steps).numpy()  # (B, T, H, Fc + 2)
+    assert future.shape[-1] == tensors.n_calendar + 2
+    for b in range(3):
+        for k in range(int(panel.lengths[b] - offsets[b])):
+            origin = offsets[b] + k
+            steps = range(1, HORIZON + 1)
+            long = [targets[b][expected_long_step(origin, h)] for h in steps]
+            season = [targets[b][expected_season_step(origin, h)] for h in steps]
+            np.testing.assert_array_equal(future[b, k, :, -2], long, err_msg=f"{b}, {k}")
+            np.testing.assert_array_equal(future[b, k, :, -1], season, err_msg=f"{b}, {k}")
+    series, origins = all_origins(panel)
+    windows = gather_windows(tensors, series, origins, lookback=3)
+    whole = gather_block(tensors, np.arange(3))
+    from_block = whole.future_at(torch.from_numpy(series), torch.from_numpy(origins))
+    assert torch.equal(windows.future, from_block)
+
+
+def test_relative_inputs_read_the_change_from_one_long_season_before(panel) -> None:
+    targets, _ = scaled_parts(panel)
+    scaler = fit_scaler(panel, "standard")
+    tensors = lay_out(panel, scaler, HORIZON, SEASON, CPU, relative=True, long_season=LONG)
+    plain = lay_out(panel, scaler, HORIZON, SEASON, CPU, relative=True)
+    assert tensors.n_features == plain.n_features + 1
+    assert tensors.n_covariates == plain.n_covariates == 1
+    rows = tensors.rows.numpy()
+    for b, length in enumerate(panel.lengths):
+        series = targets[b]
+        start = int(tensors.starts[b])
+        for t in range(int(length)):
+            changes = [series[t] - series[max(t - lag, 0)] for lag in (1, SEASON, LONG)]
+            np.testing.assert_allclose(rows[start + t, 1:4], changes, rtol=1e-6, atol=1e-6)

@@ -303,3 +303,15 @@ def test_local_times_beyond_the_limits_are_a_data_error_not_a_crash() -> None:
         wall_clock(late, "Asia/Tokyo")
     # Messages still show the time, as stored.
     assert format_time(int(late[0]), "Asia/Tokyo").endswith("(as stored)")
+
+
+@pytest.mark.parametrize(
+    ("alias", "season", "long"),
+    [("h", 24, 168), ("30min", 48, 336), ("15min", 96, 672), ("min", 1440, 10080),
+     ("D", 7, 365), ("W", 52, 0), ("MS", 12, 0), ("QS", 4, 0), ("YS", 1, 0), ("7h", 1, 0)],
+)  # fmt: skip
+def test_the_long_season_is_a_week_of_sub_daily_steps_and_a_year_of_days(
+    alias: str, season: int, long: int
+) -> None:
+    freq = parse_frequency(alias)
+    assert (freq.season_length, freq.long_season_length) == (season, long)

@@ -21,7 +21,7 @@ from rnncast.artifact import CHECKPOINT, MANIFEST, MODEL_FILES, load_model, read
 from rnncast.errors import Interrupted, TrainingDiverged
 from rnncast.loop import AVERAGED_EPOCHS, Loop
 from rnncast.nn.indrnn import IndRNN
-from rnncast.training import choose_sizes, loss_weights
+from rnncast.training import choose_long_season, choose_sizes, loss_weights
 
 HORIZON = 12
 PERIOD = 12  # monthly data: the frequency's season length is the signal's period
@@ -497,3 +497,37 @@ def test_a_refit_of_one_epoch_from_the_validated_weights_moves_them_a_little() -
     moved = max(float((end[k] - start[k]).abs().max()) for k in start)
     spread = max(float(start[k].abs().max()) for k in start)
     assert 0 < moved < 0.5 * spread  # continued from them, not trained afresh
+
+
+def hourly_panel(length: int, n_series: int = 2, weekly: bool = True) -> Panel:
+    """Hourly series with a daily cycle, and a weekly one (weekdays higher)."""
+    steps = np.arange(length)
+    frames = [
+        pd.DataFrame({"unique_id": f"s{index}", "ds": pd.date_range("2024-01-01", periods=length,
+                      freq="h"), "y": 10 + np.sin(2 * np.pi * steps / 24)
+                      + weekly * (index + 1) * (steps % 168 < 120)})
+        for index in range(n_series)
+    ]  # fmt: skip
+    return Panel.from_frame(pd.concat(frames, ignore_index=True))
+
+
+def test_the_long_season_is_chosen_where_the_typical_series_holds_three_of_them() -> None:
+    hourly = tiny()
+    assert choose_long_season(hourly_panel(3 * 168), hourly) == 168
+    assert choose_long_season(hourly_panel(3 * 168 - 1), hourly) == 0
+    assert choose_long_season(hourly_panel(3 * 168), tiny(season_inputs=False)) == 0
+    assert choose_long_season(seasonal_panel(0, length=400), hourly) == 0  # monthly: one season
+    # A daily cycle alone: the value a day back is as near as the value a week back.
+    assert choose_long_season(hourly_panel(3 * 168, weekly=False), hourly) == 0
+    model, _, notes = choose_sizes(hourly_panel(600), hourly, quick())
+    assert model.long_season == 168 and "long_season 168" in notes
+
+
+def test_a_model_with_a_long_season_trains_saves_loads_and_forecasts(tmp_path: Path) -> None:
+    panel = hourly_panel(3 * 168 + 40)
+    model = train(panel, tiny(), quick(max_epochs=2), out=tmp_path / "model")
+    assert model.config.long_season == 168
+    assert model.shape.n_future == model.network.future_layer.in_features
+    loaded = load_model(tmp_path / "model")
+    assert loaded.config.long_season == 168
+    np.testing.assert_array_equal(forecast(loaded, panel).values, forecast(model, panel).values)
