@@ -618,6 +618,11 @@ def _model_summary(description: dict[str, Any]) -> dict[str, Any]:
         "epochs": len(history.get("epochs") or []),
         **{key: history.get(key) for key in ("best_epoch", "stopped", "seconds", "device")},
         "chosen": history.get("chosen"),
+        "long_season": model.get("long_season"),
+        # Per member: seed, chunk, epochs, best epoch, seconds (an ensemble's members).
+        "members": history.get("members"),
+        # Which weight averages were tried and whether one was kept (loop.py).
+        "averaged": history.get("averaged"),
     }
 
 
