@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -19,12 +18,7 @@ import torch
 from rnncast.batches import SeriesTensors, gather_block, gather_windows, iter_chunks
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import TrainingDiverged
-
-# The weights of the best epoch and of the epochs just before it are averaged at the
-# end (as ES-RNN averaged its last epochs): the average sits nearer the middle of the
-# valley SGD was circling than any one epoch's weights. It is kept only when its
-# validation loss is lower than the best epoch's.
-AVERAGED_EPOCHS = 5
+from rnncast.snapshots import Snapshots, average, prefixed
 
 
 @dataclass(frozen=True)
@@ -66,11 +60,7 @@ class Loop:
         self.history: list[dict[str, Any]] = []
         self.best_loss = math.inf
         self.best_epoch = 0
-        self.best_state = _copy_state(network)
-        # The weights after each of the last AVERAGED_EPOCHS epochs, and those of the
-        # epochs up to the best one (the states the average is taken over).
-        self.recent: deque[dict[str, torch.Tensor]] = deque(maxlen=AVERAGED_EPOCHS)
-        self.best_window: list[dict[str, torch.Tensor]] = []
+        self.snapshots = Snapshots(network)
         self.averaged: dict[str, Any] | None = None
         self.bad_epochs = 0
         self.elapsed = 0.0
@@ -112,11 +102,9 @@ class Loop:
         val_loss = self._validate() if self.has_validation else None
         monitored = val_loss if val_loss is not None else train_loss
         improved = monitored < self.best_loss
-        self.recent.append(_copy_state(self.network))
+        self.snapshots.record(self.network, improved)
         if improved:
             self.best_loss, self.best_epoch, self.bad_epochs = monitored, self.epoch + 1, 0
-            self.best_state = self.recent[-1]
-            self.best_window = list(self.recent)
         else:
             self.bad_epochs += 1
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -289,18 +277,18 @@ class Loop:
         """Leave the network with the best epoch's weights, or with an average of the
         weights over the epochs up to it, or over the last epochs (at the lowest rate
         the schedule reached), whichever validation scores lowest."""
-        self.network.load_state_dict(self.best_state)
+        kept = self.snapshots
+        self.network.load_state_dict(kept.best)
         if not self.has_validation:
             return
-        last = self.epoch
-        windows = {"up_to_best": (self.best_window, self.best_epoch),
-                   "last": (list(self.recent), last)}  # fmt: skip
+        windows = {"up_to_best": (kept.up_to_best, self.best_epoch),
+                   "last": (list(kept.recent), self.epoch)}  # fmt: skip
         best_loss, chosen = self.best_loss, None
         tried = []
         for name, (states, end) in windows.items():
             if len(states) < 2 or (name == "last" and end == self.best_epoch):
                 continue
-            self.network.load_state_dict(_average(states))
+            self.network.load_state_dict(average(states))
             try:
                 loss = self._validate()
             except TrainingDiverged:  # an average that overflows is simply not kept
@@ -310,19 +298,13 @@ class Loop:
             if loss < best_loss:
                 best_loss, chosen = loss, states
         self.averaged = {"tried": tried, "kept": chosen is not None} if tried else None
-        self.network.load_state_dict(_average(chosen) if chosen else self.best_state)
+        self.network.load_state_dict(average(chosen) if chosen else kept.best)
 
     def checkpoint(
         self, model: ModelConfig, training: TrainConfig, fingerprint: dict[str, Any]
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors = {f"model.{k}": v for k, v in self.network.state_dict().items()}
-        tensors |= {f"best.{k}": v.clone() for k, v in self.best_state.items()}
-        # The best state and the window share tensors with the recent ones; a file
-        # holds each tensor once, so these are written as copies.
-        for index, state in enumerate(self.recent):
-            tensors |= {f"recent.{index}.{k}": v.clone() for k, v in state.items()}
-        for index, state in enumerate(self.best_window):
-            tensors |= {f"window.{index}.{k}": v.clone() for k, v in state.items()}
+        tensors |= self.snapshots.to_tensors()
         optimizer = self.optimizer.state_dict()
         plain_state: dict[str, dict[str, Any]] = {}
         for key, entries in optimizer["state"].items():
@@ -349,12 +331,8 @@ class Loop:
         return tensors, state
 
     def restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-        self.network.load_state_dict(_prefixed(tensors, "model."))
-        self.best_state = _prefixed(tensors, "best.")
-        # Checkpoints written before the average existed hold neither: it then starts
-        # over from the resumed epoch.
-        self.recent.extend(_numbered(tensors, "recent."))
-        self.best_window = _numbered(tensors, "window.")
+        self.network.load_state_dict(prefixed(tensors, "model."))
+        self.snapshots.restore(tensors)
         optimizer_state: dict[int, dict[str, Any]] = {}
         for name, value in tensors.items():
             if name.startswith("optimizer."):
@@ -407,31 +385,3 @@ def _origins(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     series = np.repeat(np.arange(low.shape[0]), counts)
     within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     return series, np.repeat(low, counts) + within
-
-
-def _copy_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in network.state_dict().items()}
-
-
-def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def _numbered(tensors: dict[str, torch.Tensor], prefix: str) -> list[dict[str, torch.Tensor]]:
-    """The states saved as ``{prefix}{index}.{name}``, in index order."""
-    states: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in _prefixed(tensors, prefix).items():
-        index, key = name.split(".", 1)
-        states.setdefault(int(index), {})[key] = value
-    return [states[index] for index in sorted(states)]
-
-
-def _average(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The mean of each floating-point tensor over ``states``; others from the last."""
-    averaged = {}
-    for name, last in states[-1].items():
-        if last.is_floating_point():
-            averaged[name] = torch.stack([state[name] for state in states]).mean(dim=0)
-        else:
-            averaged[name] = last
-    return averaged

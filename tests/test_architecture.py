@@ -45,6 +45,8 @@ STAGES = [
     "artifact",
     # Named for the activity so that rnncast.train and rnncast.forecast, the public
     # functions, are never shadowed by submodules of the same name once imported.
+    # The weights kept from epoch to epoch (best, last, averaged) and their checkpoint form.
+    "snapshots",
     # One run epoch by epoch (TBPTT or windows, early stopping, checkpoints' contents).
     "loop",
     "training",
@@ -77,7 +79,7 @@ STAGES = [
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}
-TORCH_ALLOWED = {"nn", "batches", "loop", "training", "forecasting", "artifact"}
+TORCH_ALLOWED = {"nn", "batches", "snapshots", "loop", "training", "forecasting", "artifact"}
 
 
 def module_files() -> list[Path]:

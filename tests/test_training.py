@@ -19,8 +19,9 @@ import torch
 from rnncast import ModelConfig, Panel, TrainConfig, forecast, train
 from rnncast.artifact import CHECKPOINT, MANIFEST, MODEL_FILES, load_model, read_checkpoint
 from rnncast.errors import Interrupted, TrainingDiverged
-from rnncast.loop import AVERAGED_EPOCHS, Loop
+from rnncast.loop import Loop
 from rnncast.nn.indrnn import IndRNN
+from rnncast.snapshots import AVERAGED_EPOCHS
 from rnncast.training import choose_long_season, choose_sizes, loss_weights
 
 HORIZON = 12
@@ -170,7 +171,7 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Averages of one epoch are no averages: the best epoch's weights stay as they were.
-    monkeypatch.setattr("rnncast.loop.AVERAGED_EPOCHS", 1)
+    monkeypatch.setattr("rnncast.snapshots.AVERAGED_EPOCHS", 1)
     panel = seasonal_panel(0, n_series=3, length=120)
     out = tmp_path / "model"
     per_epoch: dict[int, dict[str, torch.Tensor]] = {}

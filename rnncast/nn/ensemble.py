@@ -49,15 +49,8 @@ class Ensemble(nn.Module):
         )  # (M, B, T, H, Q)
         return median_of_members(forecasts)
 
-    def forward(
-        self,
-        inputs: torch.Tensor,
-        future: torch.Tensor,
-        codes: torch.Tensor,
-        state: State | None = None,
-    ) -> tuple[torch.Tensor, State]:
-        summaries, state = self.encode(inputs, codes, state)
-        return self.decode(summaries, future), state
+    # encode, then decode: the same composition as one Forecaster's.
+    forward = Forecaster.forward
 
     def clip_recurrent_weights_(self) -> None:
         for member in self.members:
