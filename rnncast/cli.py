@@ -331,10 +331,13 @@ def train(
     logs.note(
         "trained",
         f"best epoch {history['best_epoch']} of {len(history['epochs'])} "
-        f"(stopped: {history['stopped']}), {history['seconds']:.1f} s; model written to {out}"
+        f"(stopped: {history['stopped']}), {history['seconds']:.1f} s"
+        + (f"; {trained.config.members} members" if trained.config.members > 1 else "")
+        + f"; model written to {out}"
         + ("" if document else "; no test part (--test-size 0): no metrics or report"),
         model=out, best_epoch=history["best_epoch"], epochs=len(history["epochs"]),
         stopped=history["stopped"], seconds=history["seconds"], report=document is not None,
+        members=trained.config.members,
     )  # fmt: skip
     if document is not None and not quiet:
         from rnncast.terminal import render_metrics

@@ -79,6 +79,7 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
     epochs = history.get("epochs") or [{}]
     best = epochs[max(history.get("best_epoch", 1), 1) - 1] if history.get("best_epoch") else {}
     quantiles = ", ".join(f"{q:g}" for q in config["quantiles"])
+    members, season = config.get("members") or 1, data.get("season_length")
     if config["loss"] != "quantile":
         quantiles = ""
     facts = Table(title=f"rnncast model: {directory}", title_justify="left", box=None)
@@ -87,7 +88,10 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
     facts.add_column()
     for name, value in (
         ("network", f"{config['cell']}, {config['layers']} x {config['hidden']}, "
-                    f"{network['parameters']:,} parameters"),
+                    f"{network['parameters']:,} parameters"
+                    + (f" in {members} members (forecasts: their median)" if members > 1 else "")
+                    + (f", seasons {season} and {config['long_season']}"
+                       if config.get("long_season") else "")),
         ("forecasts", f"{config['horizon']} steps, "
                       + (f"quantiles {quantiles}" if quantiles else f"point ({config['loss']})")),
         ("data", f"{description['series']:,} series, {data['frequency']}, target "
@@ -98,7 +102,10 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
                      + f", batch {training['batch_size']}, {training['optimizer']} lr "
                        f"{training['lr']:g}, seed {training['seed']}"),
         ("epochs", f"{len(history.get('epochs', []))} (stopped: {history.get('stopped')}), "
-                   f"{history.get('seconds', 0):.1f} s on {history.get('device')}"),
+                   f"{history.get('seconds', 0):.1f} s on {history.get('device')}"
+                   + (" (the first member; all: "
+                      f"{sum(m.get('seconds', 0) for m in history['members']):.1f} s)"
+                      if len(history.get("members") or []) > 1 else "")),
         ("best epoch", f"{history.get('best_epoch')}: train loss {best.get('train_loss', 0):.4f}"
                        + (f", validation loss {best['val_loss']:.4f}" if best.get("val_loss")
                           else "")),
