@@ -57,7 +57,7 @@ MAX_DEPTH = 32
 MAX_SIZE = 1_000_000
 _SIZE_FIELDS = frozenset(
     {"horizon", "hidden", "layers", "id_embedding", "chunk_len", "lookback", "batch_size"}
-    | {"n_inputs", "n_future", "recurrent_steps"}
+    | {"n_inputs", "n_future", "recurrent_steps", "long_season"}
 )
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _INT64 = 2**63

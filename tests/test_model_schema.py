@@ -320,6 +320,13 @@ def changed(path: tuple, value: Any) -> dict[str, Any]:
         (changed(("model", "hidden"), 10**9), "model.hidden is 1000000000, more than any "
          f"model rnncast trains (at most {MAX_SIZE:,})"),
         (changed(("model", "horizon"), 0), "model: horizon must be at least 1, got 0"),
+        # A long season sets how far back forecasting gathers: 10**12 steps would be
+        # terabytes of indices.
+        (changed(("model", "long_season"), 10**12), "model.long_season is 1000000000000, "
+         f"more than any model rnncast trains (at most {MAX_SIZE:,})"),
+        (changed(("model", "long_season"), 1),
+         "model: long_season must be 0 (none) or at least 2 steps, got 1"),
+        (changed(("model", "members"), 0), "model: members must be between 1 and 64, got 0"),
         (changed(("model", "cell"), "transformer"),
          "model: cell must be one of lstm, gru, indrnn, rnn; got 'transformer'"),
         (changed(("model", "residual"), 0), "model.residual is 0, expected true or false"),
