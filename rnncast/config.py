@@ -92,7 +92,7 @@ LOSSES = ("quantile", "mse", "mae")
 SCALERS = ("standard", "meanabs", "robust")
 STRATEGIES = ("tbptt", "window")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-SCHEDULES = ("plateau", "cosine", "none")
+SCHEDULES = ("plateau", "cosine", "budget", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 # torch seeds take 64 bits unsigned and numpy's generators any non-negative integer:

@@ -20,6 +20,11 @@ from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import TrainingDiverged
 from rnncast.snapshots import Snapshots, average, prefixed
 
+# The "budget" schedule: warm up over this share of the time budget, then decay
+# along a cosine to this share of the rate when the budget is spent.
+BUDGET_WARMUP = 0.05
+BUDGET_FLOOR = 0.05
+
 
 @dataclass(frozen=True)
 class EpochReport:
@@ -64,6 +69,7 @@ class Loop:
         self.averaged: dict[str, Any] | None = None
         self.bad_epochs = 0
         self.elapsed = 0.0
+        self.epoch_began = time.perf_counter()
         self.stop_reason: str | None = None
         self.autocast = device.type == "cuda"
 
@@ -79,7 +85,7 @@ class Loop:
         return self.stop_reason is not None
 
     def run_epoch(self, should_stop: Callable[[], str | None] | None) -> EpochReport | None:
-        began = time.perf_counter()
+        began = self.epoch_began = time.perf_counter()
         self.network.train()
         total, count = 0.0, 0
         batches = (
@@ -215,12 +221,26 @@ class Loop:
                 f"the training loss became {loss.item()} in epoch {self.epoch + 1}; try a "
                 f"lower --lr (now {self.training.lr:g}), a tighter --clip, or --scaler robust"
             )
+        if self.training.schedule == "budget":
+            self._follow_budget()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.training.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.training.clip)
         self.optimizer.step()
         self.network.clip_recurrent_weights_()
+
+    def _follow_budget(self) -> None:
+        """The rate of the "budget" schedule at this moment: a linear warm-up over the
+        first BUDGET_WARMUP of the time budget (of the epochs, without one), then a
+        cosine decay to BUDGET_FLOOR of the rate at its end."""
+        spent = self.elapsed + time.perf_counter() - self.epoch_began
+        if self.training.max_time:
+            done = spent / self.training.max_time
+        else:
+            done = self.epoch / max(self.training.max_epochs, 1)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.training.lr * budget_rate(done)
 
     @torch.no_grad()
     def _validate(self) -> float:
@@ -353,6 +373,16 @@ class Loop:
         self.best_epoch = state["best_epoch"]
         self.bad_epochs = state["bad_epochs"]
         self.elapsed = state["elapsed"]
+
+
+def budget_rate(done: float) -> float:
+    """The "budget" schedule's share of the rate when a share ``done`` of the budget
+    is spent: from 0.1 up to 1 over the warm-up, then a cosine down to BUDGET_FLOOR."""
+    done = min(max(done, 0.0), 1.0)
+    if done < BUDGET_WARMUP:
+        return 0.1 + 0.9 * done / BUDGET_WARMUP
+    progress = (done - BUDGET_WARMUP) / (1.0 - BUDGET_WARMUP)
+    return BUDGET_FLOOR + (1 - BUDGET_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def _optimizer(network: torch.nn.Module, training: TrainConfig) -> torch.optim.Optimizer:

@@ -532,3 +532,28 @@ def test_a_model_with_a_long_season_trains_saves_loads_and_forecasts(tmp_path: P
     loaded = load_model(tmp_path / "model")
     assert loaded.config.long_season == 168
     np.testing.assert_array_equal(forecast(loaded, panel).values, forecast(model, panel).values)
+
+
+def test_the_budget_schedule_warms_up_then_decays_to_its_floor() -> None:
+    from rnncast.loop import BUDGET_FLOOR, BUDGET_WARMUP, budget_rate
+
+    assert budget_rate(0.0) == pytest.approx(0.1)
+    assert budget_rate(BUDGET_WARMUP) == pytest.approx(1.0)
+    assert budget_rate(1.0) == pytest.approx(BUDGET_FLOOR) == budget_rate(5.0)
+    rising = [budget_rate(BUDGET_WARMUP * k / 10) for k in range(11)]
+    falling = [budget_rate(BUDGET_WARMUP + (1 - BUDGET_WARMUP) * k / 10) for k in range(11)]
+    assert rising == sorted(rising) and falling == sorted(falling, reverse=True)
+
+
+def test_without_a_time_limit_the_budget_schedule_follows_the_epochs() -> None:
+    from rnncast.loop import budget_rate
+    from rnncast.training import train as train_network
+
+    # rnncast.train always sets a time budget; the network's own training need not.
+    model = train_network(seasonal_panel(0, n_series=3, length=120), tiny(),
+                          quick(max_epochs=6, schedule="budget", lr=0.01))  # fmt: skip
+    assert model.training.max_time is None
+    rates = [epoch["lr"] for epoch in model.history["epochs"]]
+    # The rate of each epoch's last step, set as that epoch began: epoch e of 6 has
+    # spent (e - 1) / 6 of the budget.
+    assert rates == pytest.approx([0.01 * budget_rate((e - 1) / 6) for e in range(1, 7)])
