@@ -17,10 +17,11 @@ import torch
 
 from rnncast.artifact import Model
 from rnncast.bases import base_forecasts, history_scales
-from rnncast.batches import gather_block, gather_windows, lay_out
+from rnncast.batches import Block, Windows, gather_block, gather_windows, lay_out
 from rnncast.config import DataConfig
 from rnncast.errors import DataError
 from rnncast.frequency import Frequency, shift_times, to_datetimes
+from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.panel import Panel
 from rnncast.scaling import Scaler, fit_scaler, unscale
 
@@ -198,6 +199,9 @@ def _forecast(
     first = np.maximum(cuts.min(axis=1) - reach, 0)
     order = np.argsort(cuts.max(axis=1) - first, kind="stable")  # similar lengths, little padding
     scaled = np.empty((panel.n_series, n_origins, config.horizon, len(config.output_quantiles)))
+    # An ensemble's members run one at a time, so a batch holds one network's
+    # summaries at once, not every member's; the median comes from their outputs.
+    networks = list(network.members) if isinstance(network, Ensemble) else [network]
     with torch.no_grad():
         for begin in range(0, order.shape[0], batch_size):
             series = order[begin : begin + batch_size]
@@ -206,16 +210,14 @@ def _forecast(
                 windows = gather_windows(
                     tensors, np.repeat(series, n_origins), origins.reshape(-1), reach
                 )
-                summaries, _ = network.encode(windows.inputs, windows.codes)
-                out = network.decode(summaries[:, -1:], windows.future)  # (B·K, 1, H, Q)
-                out = out.view(len(series), n_origins, *out.shape[2:])  # (B, K, H, Q)
+                outputs = [_decode_windows(net, windows, n_origins) for net in networks]
             else:
                 block = gather_block(tensors, series, first[series])
                 last = int((origins - first[series, None]).max()) + 1
-                summaries, _ = network.encode(block.inputs(0, last), block.codes)  # (B, T, D)
                 rows = torch.arange(series.shape[0], device=device).unsqueeze(1)  # (B, 1)
                 steps = torch.from_numpy(origins - first[series, None]).to(device)  # (B, K)
-                out = network.decode(summaries[rows, steps], block.future_at(rows, steps))
+                outputs = [_decode_block(net, block, last, rows, steps) for net in networks]
+            out = outputs[0] if len(outputs) == 1 else median_of_members(torch.stack(outputs))
             scaled[series] = out.float().cpu().numpy()
     values = unscale(scaled, scaler)
     if model.combination is not None:
@@ -238,6 +240,21 @@ def _forecast(
             "written. Their values may be far outside the range the model was trained on"
         )
     return values
+
+
+def _decode_windows(network: torch.nn.Module, windows: Windows, n_origins: int) -> torch.Tensor:
+    """One network's forecasts from windows of B·K origins: (B, K, H, Q)."""
+    summaries, _ = network.encode(windows.inputs, windows.codes)
+    out = network.decode(summaries[:, -1:], windows.future)  # (B·K, 1, H, Q)
+    return out.view(-1, n_origins, *out.shape[2:])
+
+
+def _decode_block(
+    network: torch.nn.Module, block: Block, last: int, rows: torch.Tensor, steps: torch.Tensor
+) -> torch.Tensor:
+    """One network's forecasts at block positions ``steps`` (B, K): (B, K, H, Q)."""
+    summaries, _ = network.encode(block.inputs(0, last), block.codes)  # (B, T, D)
+    return network.decode(summaries[rows, steps], block.future_at(rows, steps))
 
 
 def _check_fits(model: Model, panel: Panel) -> None:

@@ -89,9 +89,10 @@ def test_members_trained_in_turn_equal_members_trained_alone() -> None:
         assert all(torch.equal(theirs[name], ours[name]) for name in theirs), index
 
 
-def test_members_differ_and_their_median_is_the_forecast() -> None:
+@pytest.mark.parametrize("strategy", ["tbptt", "window"])
+def test_members_differ_and_their_median_is_the_forecast(strategy: str) -> None:
     panel = seasonal_panel(1, n_series=3, length=120)
-    model = train(panel, tiny(), settings(ensemble=3, val_size=0))
+    model = train(panel, tiny(), settings(ensemble=3, val_size=0, strategy=strategy))
     assert model.combination is None  # no validation: the networks' median alone
     median = forecast(model, panel).values
     alone = [forecast(replace(model, network=member, config=replace(model.config, members=1)),
