@@ -1,9 +1,10 @@
 """Several forecasters of the same shape, combined by the median of each quantile.
 
-Members are trained one after another (fitting.py) and differ in their seed and in
-the TBPTT chunk they were trained over; forecasting uses an Ensemble exactly as it
-uses one Forecaster: ``encode`` returns every member's summaries side by side and
-``decode`` splits them, lets each member decode its own, and takes the median.
+Members are trained one after another (ensembles.py) and differ in their seed and in
+the TBPTT chunk they were trained over. Forecasting (forecasting.py) runs them one
+at a time over each batch and takes ``median_of_members`` of their outputs, so a
+batch holds one member's summaries at once; ``forward`` does the same for callers
+that use an Ensemble as one network.
 
 The median of each quantile keeps the quantiles in order (each member's are, and
 order statistics of ordered vectors are ordered), and one member far off, a
@@ -31,26 +32,19 @@ class Ensemble(nn.Module):
     def quantiles(self) -> tuple[float, ...]:
         return self.members[0].quantiles
 
-    def encode(
-        self, inputs: torch.Tensor, codes: torch.Tensor, state: State | None = None
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        future: torch.Tensor,
+        codes: torch.Tensor,
+        state: State | None = None,
     ) -> tuple[torch.Tensor, State]:
-        """(B, T, F) -> (B, T, M·D): the members' summaries side by side."""
+        """Each member over the whole of ``inputs`` (an Ensemble carries no state),
+        and each quantile's median over them."""
         if state is not None:
-            raise ValueError("an Ensemble encodes whole histories; it carries no state")
-        summaries = [member.encode(inputs, codes)[0] for member in self.members]
-        return torch.cat(summaries, dim=-1), ()
-
-    def decode(self, summaries: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
-        """(B, T, M·D) and (B, T, H, Ff) -> (B, T, H, Q): each quantile's median over
-        the members (the mean of the middle two for an even number)."""
-        parts = summaries.chunk(len(self.members), dim=-1)
-        forecasts = torch.stack(
-            [member.decode(part, future) for member, part in zip(self.members, parts, strict=True)]
-        )  # (M, B, T, H, Q)
-        return median_of_members(forecasts)
-
-    # encode, then decode: the same composition as one Forecaster's.
-    forward = Forecaster.forward
+            raise ValueError("an Ensemble reads whole histories; it carries no state")
+        forecasts = [member(inputs, future, codes)[0] for member in self.members]
+        return median_of_members(torch.stack(forecasts)), ()
 
     def clip_recurrent_weights_(self) -> None:
         for member in self.members:
