@@ -146,7 +146,7 @@ def child_reference(spec: dict[str, Any]) -> dict[str, Any]:
     panel = _load_panel(spec["subset"])
     season = panel.freq.season_length
     tensors = lay_out(panel, fit_scaler(panel, "standard"), HORIZON, season, torch.device("cpu"))
-    n_future = n_future_features(tensors.n_calendar, season)
+    n_future = n_future_features(tensors.n_known, season)
     quantiles = torch.tensor(sorted(set(DEFAULT_QUANTILES) | {0.5}))
     hidden = spec["hidden"]
     step_size = max(8, hidden // 4)  # as rnncast.nn.forecaster.Forecaster

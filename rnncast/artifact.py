@@ -109,8 +109,9 @@ def build_network(config: ModelConfig, shape: NetworkShape) -> Forecaster | Ense
 
     def member() -> Forecaster:
         return Forecaster(
-            config, shape.n_inputs, shape.n_future, shape.n_series, shape.recurrent_steps
-        )
+            config, shape.n_inputs, shape.n_future, shape.n_series, shape.recurrent_steps,
+            shape.static_levels,
+        )  # fmt: skip
 
     if config.members == 1:
         return member()
@@ -191,7 +192,9 @@ def load_model(directory: str | Path, device: torch.device | None = None) -> Mod
     shape = settings.shape
     history = check_history(document("history.json"), path / "history.json")
     ids = check_series(document("series.json"), path / "series.json", shape.n_series)
-    n_covariates = len(settings.data["covariates"])
+    n_covariates = len(settings.data["covariates"]) + len(
+        settings.data.get("future_covariates") or []
+    )
     scaler = _scaler(
         contents["scaler.safetensors"], path, settings.scaler_method, ids, n_covariates
     )

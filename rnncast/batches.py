@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rnncast.frequency import calendar_features, counts_in_wall_clock, grid_times, wall_clock
+from rnncast.frequency import calendar_features
+from rnncast.inputs import row_times
 from rnncast.panel import Panel
 from rnncast.scaling import Scaler, scale_values
 
@@ -28,10 +29,12 @@ from rnncast.scaling import Scaler, scale_values
 class SeriesTensors:
     """Every series of a panel, scaled, in one (R, F) tensor on the model's device.
 
-    Columns: the scaled target, the scaled covariates, then the calendar
-    features. Series i occupies rows ``starts[i]`` to ``starts[i] + lengths[i] +
-    horizon``; its last ``horizon`` rows are future steps whose target is 0 and
-    must never be read as data (the masks below make sure).
+    Columns: the scaled target, (with ``relative``, its changes,) the scaled
+    covariates known up to the last value, then the ``n_known`` columns known ahead:
+    the future covariates, the static numbers, the calendar and holiday features.
+    Series i occupies rows ``starts[i]`` to ``starts[i] + lengths[i] + horizon``; its
+    last ``horizon`` rows are future steps whose target is 0 and must never be read as
+    data (the masks below make sure).
     """
 
     rows: torch.Tensor  # (R, F)
@@ -40,8 +43,8 @@ class SeriesTensors:
     codes: torch.Tensor  # (S,) int64 series codes for the id embedding
     horizon: int
     season: int  # steps per season for the season inputs; 0 when off
-    n_covariates: int
-    n_calendar: int
+    n_covariates: int  # the covariates known up to the last value only
+    n_known: int
     # The encoder reads changes, not levels (see lay_out): column 0 is then left out.
     relative: bool = False
     long_season: int = 0  # steps per long season for its inputs; 0 when off
@@ -65,9 +68,21 @@ def lay_out(
     codes: np.ndarray | None = None,
     relative: bool = False,
     long_season: int = 0,
+    static_numbers: np.ndarray | None = None,
+    static_codes: np.ndarray | None = None,
+    known_features: np.ndarray | None = None,
 ) -> SeriesTensors:
     """Scale ``panel`` with ``scaler`` (matched to it series by series) and copy it to
-    ``device``. ``codes`` are the series' embedding indices (default 0..S-1).
+    ``device``. ``codes`` are the series' embedding indices (default 0..S-1);
+    ``static_codes`` (S, Cc) int64 the levels of their static categories, which
+    follow the id code in ``SeriesTensors.codes``; ``static_numbers`` (S, Cn) their
+    scaled static numbers. ``known_features`` (R, Fk) float32: more features known
+    ahead for every row, future rows included (holidays, see ``row_times``).
+
+    The future covariates (``panel.future_covariates``) take their values on the
+    future rows from ``panel.ahead`` where it has them; elsewhere, as the covariates
+    known up to the last value always do, they repeat the last value: those rows
+    are then read by no loss and by no forecast (forecasting needs ``ahead``).
 
     ``relative``: the encoder reads each step's change from the step before and from
     one season before, never the level itself. With the head anchored on a past
@@ -78,28 +93,41 @@ def lay_out(
     ``long_season`` (with ``season``): the encoder also reads the change from one long
     season before, and the future inputs hold the value one long season back."""
     target, covariates = scale_values(panel, scaler)
+    n_future = len(panel.future_covariates)
     lags = (1, max(season, 1), *((long_season,) if long_season else ()))
     if relative:
         changes = _changes(target, panel.lengths.astype(np.int64), lags)
         covariates = np.concatenate([changes, covariates], axis=1)
     lengths = panel.lengths.astype(np.int64)
     extended = lengths + horizon
-    times = grid_times(panel.start_times, extended, panel.freq)
-    if panel.tz is not None and not counts_in_wall_clock(panel.freq):
-        times = wall_clock(times, panel.tz)
-    calendar = calendar_features(times, panel.freq)
+    calendar = calendar_features(row_times(panel, horizon), panel.freq)
+    if known_features is not None:
+        calendar = np.concatenate([calendar, known_features], axis=1)
+    if static_numbers is not None and static_numbers.shape[1]:
+        per_row = np.repeat(static_numbers.astype(np.float32), extended, axis=0)
+        calendar = np.concatenate([per_row, calendar], axis=1)
     starts = np.concatenate([[0], np.cumsum(extended)[:-1]]).astype(np.int64)
     step_rows = (np.repeat(starts, lengths) + _within(lengths)).astype(np.int64)
     n_rows = int(extended.sum())
-    rows = np.zeros((n_rows, 1 + covariates.shape[1] + calendar.shape[1]), dtype=np.float32)
+    width = covariates.shape[1]
+    rows = np.zeros((n_rows, 1 + width + calendar.shape[1]), dtype=np.float32)
     rows[step_rows, 0] = target
-    rows[step_rows, 1 : 1 + covariates.shape[1]] = covariates
-    # Covariates are known up to the last step only; future rows repeat the last.
+    rows[step_rows, 1 : 1 + width] = covariates
+    # Covariates known up to the last step only: future rows repeat the last.
     last_rows = np.repeat(starts + lengths - 1, horizon)
     future_rows = np.repeat(starts + lengths, horizon) + np.tile(np.arange(horizon), len(starts))
-    rows[future_rows, 1 : 1 + covariates.shape[1]] = rows[last_rows, 1 : 1 + covariates.shape[1]]
-    rows[:, 1 + covariates.shape[1] :] = calendar
+    rows[future_rows, 1 : 1 + width] = rows[last_rows, 1 : 1 + width]
+    if n_future and panel.ahead is not None:
+        known = panel.ahead[:, :horizon]  # (S, H, Cf)
+        scaled = (known - scaler.covariate_loc[-n_future:]) / scaler.covariate_scale[-n_future:]
+        given = ~np.isnan(scaled).reshape(-1, n_future)
+        block = rows[future_rows, 1 + width - n_future : 1 + width]
+        block[given] = scaled.reshape(-1, n_future)[given]
+        rows[future_rows, 1 + width - n_future : 1 + width] = block
+    rows[:, 1 + width :] = calendar
     codes = np.arange(panel.n_series) if codes is None else codes
+    if static_codes is not None and static_codes.shape[1]:
+        codes = np.column_stack([codes, static_codes])  # (S, 1 + Cc)
     extra = len(lags) if relative else 0
     return SeriesTensors(
         rows=torch.from_numpy(rows).to(device),
@@ -108,8 +136,8 @@ def lay_out(
         codes=torch.as_tensor(codes, dtype=torch.int64, device=device),
         horizon=horizon,
         season=season,
-        n_covariates=int(covariates.shape[1]) - extra,
-        n_calendar=int(calendar.shape[1]),
+        n_covariates=int(covariates.shape[1]) - extra - n_future,
+        n_known=n_future + int(calendar.shape[1]),
         relative=relative,
         long_season=long_season,
     )
@@ -153,7 +181,7 @@ class Block:
     lead: int  # P
     horizon: int
     season: int
-    n_calendar: int
+    n_known: int
     first_input: int = 0  # 1 when the encoder reads changes only (SeriesTensors.relative)
     long_season: int = 0
 
@@ -187,7 +215,7 @@ class Block:
 
     def _future(self, pick) -> torch.Tensor:
         width = self.data.shape[-1]
-        calendar = self.data[:, self.lead + 1 :, width - self.n_calendar :]  # (B, T + H - 1, Fc)
+        calendar = self.data[:, self.lead + 1 :, width - self.n_known :]  # (B, T + H - 1, Fc)
         # unfold puts the window last: (B, T, Fc, H) -> picked (..., H, Fc)
         parts = [pick(calendar.unfold(1, self.horizon, 1)).transpose(-1, -2)]
         for season in (self.long_season, self.season):
@@ -198,6 +226,10 @@ class Block:
                 pattern = season_pattern(self.horizon, season).to(recent.device)
                 parts.append(pick(recent)[..., pattern].unsqueeze(-1))  # (..., H, 1)
         return torch.cat(parts, dim=-1)
+
+    def codes_at(self, rows: torch.Tensor) -> torch.Tensor:
+        """The codes of chosen origins' series: rows (n,) or (n, K) -> (n, ...)."""
+        return self.codes[rows if rows.dim() == 1 else rows[:, 0]]
 
     def mask(self, start: int, stop: int, low: np.ndarray, high: np.ndarray) -> torch.Tensor:
         """(B, K) bool: origins whose series step lies in [low[b], high[b]]."""
@@ -230,7 +262,7 @@ def gather_block(
         lead=lead,
         horizon=tensors.horizon,
         season=tensors.season,
-        n_calendar=tensors.n_calendar,
+        n_known=tensors.n_known,
         first_input=tensors.first_input,
         long_season=tensors.long_season,
     )
@@ -268,8 +300,8 @@ def gather_windows(
     inputs = tensors.rows[past][..., tensors.first_input :]  # (B, L, F)
     targets = tensors.rows[ahead, 0].unsqueeze(1)  # (B, 1, H)
     parts = []
-    if tensors.n_calendar:
-        parts.append(tensors.rows[ahead][..., -tensors.n_calendar :])  # (B, H, Fc)
+    if tensors.n_known:
+        parts.append(tensors.rows[ahead][..., -tensors.n_known :])  # (B, H, Fc)
     for season in (tensors.long_season, tensors.season):
         if season:
             pattern = season_pattern(horizon, season).numpy()
@@ -285,6 +317,6 @@ def gather_windows(
     )
 
 
-def n_future_features(n_calendar: int, season: int, long_season: int = 0) -> int:
+def n_future_features(n_known: int, season: int, long_season: int = 0) -> int:
     """Width Ff of the future inputs: the calendar features plus one input per season."""
-    return n_calendar + (1 if season else 0) + (1 if season and long_season else 0)
+    return n_known + (1 if season else 0) + (1 if season and long_season else 0)

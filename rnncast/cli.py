@@ -33,6 +33,7 @@ from rnncast.config import (
     ModelConfig,
     TrainConfig,
     parse_covariates,
+    parse_names,
     parse_quantiles,
 )
 from rnncast.errors import ConfigError, Interrupted, RnncastError
@@ -46,6 +47,9 @@ from rnncast.options import (
     DuplicatesOption,
     FillOption,
     FreqOption,
+    FutureCovariatesOption,
+    HolidaysColumnOption,
+    HolidaysOption,
     HorizonOption,
     IdColOption,
     LayoutOption,
@@ -53,6 +57,8 @@ from rnncast.options import (
     ModelArgument,
     QuietOption,
     SeasonOption,
+    StaticCovariatesOption,
+    StaticFileOption,
     TargetColOption,
     TimeColOption,
     TimeFormatOption,
@@ -138,6 +144,11 @@ def check(
     target_col: TargetColOption = None,
     time_format: TimeFormatOption = None,
     covariates: CovariatesOption = None,
+    future_covariates: FutureCovariatesOption = None,
+    static_covariates: StaticCovariatesOption = None,
+    static_file: StaticFileOption = None,
+    holidays: HolidaysOption = None,
+    holidays_column: HolidaysColumnOption = None,
     freq: FreqOption = None,
     fill: FillOption = DataConfig.fill,
     duplicates: DuplicatesOption = DataConfig.duplicates,
@@ -163,10 +174,14 @@ def check(
         target_col=target_col,
         time_format=time_format,
         covariates=parse_covariates(covariates),
+        **_covariate_roles(
+            future_covariates, static_covariates, static_file, holidays, holidays_column
+        ),
         freq=freq,
         fill=fill,
         duplicates=duplicates,
         horizon=horizon,
+        future_rows="check" if horizon is not None else "skip",
     )
     panel = read_panel(data, data_config)
     _warn_skipped(panel)
@@ -192,6 +207,11 @@ def train(
     target_col: TargetColOption = None,
     time_format: TimeFormatOption = None,
     covariates: CovariatesOption = None,
+    future_covariates: FutureCovariatesOption = None,
+    static_covariates: StaticCovariatesOption = None,
+    static_file: StaticFileOption = None,
+    holidays: HolidaysOption = None,
+    holidays_column: HolidaysColumnOption = None,
     freq: FreqOption = None,
     fill: FillOption = DataConfig.fill,
     duplicates: DuplicatesOption = DataConfig.duplicates,
@@ -294,6 +314,11 @@ def train(
 
     options = dict(locals())
     options["covariates"] = parse_covariates(covariates)
+    options.update(
+        _covariate_roles(
+            future_covariates, static_covariates, static_file, holidays, holidays_column
+        )
+    )
     options["quantiles"] = parse_quantiles(quantiles)
     data_config = DataConfig(**_fields(DataConfig, options, horizon=None))
     model = ModelConfig(**_fields(ModelConfig, options))
@@ -367,6 +392,7 @@ def forecast(
     horizon: Annotated[
         int | None, typer.Option(help="Check the model forecasts this many steps.", min=1)
     ] = None,
+    static_file: StaticFileOption = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a JSON summary on stdout when done.")
     ] = False,
@@ -401,7 +427,7 @@ def forecast(
             held.enter_context(holding_lock(out))
         summary = forecast_dataset(
             trained, data, out, series_per_read=series_per_read, context=context,
-            batch_size=batch_size, device=resolve_device(device),
+            batch_size=batch_size, device=resolve_device(device), static_file=static_file,
         )  # fmt: skip
     logs.note(
         "forecast_written",
@@ -673,6 +699,28 @@ def _report(out: str, evaluation: Any, trained: Any, quiet: bool, **settings: st
         render_metrics(document, title=title)
     logs.note("report_written", f"metrics and report written to {out}", out=out)
     return document
+
+
+def _covariate_roles(
+    future: str | None,
+    static: str | None,
+    static_file: str | None,
+    holidays: str | None,
+    holidays_column: str | None,
+) -> dict[str, Any]:
+    """The DataConfig fields of the covariate-role options, parsed."""
+    countries: tuple[str, ...] = ()
+    if holidays is not None:
+        from rnncast.holiday_features import parse_countries
+
+        countries = parse_countries(holidays)
+    return {
+        "future_covariates": parse_names(future, "--future-covariates"),
+        "static_covariates": parse_names(static, "--static-covariates"),
+        "static_file": static_file,
+        "holidays": countries,
+        "holidays_column": holidays_column,
+    }
 
 
 def _fields(config_class: type, options: dict[str, Any], **overrides: Any) -> dict[str, Any]:

@@ -27,13 +27,17 @@ class Columns:
     time: str
     targets: tuple[str, ...]
     id: str | None = None
+    # Every covariate that varies in time: those known up to the last value, then
+    # those known ahead (``future``, the last ones).
     covariates: tuple[str, ...] = ()
     spare_numeric: tuple[str, ...] = ()  # numeric columns left over: possible covariates
+    future: tuple[str, ...] = ()
+    statics: tuple[str, ...] = ()  # one value per series, read from the data file
 
     @property
     def wanted(self) -> list[str]:
         """The columns to read, each once, in role order."""
-        names = [self.id, self.time, *self.targets, *self.covariates]
+        names = [self.id, self.time, *self.targets, *self.covariates, *self.statics]
         return list(dict.fromkeys(name for name in names if name))
 
 
@@ -108,29 +112,59 @@ def resolve_columns(schema: pa.Schema, config: DataConfig, label: str) -> Column
         # Text may hold numbers (reading names any row that does not); other types cannot.
         raise DataError(f"{label}: target column {target!r} is {target_type}; it must hold numbers")
     spare = tuple(n for n in candidates if n != target)
+    taken = (time, series_id, target)
+    future = _named(config.future_covariates, "--future-covariates", schema, spare, taken, label)
+    statics = tuple(
+        n for n in config.static_columns if not config.static_file or n == config.holidays_column
+    )
+    for name in statics:
+        if name not in names:
+            raise DataError(f"{label}: static covariate {_missing(name, names)}")
+        if name in taken:
+            raise ConfigError(
+                f"--static-covariates: column {name!r} is already the id, time or target"
+            )
+        kind = schema.field(name).type
+        if not (_is_numeric(kind) or is_text(kind)):
+            raise DataError(
+                f"{label}: static covariate column {name!r} is {kind}; it must hold numbers or text"
+            )
     if config.covariates == "all":
-        covariates = spare
+        covariates = tuple(n for n in spare if n not in future and n not in statics)
     else:
-        for name in config.covariates:
-            if name not in names:
-                raise DataError(f"{label}: covariate {_missing(name, names)}")
-            if name in (time, series_id, target):
-                raise ConfigError(
-                    f"--covariates: column {name!r} is already the id, time or target"
-                )
-            if name not in spare:
-                raise DataError(
-                    f"{label}: covariate column {name!r} is {schema.field(name).type}, "
-                    "not numeric; covariates must be numbers"
-                )
-        covariates = config.covariates
+        covariates = _named(config.covariates, "--covariates", schema, spare, taken, label)
     return Columns(
         time=time,
         targets=(target,),
         id=series_id,
-        covariates=covariates,
-        spare_numeric=tuple(n for n in spare if n not in covariates),
+        covariates=covariates + future,
+        spare_numeric=tuple(n for n in spare if n not in (*covariates, *future, *statics)),
+        future=future,
+        statics=statics,
     )
+
+
+def _named(
+    chosen: tuple[str, ...],
+    option: str,
+    schema: pa.Schema,
+    spare: tuple[str, ...],
+    taken: tuple[str | None, ...],
+    label: str,
+) -> tuple[str, ...]:
+    """The numeric columns an option names, each checked to exist and be free."""
+    names = list(schema.names)
+    for name in chosen:
+        if name not in names:
+            raise DataError(f"{label}: covariate {_missing(name, names)}")
+        if name in taken:
+            raise ConfigError(f"{option}: column {name!r} is already the id, time or target")
+        if name not in spare:
+            raise DataError(
+                f"{label}: covariate column {name!r} is {schema.field(name).type}, "
+                "not numeric; covariates must be numbers"
+            )
+    return chosen
 
 
 def is_text(arrow_type: pa.DataType) -> bool:

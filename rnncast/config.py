@@ -15,6 +15,7 @@ from rnncast.errors import ConfigError
 LAYOUTS = ("long", "wide")
 FILL_POLICIES = ("interpolate", "ffill", "zero", "error")
 DUPLICATE_POLICIES = ("error", "mean", "sum", "last")
+FUTURE_ROW_MODES = ("skip", "check", "require")
 
 # Column names tried, in order, when the user names none. The first group is
 # the layout of Nixtla's libraries, which many users' files already follow.
@@ -31,8 +32,24 @@ class DataConfig:
     id_col: str | None = None  # None: detect; no id column at all means one series
     time_col: str | None = None  # None: detect
     target_col: str | None = None  # None: detect
-    # Extra numeric columns fed to the model; "all" takes every numeric column left over.
+    # Extra numeric columns fed to the model, known up to each series' last value;
+    # "all" takes every numeric column left over.
     covariates: tuple[str, ...] | Literal["all"] = ()
+    # Numeric columns known for the forecast steps too (a weather forecast, a planned
+    # price): the data holds them on H rows after each series' last value.
+    future_covariates: tuple[str, ...] = ()
+    # Columns with one value per series: text is a category, numbers are scaled.
+    static_covariates: tuple[str, ...] = ()
+    # A file keyed by series id holding the static covariates, instead of the data file.
+    static_file: str | None = None
+    # Countries (ISO codes, "DE" or "DE-BY") whose public holidays become features.
+    holidays: tuple[str, ...] = ()
+    # A column naming each series' country, read as a static column, for holidays.
+    holidays_column: str | None = None
+    # The rows after each series' last value: "skip" leaves them out (training);
+    # "check" reads them as future rows where a series has some (check --horizon);
+    # "require" needs them for every series (forecasting with future covariates).
+    future_rows: str = "skip"
     # strftime-style format of text timestamps, e.g. "%d.%m.%Y"; None: ISO 8601 only.
     time_format: str | None = None
     freq: str | None = None  # None: infer from the timestamps
@@ -42,10 +59,20 @@ class DataConfig:
     # history are skipped with a warning.
     horizon: int | None = None
 
+    @property
+    def static_columns(self) -> tuple[str, ...]:
+        """The columns read with one value per series: the static covariates and
+        the holidays column."""
+        extra = self.holidays_column
+        return self.static_covariates + (
+            (extra,) if extra and extra not in self.static_covariates else ()
+        )
+
     def __post_init__(self) -> None:
         _check_choice("layout", self.layout, LAYOUTS)
         _check_choice("fill", self.fill, FILL_POLICIES)
         _check_choice("duplicates", self.duplicates, DUPLICATE_POLICIES)
+        _check_choice("future_rows", self.future_rows, FUTURE_ROW_MODES)
         if self.horizon is not None and self.horizon < 1:
             raise ConfigError(f"horizon must be at least 1, got {self.horizon}")
         if self.layout == "wide":
@@ -59,6 +86,35 @@ class DataConfig:
                     "--covariates needs --layout long: in a wide file every column "
                     "but the time column is a series"
                 )
+        if self.layout == "wide" and (self.future_covariates or self.static_covariates):
+            raise ConfigError(
+                "--future-covariates and --static-covariates need --layout long: in a wide "
+                "file every column but the time column is a series"
+            )
+        roles = {
+            "--covariates": () if self.covariates == "all" else self.covariates,
+            "--future-covariates": self.future_covariates,
+            "--static-covariates": self.static_covariates,
+        }
+        seen: dict[str, str] = {}
+        for option, names in roles.items():
+            for name in names:
+                if name in seen:
+                    where = "twice" if seen[name] == option else f"in {seen[name]} and {option}"
+                    raise ConfigError(
+                        f"column {name!r} is named {where}; give each column one role"
+                    )
+                seen[name] = option
+        if self.holidays_column is not None and self.layout == "wide":
+            raise ConfigError("--holidays-column needs --layout long")
+        role = seen.get(self.holidays_column or "", "--static-covariates")
+        if role != "--static-covariates":
+            raise ConfigError(
+                f"--holidays-column {self.holidays_column!r} is named in {role} too; "
+                "it holds one country per series"
+            )
+        if self.static_file is not None and not self.static_covariates:
+            raise ConfigError("--static FILE needs --static-covariates naming its columns")
         if self.covariates != "all" and not isinstance(self.covariates, tuple):
             raise ConfigError(
                 f"covariates must be 'all' or a list of column names, got {self.covariates!r}"
@@ -71,14 +127,25 @@ class DataConfig:
 
 def parse_covariates(text: str | None) -> tuple[str, ...] | Literal["all"]:
     """``"a,b"`` -> ``("a", "b")``; ``"all"`` stays ``"all"``; None or "" -> ``()``."""
+    if text is not None and text.strip().lower() == "all":
+        return "all"
+    return parse_names(text, "--covariates")
+
+
+def parse_names(text: str | None, option: str) -> tuple[str, ...]:
+    """``"a, b"`` -> ``("a", "b")`` for an option naming columns; None or "" -> ``()``."""
     if text is None or not text.strip():
         return ()
-    if text.strip().lower() == "all":
-        return "all"
     names = tuple(name.strip() for name in text.split(","))
     if any(not name for name in names):
-        raise ConfigError(f"--covariates {text!r} has an empty name; write e.g. 'temp,price'")
+        raise ConfigError(f"{option} {text!r} has an empty name; write e.g. 'temp,price'")
     return names
+
+
+def embedding_size(levels: int) -> int:
+    """Width of a static category's embedding: grows slowly with its levels, at most
+    16 (a rule of thumb from models of tabular data, 1.6 n^0.56)."""
+    return max(2, min(16, round(1.6 * max(levels, 1) ** 0.56)))
 
 
 def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -21,6 +21,7 @@ from rnncast.batches import Block, Windows, gather_block, gather_windows, lay_ou
 from rnncast.config import DataConfig
 from rnncast.errors import DataError
 from rnncast.frequency import Frequency, shift_times, to_datetimes
+from rnncast.inputs import input_arrays
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.panel import Panel
 from rnncast.scaling import Scaler, fit_scaler, unscale
@@ -69,10 +70,12 @@ def quantile_column(quantile: float) -> str:
     return f"y_q{round(quantile * 100, 6):g}"
 
 
-def data_config(model: Model) -> DataConfig:
-    """How to read new data the way the model's training data was read."""
+def data_config(model: Model, static_file: str | None = None) -> DataConfig:
+    """How to read new data the way the model's training data was read; the static
+    covariates from ``static_file`` if given, else from where training read them."""
     schema = model.schema
     settings = dict(schema.get("settings") or {})
+    future = schema.get("future_covariates") or []
     columns = schema.get("columns") or {}
     wide = schema.get("layout") == "wide"
     return DataConfig(
@@ -82,6 +85,12 @@ def data_config(model: Model) -> DataConfig:
         target_col=None if wide else (columns.get("target") or [None])[0],
         time_format=settings.get("time_format"),
         covariates=tuple(schema["covariates"]),
+        future_covariates=tuple(future),
+        static_covariates=tuple(settings.get("static_covariates") or ()),
+        static_file=static_file or settings.get("static_file"),
+        holidays=tuple(settings.get("holidays") or ()),
+        holidays_column=settings.get("holidays_column"),
+        future_rows="require" if future else "skip",
         freq=None,
         fill=settings.get("fill", DataConfig.fill),
         duplicates=settings.get("duplicates", DataConfig.duplicates),
@@ -100,6 +109,11 @@ def check_columns(model: Model, location: str) -> None:
     if model.schema.get("layout") != "wide":  # a wide file's series columns may be new
         roles += [(name, "target") for name in columns.get("target") or []]
     roles += [(name, "covariate") for name in model.schema.get("covariates") or []]
+    roles += [(name, "future covariate") for name in model.schema.get("future_covariates") or []]
+    settings = model.schema.get("settings") or {}
+    if not settings.get("static_file"):
+        roles += [(name, "static covariate") for name in settings.get("static_covariates") or []]
+    roles += [(settings.get("holidays_column"), "holidays country")]
     missing = [f"{name!r} ({role})" for name, role in roles if name and name not in present]
     if missing:
         trained = ", ".join(f"{name} ({role})" for name, role in roles if name)
@@ -134,6 +148,7 @@ def forecast(
     # First: steps past the last representable time are refused naming the series,
     # before any work.
     times = panel.future_times(config.horizon)  # (S, H)
+    _check_ahead(model, panel)
     lengths = panel.lengths
     values = _forecast(model, panel, lengths[:, None], panel, batch_size, device)
     return Forecasts(
@@ -189,9 +204,12 @@ def _forecast(
     scaler, codes = _match_scaler(model, seen)
     config = model.config
     season = panel.freq.season_length if config.season_inputs else 0
+    extra = input_arrays(panel, model.schema.get("inputs"), config.horizon)
     tensors = lay_out(panel, scaler, config.horizon, season, device, codes,
                       relative=config.relative_inputs and season > 0,
-                      long_season=(config.long_season or 0) if season else 0)  # fmt: skip
+                      long_season=(config.long_season or 0) if season else 0,
+                      static_numbers=extra.static_numbers, static_codes=extra.static_codes,
+                      known_features=extra.known_features)  # fmt: skip
     network = model.network.to(device).eval()
     n_origins = cuts.shape[1]
     reach = model.training.lookback if model.training.strategy == "window" else int(cuts.max())
@@ -245,7 +263,7 @@ def _forecast(
 def _decode_windows(network: torch.nn.Module, windows: Windows, n_origins: int) -> torch.Tensor:
     """One network's forecasts from windows of B·K origins: (B, K, H, Q)."""
     summaries, _ = network.encode(windows.inputs, windows.codes)
-    out = network.decode(summaries[:, -1:], windows.future)  # (B·K, 1, H, Q)
+    out = network.decode(summaries[:, -1:], windows.future, windows.codes)  # (B·K, 1, H, Q)
     return out.view(-1, n_origins, *out.shape[2:])
 
 
@@ -254,7 +272,9 @@ def _decode_block(
 ) -> torch.Tensor:
     """One network's forecasts at block positions ``steps`` (B, K): (B, K, H, Q)."""
     summaries, _ = network.encode(block.inputs(0, last), block.codes)  # (B, T, D)
-    return network.decode(summaries[rows, steps], block.future_at(rows, steps))
+    return network.decode(
+        summaries[rows, steps], block.future_at(rows, steps), block.codes_at(rows)
+    )
 
 
 def _check_fits(model: Model, panel: Panel) -> None:
@@ -264,10 +284,34 @@ def _check_fits(model: Model, panel: Panel) -> None:
             f"the model was trained on {schema['frequency']} data; this data is "
             f"{panel.freq.label} ({panel.freq.alias}); resample it or train a model on it"
         )
-    if list(panel.covariate_names) != list(schema["covariates"]):
+    needed = list(schema["covariates"]) + list(schema.get("future_covariates") or [])
+    if list(panel.covariate_names) != needed:
         raise DataError(
-            f"the model needs covariates {schema['covariates']}; this data has "
-            f"{list(panel.covariate_names)}"
+            f"the model needs covariates {needed}; this data has {list(panel.covariate_names)}"
+        )
+
+
+def _check_ahead(model: Model, panel: Panel) -> None:
+    """Refuse to forecast without every future covariate on every forecast step: a
+    model that learned to read them must not be handed a guess."""
+    names = model.schema.get("future_covariates") or []
+    if not names:
+        return
+    horizon = model.config.horizon
+    given = np.zeros((panel.n_series, horizon), dtype=bool)
+    if panel.ahead is not None:
+        span = min(horizon, panel.ahead.shape[1])
+        given[:, :span] = ~np.isnan(panel.ahead[:, :span]).any(axis=2)
+    lacking = ~given.all(axis=1)
+    if lacking.any():
+        index = int(np.flatnonzero(lacking)[0])
+        where = f"{panel.ingest.source}: " if panel.ingest is not None else ""
+        first = panel.format_time(int(panel.future_times(horizon)[index, given[index].sum()]))
+        raise DataError(
+            f"{where}series {str(panel.ids[index])!r} has {int(given[index].sum())} of the "
+            f"{horizon} future rows the model needs ({', '.join(map(repr, names))} on each "
+            f"step after the last value); the first missing is at {first}. Add them with the "
+            "target empty"
         )
 
 

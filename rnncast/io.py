@@ -162,6 +162,8 @@ def _conform(
                 conformed[name] = column.cast(value_type(column.type)).cast(pa.string())
             else:
                 conformed[name] = to_timestamps(column, label, name, where, config.time_format)
+        elif name in columns.statics and is_text(column.type):
+            conformed[name] = column.cast(value_type(column.type)).cast(pa.string())
         else:
             conformed[name] = _to_numbers(column, label, name, where)
     return pa.table(conformed)
@@ -317,6 +319,8 @@ def settle_types(table: Table) -> Table:
             )
         elif name == columns.id:
             settled[name] = _ids_as_text(column, label, name, table.where)
+        elif name in columns.statics and is_text(column.type):
+            settled[name] = column.cast(value_type(column.type)).cast(pa.string())
         else:
             settled[name] = _to_numbers(column, label, name, table.where)
     return replace(table, data=pa.table(settled))

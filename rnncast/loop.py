@@ -175,7 +175,7 @@ class Loop:
             )
             with self._autocast():
                 summaries, _ = self.network.encode(windows.inputs, windows.codes)
-                forecasts = self.network.decode(summaries[:, -1:], windows.future)
+                forecasts = self.network.decode(summaries[:, -1:], windows.future, windows.codes)
                 mask = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
                 loss_sum, loss_count = self._loss(
                     forecasts, windows.targets, mask, self.weights[series[chosen]]
@@ -256,7 +256,9 @@ class Loop:
                 )
                 with self._autocast():
                     summaries, _ = self.network.encode(windows.inputs, windows.codes)
-                    forecasts = self.network.decode(summaries[:, -1:], windows.future)
+                    forecasts = self.network.decode(
+                        summaries[:, -1:], windows.future, windows.codes
+                    )
                 mask = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
                 weights = self.weights[series[part]]
                 loss_sum, loss_count = self._loss(forecasts, windows.targets, mask, weights)
@@ -273,7 +275,9 @@ class Loop:
                 rows, steps = torch.nonzero(mask, as_tuple=True)
                 with self._autocast():
                     forecasts = self.network.decode(
-                        summaries[rows, steps].unsqueeze(1), block.future_at(rows, steps)
+                        summaries[rows, steps].unsqueeze(1),
+                        block.future_at(rows, steps),
+                        block.codes_at(rows),
                     )
                 targets = block.targets_at(rows, steps).unsqueeze(1)
                 ones = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)

@@ -38,6 +38,7 @@ from rnncast.batches import n_future_features
 from rnncast.config import LAYOUTS, DataConfig, ModelConfig, TrainConfig
 from rnncast.errors import ArtifactError, ConfigError
 from rnncast.frequency import calendar_feature_names, parse_frequency
+from rnncast.inputs import known_names, static_levels
 
 # The newest model format this code writes and reads. A directory of a newer format
 # is refused with "upgrade rnncast"; one older than OLDEST_FORMAT_VERSION with
@@ -73,6 +74,7 @@ class NetworkShape:
     n_future: int
     n_series: int
     recurrent_steps: int
+    static_levels: tuple[int, ...] = ()  # rows of each static category's embedding
 
 
 _NETWORK_MINIMUM = {"n_inputs": 1, "n_future": 0, "n_series": 1, "recurrent_steps": 1}
@@ -133,6 +135,8 @@ _DATA_FIELDS: dict[str, Any] = {
     "layout": str,
     "target": str | None,
     "covariates": list[str],
+    "future_covariates": list[str],
+    "inputs": dict,
     "frequency": str,
     "season_length": int,
     "time_zone": str | None,
@@ -142,14 +146,18 @@ _DATA_FIELDS: dict[str, Any] = {
     "trained_until": str,
     "trained_until_ns": int,
 }
-_DATA_ADDED = frozenset({"trained_until", "trained_until_ns"})  # after format 1 began
+# Keys added after format 1 began, which older models lack.
+_DATA_ADDED = frozenset({"trained_until", "trained_until_ns", "future_covariates", "inputs"})
 _COLUMNS_FIELDS: dict[str, Any] = {
     "id": str | None,
     "time": str,
     "target": list[str],
     "covariates": list[str],
     "spare_numeric": list[str],
+    "future_covariates": list[str],
+    "static_covariates": list[str],
 }
+_COLUMNS_ADDED = frozenset({"future_covariates", "static_covariates"})
 _HISTORY_FIELDS: dict[str, Any] = {
     "epochs": list,
     "stopped": str | None,
@@ -340,12 +348,15 @@ def _config(document: dict[str, Any], version: int) -> ModelSettings:
     # one long season before: one column more, or two (batches.lay_out).
     relative = getattr(model, "relative_inputs", False) and season > 0
     changes = (1 + (1 if long_season else 0)) if relative else 0
-    n_inputs = 1 + len(data["covariates"]) + len(calendar) + changes
+    inputs = data.get("inputs")
+    known = len(data.get("future_covariates", [])) + len(known_names(inputs)) + len(calendar)
+    n_inputs = 1 + len(data["covariates"]) + known + changes
     expected = {
         "data.calendar_features": (data["calendar_features"], calendar),
         "data.season_length": (data["season_length"], frequency.season_length),
         "network.n_inputs": (shape.n_inputs, n_inputs),
-        "network.n_future": (shape.n_future, n_future_features(len(calendar), season, long_season)),
+        "network.n_future": (shape.n_future, n_future_features(known, season, long_season)),
+        "network.static_levels": (list(shape.static_levels), list(static_levels(inputs))),
         # As training.train sets it: the chunk (tbptt) or window (window) length.
         "network.recurrent_steps": (
             shape.recurrent_steps,
@@ -416,8 +427,14 @@ def _settings(value: Any, where: str, cls: type, required: frozenset[str]) -> An
 
 
 def _network(value: Any) -> NetworkShape:
-    fields = {name: int for name in _NETWORK_MINIMUM}
-    _check_keys(value, fields, "network", required=None)
+    fields: dict[str, Any] = {name: int for name in _NETWORK_MINIMUM}
+    fields["static_levels"] = list[int]
+    _check_keys(value, fields, "network", required=frozenset(_NETWORK_MINIMUM))
+    levels = value.get("static_levels", [])
+    for index, count in enumerate(levels):
+        _at_least(count, 2, f"network.static_levels[{index}]")
+        if count > MAX_SIZE:
+            raise _Broken(f"network.static_levels[{index}] is {_show(count)}, too many levels")
     for name, minimum in _NETWORK_MINIMUM.items():
         _at_least(value[name], minimum, f"network.{name}")
         if name in _SIZE_FIELDS and value[name] > MAX_SIZE:
@@ -425,7 +442,7 @@ def _network(value: Any) -> NetworkShape:
                 f"network.{name} is {_show(value[name])}, more than any model rnncast "
                 f"trains (at most {MAX_SIZE:,})"
             )
-    return NetworkShape(**value)
+    return NetworkShape(**{**value, "static_levels": tuple(levels)})
 
 
 def _data(value: Any) -> dict[str, Any]:
@@ -434,13 +451,18 @@ def _data(value: Any) -> dict[str, Any]:
     if value["settings"] is not None:
         _settings(value["settings"], "data.settings", DataConfig, _FORMAT_1_SETTINGS)
     if value["columns"] is not None:
-        _check_keys(value["columns"], _COLUMNS_FIELDS, "data.columns", required=None)
+        _check_keys(
+            value["columns"], _COLUMNS_FIELDS, "data.columns",
+            required=frozenset(_COLUMNS_FIELDS) - _COLUMNS_ADDED,
+        )  # fmt: skip
     if value["layout"] not in LAYOUTS:
         raise _Broken(
             f"data.layout is {_show(value['layout'])}, expected one of {', '.join(LAYOUTS)}"
         )
     for name in ("season_length", "series", "steps"):
         _at_least(value[name], 1, f"data.{name}")
+    if value.get("inputs") is not None:
+        _inputs(value["inputs"])
     frequency = value["frequency"]
     try:
         canonical = parse_frequency(frequency).alias if len(frequency) < 32 else None
@@ -452,6 +474,32 @@ def _data(value: Any) -> dict[str, Any]:
             "it (h, 15min, D, W, MS, ...)"
         )
     return value
+
+
+def _inputs(value: dict[str, Any]) -> None:
+    """data.inputs (inputs.fit_inputs): static covariates' scales and levels, holidays."""
+    _check_keys(value, {"static_covariates": dict | None, "holidays": dict | None}, "data.inputs",
+                required=None)  # fmt: skip
+    statics = value["static_covariates"]
+    if statics is not None:
+        where = "data.inputs.static_covariates"
+        _check_keys(statics, {"numbers": list, "categories": list}, where, required=None)
+        for index, number in enumerate(statics["numbers"]):
+            here = f"{where}.numbers[{index}]"
+            _check_keys(number, {"name": str, "loc": float, "scale": float}, here, required=None)
+            if not (math.isfinite(number["loc"]) and math.isfinite(number["scale"])):
+                raise _Broken(f"{here} holds a value that is not finite")
+            if number["scale"] <= 0:
+                raise _Broken(f"{here}.scale is {_show(number['scale'])}, expected > 0")
+        for index, category in enumerate(statics["categories"]):
+            here = f"{where}.categories[{index}]"
+            _check_keys(category, {"name": str, "levels": list[str]}, here, required=None)
+            if len(set(category["levels"])) != len(category["levels"]):
+                raise _Broken(f"{here}.levels names a level twice")
+    holidays = value["holidays"]
+    if holidays is not None:
+        fields = {"countries": list[str], "column": str | None}
+        _check_keys(holidays, fields, "data.inputs.holidays", required=None)
 
 
 def _check_keys(

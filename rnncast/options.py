@@ -44,6 +44,35 @@ CovariatesOption = Annotated[
     str | None,
     typer.Option(help="Extra numeric columns to use, comma-separated, or 'all'."),
 ]
+FutureCovariatesOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Numeric columns known for the forecast steps too, comma-separated; forecast "
+        "data holds them on H rows after each series' last value, the target empty."
+    ),
+]
+StaticCovariatesOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Columns with one value per series, comma-separated (text: a category; "
+        "numbers: scaled)."
+    ),
+]
+StaticFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--static",
+        help="CSV or Parquet file of the static covariates, one row per series id.",
+    ),
+]
+HolidaysOption = Annotated[
+    str | None,
+    typer.Option(help="Countries whose public holidays become features, e.g. DE or US-CA,FR."),
+]
+HolidaysColumnOption = Annotated[
+    str | None,
+    typer.Option(help="Column naming each series' country for holiday features (e.g. DE)."),
+]
 FreqOption = Annotated[
     str | None,
     typer.Option(help="Frequency such as h, 15min, D, W, MS, ME, QS, YS (inferred when absent)."),

@@ -8,6 +8,9 @@ A Panel guarantees, checked once when it is made, so later stages trust it:
 - every series has at least one step, a regular grid at ``freq`` starting at
   ``start_times[i]``, with no missing step and only finite values;
 - ``covariates`` has one float32 row per row of ``values``, the same views apply;
+  the last ``len(future_covariates)`` columns are known ahead, and ``ahead`` holds
+  their values for the steps after each series' end (NaN where the data gave none);
+- ``statics`` holds one value per series for each static covariate;
 - series ids are unique strings.
 
 ``build_panel`` turns a settled Arrow table (see ``rnncast.io``) into a Panel:
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rnncast.ahead import lay_ahead, split_future_rows
 from rnncast.config import DataConfig
 from rnncast.errors import DataError
 from rnncast.frequency import (
@@ -48,6 +52,7 @@ from rnncast.grid import (
     trim_missing_ends,
     use_wall_clock,
 )
+from rnncast.statics import Statics, read_statics
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,6 +73,9 @@ class IngestReport:
     missing_timestamps: int = 0
     missing_values: int = 0
     trimmed_rows: int = 0
+    # Rows after a series' last value: read as future rows (forecast, check) or left
+    # out of training.
+    future_rows: int = 0
     skipped: tuple[tuple[str, str], ...] = ()  # (series id, why)
     warnings: tuple[str, ...] = ()
 
@@ -89,6 +97,9 @@ class Panel:
     tz: str | None = None
     target_name: str = "y"
     ingest: IngestReport | None = field(default=None, compare=False)
+    future_covariates: tuple[str, ...] = ()  # the last covariate columns, known ahead
+    ahead: np.ndarray | None = None  # (S, A, len(future_covariates)) float32, NaN: unknown
+    statics: Statics | None = None
 
     def __post_init__(self) -> None:
         n_series = self.ids.shape[0]
@@ -110,6 +121,18 @@ class Panel:
             raise ValueError("Panel.covariates must have one row per value, one column per name")
         if np.unique(self.ids).shape[0] != n_series:
             raise ValueError("Panel series ids must be unique")
+        known = len(self.future_covariates)
+        if self.covariate_names[len(self.covariate_names) - known :] != self.future_covariates:
+            raise ValueError("Panel.future_covariates must be the last covariate names")
+        if self.ahead is not None and (
+            self.ahead.ndim != 3 or self.ahead.shape[0] != n_series or self.ahead.shape[2] != known
+        ):
+            raise ValueError("Panel.ahead must be (series, steps, future covariates)")
+        if self.statics is not None and (
+            self.statics.numeric.shape != (n_series, len(self.statics.numeric_names))
+            or self.statics.categories.shape != (n_series, len(self.statics.category_names))
+        ):
+            raise ValueError("Panel.statics must hold one row per series, one column per name")
         for array in (self.values, self.covariates, self.begins, self.ends, self.start_times):
             array.flags.writeable = False
 
@@ -179,7 +202,30 @@ class Panel:
             begins=self.begins[chosen],
             ends=self.ends[chosen],
             start_times=self.start_times[chosen],
+            ahead=None if self.ahead is None else self.ahead[chosen],
+            statics=None if self.statics is None else self.statics.take(chosen),
         )
+
+    def cut(self, ends: np.ndarray, steps: int) -> Panel:
+        """Every series ended at row ``ends[i]`` (a view), with ``steps`` steps of its
+        known-ahead covariates after each new end taken from what came next: the
+        covariates where the series goes on, its own ``ahead`` past its old end."""
+        ends = np.asarray(ends, dtype=np.int64)
+        known = len(self.future_covariates)
+        if not known:
+            return replace(self, ends=ends, ahead=None)
+        positions = ends[:, None] + np.arange(steps)[None, :]  # (S, A) buffer rows
+        inside = positions < self.ends[:, None]
+        ahead = np.full((self.n_series, steps, known), np.nan, dtype=np.float32)
+        rows = np.minimum(positions, self.covariates.shape[0] - 1)
+        within = self.covariates[rows][..., -known:]  # (S, A, Cf)
+        ahead[inside] = within[inside]
+        if self.ahead is not None:
+            beyond = positions - self.ends[:, None]  # steps past the old end
+            usable = (~inside) & (beyond < self.ahead.shape[1])
+            series = np.broadcast_to(np.arange(self.n_series)[:, None], beyond.shape)
+            ahead[usable] = self.ahead[series[usable], beyond[usable]]
+        return replace(self, ends=ends, ahead=ahead)
 
     def split_tail(self, steps: int) -> tuple[Panel, Panel]:
         """Split every series before its last ``steps`` steps: (head, tail), both views.
@@ -193,7 +239,7 @@ class Panel:
             shortest = int(self.lengths.min())
             raise ValueError(f"cannot hold out {steps} steps of a series with {shortest}")
         cut = self.ends - steps
-        head = replace(self, ends=cut)
+        head = self.cut(cut, steps)
         tail = replace(
             self,
             begins=cut,
@@ -256,7 +302,10 @@ class Panel:
             "start": self.format_time(int(self.start_times.min())),
             "end": self.format_time(int(self.end_times().max())),
             "time_zone": self.tz,
-            "covariates": list(self.covariate_names),
+            "covariates": [n for n in self.covariate_names if n not in self.future_covariates],
+            "future_covariates": list(self.future_covariates),
+            "static_covariates": list(self.statics.names) if self.statics else [],
+            "future_rows": _future_rows(self.ahead),
             "calendar_features": list(calendar_feature_names(self.freq)),
             "ingest": asdict(self.ingest) if self.ingest is not None else None,
         }
@@ -308,19 +357,31 @@ def build_panel(table: Table) -> Panel:
     """Sort, combine duplicates, trim, grid and fill a settled table into a Panel."""
     config = table.config
     rows, ids, tz = extract_rows(table)
+    statics = read_statics(table, rows.codes, len(ids), ids)
     was_sorted = sort_rows(rows)
     combined = combine_duplicates(rows, table, ids, tz)
     check_finite(rows, table, ids, tz)
     nan_values = int(np.isnan(rows.values).sum())
+    reads_future = bool(table.columns.future) or config.future_rows != "skip"
+    future = split_future_rows(rows, len(ids)) if reads_future else None
     trimmed, empty = trim_missing_ends(rows, len(ids))
     skipped = [(str(ids[code]), "no values") for code in empty]
     if rows.codes.size == 0:
         raise DataError(f"{table.source.label}: no series has any value")
+    used = np.flatnonzero(np.bincount(rows.codes, minlength=len(ids)) > 0)
     rows.codes, ids = compact_codes(rows.codes, ids)
+    if future is not None:
+        code_of = np.full(int(used.max()) + 1 if used.size else 0, -1)
+        code_of[used] = np.arange(used.size)
+        future.keep(np.flatnonzero(future.codes < code_of.size))
+        future.codes = code_of[future.codes]
+        future.keep(np.flatnonzero(future.codes >= 0))
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows.codes, minlength=len(ids)))])
     tz_of_times = tz
     if tz is not None and use_wall_clock(rows, offsets, table, tz):
         tz_of_times = None  # messages show the wall-clock times as they now are
+        if future is not None and future.times.size:
+            future.times = wall_clock(future.times, tz)
     freq = choose_frequency(rows, offsets, table, ids, tz_of_times)
     values, covariates, grid_offsets = lay_on_grid(rows, offsets, freq, table, ids, tz_of_times)
     missing_timestamps = int(values.shape[0] - rows.values.shape[0])
@@ -352,6 +413,17 @@ def build_panel(table: Table) -> Panel:
         ends = shift_times(start_times[kept], lengths[kept] - 1, freq)
         where = f"{table.source.label}: "
         _refuse_past_the_limit(ends, config.horizon, freq, ids[kept], tz_of_times, where)
+    ahead = None
+    if future is not None and table.columns.future and config.future_rows != "skip":
+        position = np.full(len(ids), -1)
+        position[kept] = np.arange(kept.size)
+        future.keep(np.flatnonzero(position[future.codes] >= 0))
+        future.codes = position[future.codes]
+        ends = shift_times(start_times[kept], lengths[kept] - 1, freq)
+        ahead = lay_ahead(
+            future, ends, config.horizon, freq, table, ids[kept], tz_of_times,
+            config.future_rows,
+        )  # fmt: skip
     warnings = tuple(f"series {name!r} skipped: {why}" for name, why in skipped)
     warnings += filled_warnings(sparse, ids, freq, config.fill)
     report = IngestReport(
@@ -361,15 +433,18 @@ def build_panel(table: Table) -> Panel:
             "id": table.columns.id,
             "time": table.columns.time,
             "target": list(table.columns.targets),
-            "covariates": list(table.columns.covariates),
+            "covariates": [n for n in table.columns.covariates if n not in table.columns.future],
+            "future_covariates": list(table.columns.future),
+            "static_covariates": list(table.config.static_covariates),
             "spare_numeric": list(table.columns.spare_numeric),
         },
         rows_read=int(table.data.num_rows),
         was_sorted=was_sorted,
         duplicates_combined=combined,
         missing_timestamps=missing_timestamps,
-        missing_values=nan_values - trimmed,
+        missing_values=nan_values - trimmed - (future.codes.size if future is not None else 0),
         trimmed_rows=trimmed,
+        future_rows=future.codes.size if future is not None else 0,
         skipped=tuple(skipped),
         warnings=warnings,
     )
@@ -385,6 +460,9 @@ def build_panel(table: Table) -> Panel:
         tz=tz,
         target_name=table.columns.targets[0] if table.columns.id is not None else "y",
         ingest=report,
+        future_covariates=table.columns.future,
+        ahead=ahead,
+        statics=None if statics is None else statics.take(used[kept]),
     )
 
 
@@ -410,6 +488,14 @@ def _refuse_past_the_limit(
             f"{_steps(horizon)} ({freq.alias}) would fall past 2262-04-11 23:47:16, the last "
             f"time rnncast can represent; only {_steps(int(fit[index]))} fit{more}. {fix}"
         )
+
+
+def _future_rows(ahead: np.ndarray | None) -> dict[str, int] | None:
+    """How many series have their future rows, and how many steps each holds."""
+    if ahead is None:
+        return None
+    complete = ~np.isnan(ahead).any(axis=(1, 2)) if ahead.size else np.ones(ahead.shape[0], bool)
+    return {"series": int(complete.sum()), "steps": int(ahead.shape[1])}
 
 
 def _steps(count: int) -> str:

@@ -99,13 +99,15 @@ def forecast_dataset(
     context: int | None = None,
     batch_size: int = 512,
     device: Any = None,  # a torch.device; None: the CPU
+    static_file: str | None = None,
 ) -> StreamSummary:
     """Forecast every series of ``location`` and write them to ``out``, reading at
     most ``series_per_read`` whole series at a time (see the module docstring).
 
     ``out`` is a .csv or .parquet file, replaced only once every read has been
     forecast (nothing is written if one fails), or ``-`` for CSV on stdout, which
-    is streamed. ``context``, ``batch_size`` and ``device`` are ``forecast``'s.
+    is streamed. ``context``, ``batch_size`` and ``device`` are ``forecast``'s;
+    ``static_file`` replaces the file training read static covariates from.
     Skipped series are logged as warnings on the "rnncast" logger, as they are
     found. Raises ConfigError for a bad ``out``, DataError as ``read_panel`` and
     ``forecast`` do; with several reads, a message's row numbers count the rows of
@@ -114,7 +116,7 @@ def forecast_dataset(
     if series_per_read < 1:
         raise ConfigError(f"--series-per-read must be at least 1, got {series_per_read}")
     file_format = check_destination(out)
-    config = replace(data_config(model), horizon=None)
+    config = replace(data_config(model, static_file), horizon=None)
     source = resolve_source(location)
     reads = plan_reads(source, config, series_per_read)
     model_freq = parse_frequency(model.schema["frequency"])
@@ -312,7 +314,7 @@ def _read(source: Source, read: Read, config: DataConfig) -> Table:
 
 def _read_by_id(source: Source, columns: Columns, ids: pa.Array, config: DataConfig) -> Table:
     """The rows of the series ``ids`` from every file of ``source``."""
-    wanted = [columns.id, columns.time, *columns.targets, *columns.covariates]
+    wanted = columns.wanted
     dataset = parquet_dataset(source, (columns.id,))
     id_type = dataset.schema.field(columns.id).type
     if pa.types.is_dictionary(id_type):

@@ -49,6 +49,9 @@ def render_check(description: dict[str, Any], panel: Any) -> None:
         ("missing values filled", f"{ingest['missing_values']:,}"),
         ("missing ends trimmed", f"{ingest['trimmed_rows']:,}"),
         ("covariates", ", ".join(description["covariates"]) or "none"),
+        ("future covariates", ", ".join(description["future_covariates"]) or "none"),
+        ("static covariates", ", ".join(description["static_covariates"]) or "none"),
+        ("future rows", _future_rows(ingest, description)),
         ("other numeric columns", ", ".join(columns["spare_numeric"]) or "none"),
         ("calendar features", ", ".join(cycles) or "none"),
     ):
@@ -68,6 +71,42 @@ def render_check(description: dict[str, Any], panel: Any) -> None:
     console = Console(highlight=False)
     console.print(facts)
     console.print(series)
+
+
+def _future_rows(ingest: dict[str, Any], description: dict[str, Any]) -> str:
+    """What check found after the series' last values: rows left out of training, or
+    future rows of the future covariates for so many series and steps."""
+    count = ingest.get("future_rows", 0)
+    found = description.get("future_rows")
+    if found is None or not description["future_covariates"]:
+        return f"{count:,} rows after the last values" + (
+            " (left out of training)" if count else ""
+        )
+    return f"{found['steps']} steps for {found['series']:,} of {description['series']:,} series"
+
+
+def _known_ahead(data: dict[str, Any]) -> str:
+    """The covariates a model reads beside the past ones: future, static, holidays."""
+    inputs = data.get("inputs") or {}
+    statics = inputs.get("static_covariates") or {"numbers": [], "categories": []}
+    holidays = inputs.get("holidays")
+    parts = [
+        f"future covariates {', '.join(data.get('future_covariates') or []) or 'none'}",
+        "static covariates "
+        + (
+            ", ".join(
+                [n["name"] for n in statics["numbers"]]
+                + [f"{c['name']} ({len(c['levels'])} levels)" for c in statics["categories"]]
+            )
+            or "none"
+        ),
+    ]
+    if holidays:
+        where = list(holidays["countries"]) + (
+            [f"by column {holidays['column']}"] if holidays["column"] else []
+        )
+        parts.append(f"holidays {', '.join(where)}")
+    return "; ".join(parts)
 
 
 def render_inspect(directory: str, description: dict[str, Any]) -> None:
@@ -96,6 +135,7 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
                       + (f"quantiles {quantiles}" if quantiles else f"point ({config['loss']})")),
         ("data", f"{description['series']:,} series, {data['frequency']}, target "
                  f"{data['target']}, covariates {', '.join(data['covariates']) or 'none'}"),
+        ("known ahead", _known_ahead(data)),
         ("training", f"{training['strategy']}, "
                      + (f"chunk {training['chunk_len']}" if training["strategy"] == "tbptt"
                         else f"lookback {training['lookback']}")

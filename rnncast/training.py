@@ -39,6 +39,7 @@ from rnncast.batches import (
 from rnncast.config import DataConfig, ModelConfig, TrainConfig
 from rnncast.errors import ArtifactError, ConfigError, Interrupted
 from rnncast.frequency import calendar_feature_names
+from rnncast.inputs import fit_inputs, input_arrays, static_levels
 from rnncast.loop import EpochReport, Loop
 from rnncast.nn.device import describe_device, resolve_device
 from rnncast.nn.memory import check_fits, parameter_count, training_bytes
@@ -265,9 +266,13 @@ def train(
     scaler = fit_scaler(head, model.scaler)
     season = panel.freq.season_length if model.season_inputs else 0
     long_season = (model.long_season or 0) if season else 0
+    inputs = fit_inputs(panel, data)
+    extra = input_arrays(panel, inputs, model.horizon)
     tensors = lay_out(panel, scaler, model.horizon, season, device,
                       relative=model.relative_inputs and season > 0,
-                      long_season=long_season)  # fmt: skip
+                      long_season=long_season, static_numbers=extra.static_numbers,
+                      static_codes=extra.static_codes,
+                      known_features=extra.known_features)  # fmt: skip
     weights = torch.from_numpy(loss_weights(head, scaler.scale)).float().to(device)
     lengths = panel.lengths
     train_lengths = lengths - own_val
@@ -277,9 +282,10 @@ def train(
     }
     shape = NetworkShape(
         n_inputs=tensors.n_features,
-        n_future=n_future_features(tensors.n_calendar, season, long_season),
+        n_future=n_future_features(tensors.n_known, season, long_season),
         n_series=panel.n_series,
         recurrent_steps=training.chunk_len or training.lookback or 1,
+        static_levels=static_levels(inputs),
     )
     _check_memory(model, training, shape, device)
     fingerprint = _fingerprint(panel)
@@ -329,7 +335,7 @@ def train(
         "device": device.type,
         "chosen": notes,
     }
-    schema = _schema(panel, data)
+    schema = _schema(panel, data, inputs)
     result = Model(network.cpu().eval(), model, training, shape, scaler, schema, history)
     if out is not None and save:
         save_model(result, out)
@@ -372,14 +378,17 @@ def _fingerprint(panel: Panel) -> dict[str, Any]:
     return {"series": panel.n_series, "steps": int(panel.lengths.sum())}
 
 
-def _schema(panel: Panel, data: DataConfig | None) -> dict[str, Any]:
+def _schema(panel: Panel, data: DataConfig | None, inputs: dict[str, Any]) -> dict[str, Any]:
     ingest = panel.ingest
+    known = panel.future_covariates
     return {
         "settings": asdict(data) if data is not None else None,
         "columns": ingest.columns if ingest is not None else None,
         "layout": ingest.layout if ingest is not None else "long",
         "target": panel.target_name,
-        "covariates": list(panel.covariate_names),
+        "covariates": [name for name in panel.covariate_names if name not in known],
+        "future_covariates": list(known),
+        "inputs": inputs,
         "frequency": panel.freq.alias,
         "season_length": panel.freq.season_length,
         "time_zone": panel.tz,

@@ -16,6 +16,8 @@ STAGES = [
     "errors",
     "config",
     "frequency",
+    # Public holidays per country (the holidays package, imported lazily) as step features.
+    "holiday_features",
     # Reading: text timestamps, which column plays which part, which files a source
     # names and whether they agree; then io reads them.
     "timeparse",
@@ -25,10 +27,17 @@ STAGES = [
     "grid",
     # Steps filled where a series has no value: warnings for mostly-filled series.
     "gaps",
+    # Future rows (known-ahead covariates after each series' last value) and static
+    # covariates (one value per series), read and checked.
+    "ahead",
+    "statics",
     # Outputs written whole or not at all, and one writer per output (locks).
     "writing",
     "panel",
     "scaling",
+    # The inputs a model reads beside target and covariates: static covariates encoded
+    # as training fitted them, holiday features of every step.
+    "inputs",
     # M4's seasonality test and decomposition, vectorised; the simple forecasts every
     # report compares with (Naive2 among them); then the base forecasts (naive,
     # seasonal naive, drift, SES, Theta) that the network's forecasts are blended with.

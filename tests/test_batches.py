@@ -88,11 +88,11 @@ def expected_season_step(step: int, h: int) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-def test_lay_out_puts_target_covariates_then_calendar_on_each_row(panel, tensors) -> None:
+def test_lay_out_puts_target_covariates_then_known_on_each_row(panel, tensors) -> None:
     targets, covariates = scaled_parts(panel)
     rows = tensors.rows.numpy()
     assert tensors.n_covariates == 1
-    assert tensors.n_calendar == 6  # hourly: time of day, day of week, day of year
+    assert tensors.n_known == 6  # hourly: time of day, day of week, day of year
     assert tensors.n_features == 1 + 1 + 6
     np.testing.assert_array_equal(tensors.lengths, [9, 6, 7])
     np.testing.assert_array_equal(tensors.starts, [0, 9 + HORIZON, 9 + 6 + 2 * HORIZON])
@@ -113,7 +113,7 @@ def test_lay_out_keeps_given_embedding_codes(panel) -> None:
     tensors = lay_out(panel, fit_scaler(panel, "meanabs"), 2, 0, CPU, np.array([4, 0, 2]))
     block = gather_block(tensors, np.array([2, 0]))
     np.testing.assert_array_equal(block.codes.numpy(), [2, 4])
-    assert n_future_features(tensors.n_calendar, tensors.season) == tensors.n_calendar
+    assert n_future_features(tensors.n_known, tensors.season) == tensors.n_known
     assert n_future_features(6, SEASON) == 7
 
 
@@ -197,7 +197,7 @@ def test_future_holds_calendar_of_next_steps_and_last_value_at_same_phase(
     block = gather_block(tensors, np.arange(3), first)
     offsets = np.zeros(3, dtype=int) if first is None else first
     future = block.future(0, block.steps).numpy()  # (B, T, H, Fc + 1)
-    assert future.shape == (3, block.steps, HORIZON, tensors.n_calendar + 1)
+    assert future.shape == (3, block.steps, HORIZON, tensors.n_known + 1)
     for b in range(3):
         for k in range(int(panel.lengths[b] - offsets[b])):
             origin = offsets[b] + k
@@ -215,7 +215,7 @@ def test_future_has_calendar_only_without_season(panel) -> None:
     block = gather_block(tensors, np.arange(3))
     assert block.lead == 0
     future = block.future(0, block.steps).numpy()
-    assert future.shape == (3, block.steps, HORIZON, tensors.n_calendar)
+    assert future.shape == (3, block.steps, HORIZON, tensors.n_known)
     np.testing.assert_allclose(future[1, 0], calendar_at(panel, 1, np.arange(1, 6)), atol=1e-6)
 
 
@@ -232,7 +232,7 @@ def test_future_at_and_targets_at_pick_the_same_origins(tensors) -> None:
     np.testing.assert_array_equal(
         block.future_at(rows, steps).numpy(), future[rows, steps].unsqueeze(1).numpy()
     )
-    assert block.future_at(rows, steps).shape == (4, 1, HORIZON, tensors.n_calendar + 1)
+    assert block.future_at(rows, steps).shape == (4, 1, HORIZON, tensors.n_known + 1)
     np.testing.assert_array_equal(
         block.targets_at(rows, steps).numpy(), block.targets(0, block.steps)[rows, steps].numpy()
     )
@@ -295,7 +295,7 @@ def test_windows_read_the_lookback_ending_at_the_origin(panel, tensors, lookback
     n = len(series)
     assert windows.inputs.shape == (n, lookback, tensors.n_features)
     assert windows.targets.shape == (n, 1, HORIZON)
-    assert windows.future.shape == (n, 1, HORIZON, tensors.n_calendar + 1)
+    assert windows.future.shape == (n, 1, HORIZON, tensors.n_known + 1)
     rows = tensors.rows.numpy()
     for index, (b, origin) in enumerate(zip(series, origins, strict=True)):
         # Steps before the series' start repeat its first step.
@@ -360,11 +360,11 @@ def test_a_long_season_adds_its_value_before_the_season_input_which_stays_last(
 ) -> None:
     targets, _ = scaled_parts(panel)
     tensors = lay_out(panel, fit_scaler(panel, "standard"), HORIZON, SEASON, CPU, long_season=LONG)
-    assert n_future_features(tensors.n_calendar, SEASON, LONG) == tensors.n_calendar + 2
+    assert n_future_features(tensors.n_known, SEASON, LONG) == tensors.n_known + 2
     block = gather_block(tensors, np.arange(3), first)
     offsets = np.zeros(3, dtype=int) if first is None else first
     future = block.future(0, block.steps).numpy()  # (B, T, H, Fc + 2)
-    assert future.shape[-1] == tensors.n_calendar + 2
+    assert future.shape[-1] == tensors.n_known + 2
     for b in range(3):
         for k in range(int(panel.lengths[b] - offsets[b])):
             origin = offsets[b] + k

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnncast.config import ModelConfig
+from rnncast.config import ModelConfig, embedding_size
 from rnncast.nn.indrnn import IndRNN
 
 State = tuple[torch.Tensor, ...]
@@ -67,10 +67,13 @@ CELLS = {
 class Forecaster(nn.Module):
     """Encoder over the past, forking quantile head over the next H steps.
 
-    ``forward(inputs (B, T, F), future (B, T, H, Ff), codes (B,), state)`` returns
+    ``forward(inputs (B, T, F), future (B, T, H, Ff), codes, state)`` returns
     ``(forecasts (B, T, H, Q), state)``: Q quantiles of the next H scaled values
-    at every step. ``recurrent_steps`` is the number of steps the recurrence is
-    trained over (the TBPTT chunk or the lookback), which bounds IndRNN weights.
+    at every step. ``codes`` is (B,) series codes, or (B, 1 + Cc) with the levels of
+    the series' static categories after them (0: a level training never saw).
+    ``recurrent_steps`` is the number of steps the recurrence is trained over (the
+    TBPTT chunk or the lookback), which bounds IndRNN weights. ``static_levels``:
+    the levels of each static category, "unknown" included.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class Forecaster(nn.Module):
         n_future: int,
         n_series: int,
         recurrent_steps: int,
+        static_levels: tuple[int, ...] = (),
     ):
         super().__init__()
         if config.hidden is None or config.layers is None:
@@ -89,7 +93,13 @@ class Forecaster(nn.Module):
         hidden, layers = config.hidden, config.layers
         embedding = config.id_embedding
         self.embedding = nn.Embedding(n_series, embedding) if embedding else None
-        encoder_inputs = n_inputs + config.id_embedding
+        # A learned vector per level of each static category, read by the encoder at
+        # every step and by the head at every future step (as a per-series offset).
+        self.static_embeddings = nn.ModuleList(
+            nn.Embedding(levels, embedding_size(levels - 1)) for levels in static_levels
+        )
+        static_width = sum(e.embedding_dim for e in self.static_embeddings)
+        encoder_inputs = n_inputs + config.id_embedding + static_width
         self.encoder = CELLS[config.cell](encoder_inputs, config, hidden, layers, recurrent_steps)
         self.backward_encoder = (
             CELLS[config.cell](encoder_inputs, config, hidden, layers, recurrent_steps)
@@ -104,6 +114,9 @@ class Forecaster(nn.Module):
         self.step_size = max(8, hidden // 4)
         self.global_layer = nn.Linear(summary, self.horizon * self.step_size)
         self.future_layer = nn.Linear(n_future, self.step_size, bias=False)
+        self.static_layer = (
+            nn.Linear(static_width, self.step_size, bias=False) if static_width else None
+        )
         self.output_layer = nn.Linear(self.step_size, len(self.quantiles))
         # With season inputs the last future input is the value one season back: the
         # median starts from it, so an untrained network is seasonal naive and training
@@ -115,9 +128,15 @@ class Forecaster(nn.Module):
         self, inputs: torch.Tensor, codes: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, State]:
         """Run the encoder: (B, T, F) -> (B, T, D) summaries and the state after T."""
+        parts = [inputs]
         if self.embedding is not None:
-            vectors = self.embedding(codes)[:, None, :].expand(-1, inputs.shape[1], -1)
-            inputs = torch.cat([inputs, vectors], dim=-1)  # (B, T, F + E)
+            series = codes if codes.dim() == 1 else codes[:, 0]
+            parts.append(self.embedding(series)[:, None, :].expand(-1, inputs.shape[1], -1))
+        if self.static_layer is not None:
+            vectors = self._static_vectors(codes)  # (B, Es)
+            parts.append(vectors[:, None, :].expand(-1, inputs.shape[1], -1))
+        if len(parts) > 1:
+            inputs = torch.cat(parts, dim=-1)  # (B, T, F + E + Es)
         summaries, state = self.encoder(inputs, state)
         if self.backward_encoder is not None:
             # Read the window backwards; its last output has seen the whole window.
@@ -126,11 +145,19 @@ class Forecaster(nn.Module):
             summaries = torch.cat([summaries, last], dim=-1)  # (B, T, 2D)
         return summaries, state
 
-    def decode(self, summaries: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) summaries and (B, T, H, Ff) future inputs -> (B, T, H, Q)."""
+    def decode(
+        self, summaries: torch.Tensor, future: torch.Tensor, codes: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T, D) summaries and (B, T, H, Ff) future inputs -> (B, T, H, Q);
+        ``codes`` as for ``forward``, needed when the network has static categories."""
         batch, steps = summaries.shape[:2]
         per_step = self.global_layer(self.dropout(summaries))
         per_step = per_step.view(batch, steps, self.horizon, self.step_size)  # (B, T, H, L)
+        if self.static_layer is not None:
+            if codes is None:
+                raise ValueError("a network with static categories decodes with their codes")
+            offset = self.static_layer(self._static_vectors(codes))  # (B, L)
+            per_step = per_step + offset[:, None, None, :]
         hidden = torch.relu(per_step + self.future_layer(future))  # (B, T, H, L)
         forecasts = self._ordered(self.output_layer(hidden))  # (B, T, H, Q)
         if self.anchored:
@@ -145,7 +172,13 @@ class Forecaster(nn.Module):
         state: State | None = None,
     ) -> tuple[torch.Tensor, State]:
         summaries, state = self.encode(inputs, codes, state)
-        return self.decode(summaries, future), state
+        return self.decode(summaries, future, codes), state
+
+    def _static_vectors(self, codes: torch.Tensor) -> torch.Tensor:
+        """(B, 1 + Cc) codes -> (B, Es) the embeddings of the static categories."""
+        return torch.cat(
+            [table(codes[:, 1 + k]) for k, table in enumerate(self.static_embeddings)], dim=-1
+        )
 
     def _ordered(self, raw: torch.Tensor) -> torch.Tensor:
         if len(self.quantiles) == 1:
