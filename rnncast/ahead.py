@@ -108,11 +108,10 @@ def lay_ahead(
         when = _step_after(end_times[code], step + 1, freq, tz)
         steps_named = horizon or int(reach[code])
         raise DataError(
-            f"{label}: series {str(ids[code])!r} has {int(filled[code].sum())} of the "
-            f"{steps_named} future rows the forecast needs; the first missing is at {when}. "
-            f"Give {_named(names)} on each of the {steps_named} steps after the last value"
-        )
-    blank = has_rows[:, None, None] & np.isnan(ahead)
+            f"{label}: " + too_few_rows(str(ids[code]), int(filled[code].sum()), steps_named,
+                                        when, names)
+        )  # fmt: skip
+    blank = filled[:, :, None] & np.isnan(ahead)
     if blank.any():
         code, step, column = (int(i) for i in np.argwhere(blank)[0])
         when = _step_after(end_times[code], step + 1, freq, tz)
@@ -122,6 +121,15 @@ def lay_ahead(
             "forecast steps"
         )
     return ahead
+
+
+def too_few_rows(series: str, given: int, needed: int, first: str, names: tuple[str, ...]) -> str:
+    """The message for a series with fewer future rows than the forecast needs."""
+    return (
+        f"series {series!r} has {given} of the {needed} future rows the forecast needs; the "
+        f"first missing is at {first}. Give {_named(names)} on each of the {needed} steps "
+        "after the last value, with the target empty"
+    )
 
 
 def _named(names: tuple[str, ...]) -> str:

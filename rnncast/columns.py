@@ -119,7 +119,8 @@ def resolve_columns(schema: pa.Schema, config: DataConfig, label: str) -> Column
     )
     for name in statics:
         if name not in names:
-            raise DataError(f"{label}: static covariate {_missing(name, names)}")
+            role = "static covariate" if name in config.static_covariates else "holidays"
+            raise DataError(f"{label}: {role} {_missing(name, names)}")
         if name in taken:
             raise ConfigError(
                 f"--static-covariates: column {name!r} is already the id, time or target"

@@ -196,6 +196,8 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
     seen = validation_panel(model, panel)
     # Series too short to have been validated (training.validation_sizes) do not vote.
     validated = network_training.validation_sizes(seen.lengths, val_size, horizon) > 0
+    if not validated.any():
+        return None
     seen = seen.take(np.flatnonzero(validated))
     lengths = seen.lengths
     cuts = (lengths - val_size)[:, None] + horizon * np.arange(origins)[None, :]  # (S, K)

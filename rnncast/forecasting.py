@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from rnncast.ahead import too_few_rows
 from rnncast.artifact import Model
 from rnncast.bases import base_forecasts, history_scales
 from rnncast.batches import Block, Windows, gather_block, gather_windows, lay_out
@@ -308,11 +309,9 @@ def _check_ahead(model: Model, panel: Panel) -> None:
         where = f"{panel.ingest.source}: " if panel.ingest is not None else ""
         first = panel.format_time(int(panel.future_times(horizon)[index, given[index].sum()]))
         raise DataError(
-            f"{where}series {str(panel.ids[index])!r} has {int(given[index].sum())} of the "
-            f"{horizon} future rows the model needs ({', '.join(map(repr, names))} on each "
-            f"step after the last value); the first missing is at {first}. Add them with the "
-            "target empty"
-        )
+            where + too_few_rows(str(panel.ids[index]), int(given[index].sum()), horizon,
+                                 first, tuple(names))
+        )  # fmt: skip
 
 
 def _match_scaler(model: Model, panel: Panel) -> tuple[Scaler, np.ndarray]:

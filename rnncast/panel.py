@@ -304,7 +304,11 @@ class Panel:
             "time_zone": self.tz,
             "covariates": [n for n in self.covariate_names if n not in self.future_covariates],
             "future_covariates": list(self.future_covariates),
-            "static_covariates": list(self.statics.names) if self.statics else [],
+            "static_covariates": (
+                list(self.ingest.columns.get("static_covariates", []))
+                if self.ingest is not None
+                else list(self.statics.names if self.statics else ())
+            ),
             "future_rows": _future_rows(self.ahead),
             "calendar_features": list(calendar_feature_names(self.freq)),
             "ingest": asdict(self.ingest) if self.ingest is not None else None,

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rnncast.columns import is_text
-from rnncast.errors import DataError
+from rnncast.errors import ConfigError, DataError
 from rnncast.io import Table
 
 
@@ -57,7 +59,28 @@ def read_statics(table: Table, codes: np.ndarray, n_ids: int, ids: np.ndarray) -
             given.category_names + from_data.category_names,
             np.column_stack([given.categories, from_data.categories]),
         )
-    return _from_columns(table, names, codes, n_ids, ids)
+    statics = _from_columns(table, names, codes, n_ids, ids)
+    _check_countries(statics, table, ids)
+    return statics
+
+
+def _check_countries(statics: Statics, table: Table, ids: np.ndarray) -> None:
+    """Refuse a holidays column naming a country the holidays library does not know,
+    before any work, naming the column and the first series that holds it."""
+    column = table.config.holidays_column
+    if column is None:
+        return
+    from rnncast.holiday_features import check_country
+
+    countries = statics.categories[:, statics.category_names.index(column)]
+    for country in dict.fromkeys(countries.tolist()):
+        series = str(ids[np.flatnonzero(countries == country)[0]])
+        try:
+            check_country(
+                str(country), f"{table.source.label}: column {column!r}, series {series!r}"
+            )
+        except ConfigError as exc:
+            raise DataError(str(exc)) from None
 
 
 def _from_columns(
@@ -68,7 +91,10 @@ def _from_columns(
     for name in names:
         column = table.data.column(name)
         if is_text(column.type):
-            column = column.combine_chunks().dictionary_encode()
+            # An empty cell of a CSV file reads as "", which is no level.
+            column = column.combine_chunks()
+            blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+            column = pc.if_else(blank, pa.scalar(None, column.type), column).dictionary_encode()
             levels = column.dictionary.to_numpy(zero_copy_only=False).astype(object)
             index = column.indices.to_numpy(zero_copy_only=False)
             index = np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, index)
