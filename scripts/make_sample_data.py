@@ -4,7 +4,13 @@ The README quick start and the tests need small data sets that look like real fo
 inputs without carrying anyone's real data, so everything here is invented and seeded:
 
 * ``load_hourly.{csv,parquet}``: long layout, five electricity meters (kW) with a shared
-  regional temperature covariate, including deliberate gaps and NaNs to exercise validation.
+  regional temperature covariate (measured) and its day-ahead forecast (the measured value
+  plus forecast error), including deliberate gaps and NaNs to exercise validation. Two US
+  public holidays (Martin Luther King Jr. Day, Presidents' Day) are run like Sundays.
+* ``load_hourly_next_day.{csv,parquet}``: the same history and then each meter's next 24
+  hours with the load and the measured temperature empty and the temperature forecast
+  filled: what ``rnncast forecast`` reads for a model trained with
+  ``--future-covariates temperature_forecast``.
 * ``sales_daily_wide.{csv,parquet}``: wide layout, daily units sold for six store/product
   series over the leap year 2024, with weekly, yearly and Christmas effects and closed days.
 
@@ -29,6 +35,10 @@ DEFAULT_SEED = 20250106
 
 LOAD_START = "2025-01-06 00:00"  # a Monday, so weekday arithmetic below needs no offset
 LOAD_HOURS = 91 * 24
+NEXT_DAY_HOURS = 24  # the future rows of load_hourly_next_day
+# US public holidays in the period (hard-coded so the data never depends on a library).
+LOAD_HOLIDAYS = ["2025-01-20", "2025-02-17"]
+FORECAST_ERROR_SD_C = 0.8  # a day-ahead temperature forecast misses by about a degree
 # Hour indices, chosen by hand so the gaps are isolated and away from the series edges.
 METER_02_DROPPED_HOURS = [333, 1010, 1777, *range(1500, 1505)]
 METER_04_NAN_HOURS = [250, 777, 1404, 2000]
@@ -71,6 +81,7 @@ LOAD_SCHEMA = pa.schema(
         "ds": pa.timestamp("us"),
         "y": pa.float64(),
         "temperature": pa.float64(),
+        "temperature_forecast": pa.float64(),
     }
 )
 SALES_SCHEMA = pa.schema(
@@ -113,28 +124,35 @@ def office_profile(hour: np.ndarray, weekday: np.ndarray) -> np.ndarray:
 
 
 def make_load(rng: np.random.Generator) -> pd.DataFrame:
-    timestamps = pd.date_range(LOAD_START, periods=LOAD_HOURS, freq="h")
-    hour_index = np.arange(LOAD_HOURS)
+    """The history and the next day of every meter; the next day's load and measured
+    temperature are left empty by the caller."""
+    hours = LOAD_HOURS + NEXT_DAY_HOURS
+    timestamps = pd.date_range(LOAD_START, periods=hours, freq="h")
+    hour_index = np.arange(hours)
     hour = (hour_index % 24).astype(float)
     weekday = (hour_index // 24) % 7
+    # Offices close and households stay home on a public holiday, as on a Sunday.
+    weekday = np.where(timestamps.normalize().isin(pd.to_datetime(LOAD_HOLIDAYS)), 6, weekday)
     period_fraction = hour_index / LOAD_HOURS
 
     # Winter minimum early on, warming fastest towards spring, as in a temperate climate.
     seasonal_c = 0.5 + 10.0 * (1.0 - np.cos(0.5 * np.pi * period_fraction))
     diurnal_c = 3.5 * np.cos(2.0 * np.pi * (hour - 15.0) / 24.0)
-    weather_c = ar1(rng, LOAD_HOURS, phi=0.985, innovation_sd=0.45)  # multi-day weather systems
+    weather_c = ar1(rng, hours, phi=0.985, innovation_sd=0.45)  # multi-day weather systems
     regional_c = seasonal_c + diurnal_c + weather_c
 
     frames: dict[str, pd.DataFrame] = {}
     for meter in METERS:
-        temperature = regional_c + meter.temperature_offset_c + rng.normal(0.0, 0.2, LOAD_HOURS)
+        temperature = regional_c + meter.temperature_offset_c + rng.normal(0.0, 0.2, hours)
+        # The forecast error persists for hours, as a weather system comes early or late.
+        forecast_error = ar1(rng, hours, phi=0.9, innovation_sd=FORECAST_ERROR_SD_C * 0.44)
         shape = (1.0 - meter.office_share) * household_profile(hour, weekday)
         shape += meter.office_share * office_profile(hour, weekday)
         heating_degrees_c = np.maximum(HEATING_BALANCE_POINT_C - temperature, 0.0)
         load = meter.base_kw * (1.0 + meter.growth_over_period * period_fraction) * shape
         load += meter.heating_kw_per_degc * heating_degrees_c
-        load *= np.exp(ar1(rng, LOAD_HOURS, phi=0.9, innovation_sd=0.025))
-        load += rng.normal(0.0, 0.01 * meter.base_kw, LOAD_HOURS)  # metering jitter
+        load *= np.exp(ar1(rng, hours, phi=0.9, innovation_sd=0.025))
+        load += rng.normal(0.0, 0.01 * meter.base_kw, hours)  # metering jitter
         load = np.maximum(load, 0.1 * meter.base_kw)  # a meter never reads negative load
         frames[meter.name] = pd.DataFrame(
             {
@@ -142,13 +160,17 @@ def make_load(rng: np.random.Generator) -> pd.DataFrame:
                 "ds": timestamps,
                 "y": load.round(3),
                 "temperature": temperature.round(1) + 0.0,  # + 0.0 turns "-0.0" into "0.0"
+                "temperature_forecast": (temperature + forecast_error).round(1) + 0.0,
             }
         )
 
     frames["meter_04"].loc[METER_04_NAN_HOURS, "y"] = np.nan
     frames["meter_02"] = frames["meter_02"].drop(index=METER_02_DROPPED_HOURS)
     load_df = pd.concat(frames.values(), ignore_index=True)
-    return load_df.sort_values(["unique_id", "ds"], ignore_index=True)
+    load_df = load_df.sort_values(["unique_id", "ds"], ignore_index=True)
+    next_day = load_df["ds"] >= timestamps[LOAD_HOURS]
+    load_df.loc[next_day, ["y", "temperature"]] = np.nan
+    return load_df
 
 
 def make_sales(rng: np.random.Generator) -> pd.DataFrame:
@@ -194,8 +216,11 @@ def main() -> None:
     # Independent streams, so changing one data set never shifts the other's random numbers.
     load_rng, sales_rng = np.random.default_rng(args.seed).spawn(2)
     args.out.mkdir(parents=True, exist_ok=True)
+    load = make_load(load_rng)
+    history = load[load["ds"] < pd.Timestamp(LOAD_START) + pd.Timedelta(hours=LOAD_HOURS)]
+    write_csv_and_parquet(history, args.out, "load_hourly", "%Y-%m-%d %H:%M:%S", LOAD_SCHEMA)
     write_csv_and_parquet(
-        make_load(load_rng), args.out, "load_hourly", "%Y-%m-%d %H:%M:%S", LOAD_SCHEMA
+        load, args.out, "load_hourly_next_day", "%Y-%m-%d %H:%M:%S", LOAD_SCHEMA
     )
     write_csv_and_parquet(
         make_sales(sales_rng), args.out, "sales_daily_wide", "%Y-%m-%d", SALES_SCHEMA
