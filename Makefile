@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/rnncast check sample_data/load_hourly.parquet --covariates temperature --horizon 24
-	$(BIN)/rnncast train sample_data/load_hourly.parquet --covariates temperature --horizon 24 \
-		--seed 1 --out demo/load_model
-	$(BIN)/rnncast forecast sample_data/load_hourly.parquet --model demo/load_model \
+	$(BIN)/rnncast check sample_data/load_hourly_next_day.parquet --covariates temperature \
+		--future-covariates temperature_forecast --holidays US --horizon 24
+	$(BIN)/rnncast train sample_data/load_hourly.parquet --covariates temperature \
+		--future-covariates temperature_forecast --holidays US --horizon 24 --seed 1 \
+		--out demo/load_model
+	$(BIN)/rnncast forecast sample_data/load_hourly_next_day.parquet --model demo/load_model \
 		--out demo/forecasts.csv
 	head -4 demo/forecasts.csv
 

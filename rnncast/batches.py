@@ -118,7 +118,9 @@ def lay_out(
     future_rows = np.repeat(starts + lengths, horizon) + np.tile(np.arange(horizon), len(starts))
     rows[future_rows, 1 : 1 + width] = rows[last_rows, 1 : 1 + width]
     if n_future and panel.ahead is not None:
-        known = panel.ahead[:, :horizon]  # (S, H, Cf)
+        known = np.full((panel.n_series, horizon, n_future), np.nan, dtype=np.float32)
+        span = min(horizon, panel.ahead.shape[1])
+        known[:, :span] = panel.ahead[:, :span]  # (S, H, Cf), NaN where not given
         scaled = (known - scaler.covariate_loc[-n_future:]) / scaler.covariate_scale[-n_future:]
         given = ~np.isnan(scaled).reshape(-1, n_future)
         block = rows[future_rows, 1 + width - n_future : 1 + width]

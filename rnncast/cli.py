@@ -481,7 +481,10 @@ def evaluate(
         return rnncast.train(history, trained.config, retrain)
 
     with holding_lock(out):
-        panel = rnncast.read_panel(data, replace(data_config(trained), horizon=None))
+        # Backtests read future covariates from the history itself: future rows, if
+        # the file has them, are checked but not needed.
+        reading = replace(data_config(trained), horizon=None, future_rows="check")
+        panel = rnncast.read_panel(data, reading)
         _warn_skipped(panel)
         evaluation = rnncast.evaluate(
             trained, panel, folds=folds, step=step, season=season,

@@ -551,3 +551,19 @@ def test_a_missing_holidays_column_is_named_as_such(history_file: Path) -> None:
     result = invoke("check", history_file, "--holidays-column", "land")
     assert result.exit_code == 3
     assert result.stderr.startswith(f"error: {history_file}: holidays column 'land' not found")
+
+
+def test_evaluate_backtests_a_future_covariate_model_on_its_history(
+    model: Path, history_file: Path, tmp_path: Path
+) -> None:
+    """Backtest origins inside the history read the future covariates from the rows
+    after them: a file without future rows is fine for evaluate (not for forecast)."""
+    out = tmp_path / "report"
+    result = invoke(
+        "evaluate", history_file, "--model", model, "--folds", "2", "--step", "6", "--out", out,
+        "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    document = json.loads((out / "metrics.json").read_text())
+    assert document["counts"]["points"] == 2 * 2 * 6
+    assert np.isfinite(document["summary"]["model"]["mase"]["mean"])
