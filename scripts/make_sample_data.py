@@ -219,9 +219,7 @@ def main() -> None:
     load = make_load(load_rng)
     history = load[load["ds"] < pd.Timestamp(LOAD_START) + pd.Timedelta(hours=LOAD_HOURS)]
     write_csv_and_parquet(history, args.out, "load_hourly", "%Y-%m-%d %H:%M:%S", LOAD_SCHEMA)
-    write_csv_and_parquet(
-        load, args.out, "load_hourly_next_day", "%Y-%m-%d %H:%M:%S", LOAD_SCHEMA
-    )
+    write_csv_and_parquet(load, args.out, "load_hourly_next_day", "%Y-%m-%d %H:%M:%S", LOAD_SCHEMA)
     write_csv_and_parquet(
         make_sales(sales_rng), args.out, "sales_daily_wide", "%Y-%m-%d", SALES_SCHEMA
     )
