@@ -421,6 +421,26 @@ def _model_facts(model: dict[str, Any] | None) -> dict[str, Any] | None:
         "base_forecast": (model.get("combination") or {}).get("base"),
         "network_share_first_step": _share(model, 0),
         "network_share_last_step": _share(model, -1),
+        **_covariate_roles(model.get("data") or {}),
+    }
+
+
+def _covariate_roles(data: dict[str, Any]) -> dict[str, Any]:
+    """The covariates the model reads, by role (issue 14)."""
+    inputs = data.get("inputs") or {}
+    statics = inputs.get("static_covariates") or {"numbers": [], "categories": []}
+    holidays = inputs.get("holidays")
+    return {
+        "covariates": list(data.get("covariates") or []),
+        "future_covariates": list(data.get("future_covariates") or []),
+        "static_covariates": [n["name"] for n in statics["numbers"]]
+        + [c["name"] for c in statics["categories"]],
+        "holidays": (
+            list(holidays["countries"])
+            + ([f"column {holidays['column']}"] if holidays["column"] else [])
+            if holidays
+            else []
+        ),
     }
 
 
