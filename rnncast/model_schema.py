@@ -45,8 +45,10 @@ from rnncast.inputs import known_names, static_levels
 # "retrain". Raising FORMAT_VERSION while still reading the old format keeps
 # OLDEST_FORMAT_VERSION where it is (and tests/golden/ keeps a model of each).
 # 2: the base forecast and blend weights (combination); 3: ensembles (model.members,
-# training.ensemble, history.members).
-FORMAT_VERSION = 3
+# training.ensemble, history.members); 4: covariate roles (data.future_covariates,
+# data.inputs with the static covariates' scales and levels and the holidays,
+# network.static_levels), which an older rnncast would misread as past covariates.
+FORMAT_VERSION = 4
 OLDEST_FORMAT_VERSION = 1
 
 # rnncast's own files nest at most 4 levels (config.json: data.columns.target);

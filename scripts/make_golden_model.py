@@ -9,13 +9,16 @@ format version goes up:
     python scripts/make_golden_model.py [--out-dir tests/golden]
 
 It writes ``model_vN/`` (an ensemble of two tiny GRUs, under 100 KB) and ``model_vN_forecast.csv``
-(its forecasts of ``golden_frame()``, the data it was trained on), N being the
-format version this rnncast writes.
+(its forecasts of ``golden_future_frame()``: the data it was trained on and the future
+rows of its future covariate), N being the format version this rnncast writes. From
+format 4 the model reads every covariate role: a past and a future covariate, a static
+category and German holidays.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +58,41 @@ def golden_frame() -> pd.DataFrame:
                     "ds": pd.date_range("2024-03-04", periods=length, freq="D"),
                     "y": y,
                     "temperature": temperature,
+                    "temperature_forecast": temperature + 0.5 * np.cos(steps),
+                    "region": ["coast", "inland"][index],
                 }
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def golden_future_frame() -> pd.DataFrame:
+    """``golden_frame()`` and, per series, HORIZON future rows: the target and the
+    measured temperature empty, the temperature forecast filled."""
+    frames = []
+    for name, frame in golden_frame().groupby("unique_id", sort=False):
+        steps = np.arange(len(frame), len(frame) + HORIZON, dtype=np.float64)
+        future = pd.DataFrame(
+            {
+                "unique_id": name,
+                "ds": pd.date_range(frame["ds"].iloc[-1], periods=HORIZON + 1, freq="D")[1:],
+                "y": np.nan,
+                "temperature": np.nan,
+                "temperature_forecast": 12.0 + 6.0 * np.cos(2 * np.pi * steps / 23.0),
+                "region": frame["region"].iloc[0],
+            }
+        )
+        frames += [frame, future]
+    return pd.concat(frames, ignore_index=True)
+
+
+# What the newest golden model reads: every covariate role.
+GOLDEN_DATA = {
+    "covariates": ("temperature",),
+    "future_covariates": ("temperature_forecast",),
+    "static_covariates": ("region",),
+    "holidays": ("DE",),
+}
 
 
 def main() -> None:
@@ -72,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(1)
-    data = DataConfig(covariates=("temperature",))
+    data = DataConfig(**GOLDEN_DATA)
     panel = Panel.from_frame(golden_frame(), data)
     model = train(
         panel,
@@ -85,7 +119,8 @@ def main() -> None:
         args.out_dir / model_dir(FORMAT_VERSION),
         args.out_dir / forecast_csv(FORMAT_VERSION),
     )
-    forecast(model, panel).to_frame().to_csv(csv, index=False)
+    ahead = Panel.from_frame(golden_future_frame(), replace(data, future_rows="require"))
+    forecast(model, ahead).to_frame().to_csv(csv, index=False)
     size = sum(p.stat().st_size for p in directory.iterdir())
     print(f"wrote {directory} ({size:,} bytes) and {csv}")
 

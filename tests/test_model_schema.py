@@ -565,3 +565,61 @@ def test_every_kind_of_model_rnncast_writes_loads(
     saved, read = trained.network.state_dict(), loaded.network.state_dict()
     assert saved.keys() == read.keys()
     assert all(torch.equal(saved[name], read[name]) for name in saved)
+
+
+# ---------------------------------------------------------------------------------------
+# Format 4: the covariate roles (issue 14)
+# ---------------------------------------------------------------------------------------
+
+ROLES_DIR = GOLDEN / "model_v4"
+ROLES_FILES = {name: (ROLES_DIR / name).read_bytes() for name in MODEL_FILES}
+ROLES_CONFIG = json.loads(ROLES_FILES["config.json"])
+
+
+def roles_changed(path: tuple, value: Any, remove: bool = False) -> bytes:
+    document = copy.deepcopy(ROLES_CONFIG)
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    if remove:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return config_bytes(document)
+
+
+@pytest.mark.parametrize(
+    ("config", "detail"),
+    [
+        (roles_changed(("network", "static_levels"), [5]), "network.static_levels is [5], but "
+         "a model of D data with these settings has [3]"),
+        (roles_changed(("network", "static_levels"), [1]),
+         "network.static_levels[0] is 1, expected at least 2"),
+        (roles_changed(("data", "inputs", "static_covariates", "categories", 0, "levels"),
+                       ["coast", "coast"]),
+         "data.inputs.static_covariates.categories[0].levels names a level twice"),
+        (roles_changed(("data", "inputs", "holidays", "countries"), [49]),
+         "data.inputs.holidays.countries[0] is 49, expected a string"),
+        (roles_changed(("data", "inputs", "static_covariates", "numbers"),
+                       [{"name": "area", "loc": 1.0, "scale": 0.0}]),
+         "data.inputs.static_covariates.numbers[0].scale is 0.0, expected > 0"),
+        (roles_changed(("data", "future_covariates"), None, remove=True),
+         "network.n_inputs is 14, but a model of D data with these settings has 13"),
+        (roles_changed(("data", "inputs", "surprise"), 1), 'data.inputs has the unknown key '
+         '"surprise"; rnncast writes static_covariates, holidays'),
+    ],
+    ids=lambda value: value[:40] if isinstance(value, str) else None,
+)  # fmt: skip
+def test_tampered_covariate_roles_are_refused(config: bytes, detail: str) -> None:
+    with folder() as directory:
+        model = directory / "model"
+        model.mkdir()
+        files = {**ROLES_FILES, "config.json": config}
+        for name, data in files.items():
+            (model / name).write_bytes(data)
+        digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        (model / MANIFEST).write_text(json.dumps({"format_version": 4, "files": digests}))
+        with pytest.raises(ArtifactError) as raised:
+            load_model(model)
+    message = str(raised.value).replace(str(model / "config.json"), "config.json")
+    assert message == f"config.json is not a valid model file: {detail}{FIX}"
