@@ -337,6 +337,13 @@ def train(
     with holding_lock(out):
         panel = rnncast.read_panel(data, replace(data_config, horizon=horizon))
         _warn_skipped(panel)
+        if panel.ingest.future_rows:
+            logs.note(
+                "future_rows_left_out",
+                f"{panel.ingest.future_rows:,} future rows after the series' last values "
+                "left out of training",
+                rows=panel.ingest.future_rows,
+            )  # fmt: skip
         holdout = _Holdout(panel, season, device, data, out)
         with _stop_on_signals() as stop_reason:
             with training_progress(quiet) as on_epoch:

@@ -210,6 +210,9 @@ def test_a_training_file_may_carry_future_rows(
     result = train(forecast_file, out, *ROLES)
     assert result.exit_code == 0, result.stderr
     assert f"refit on all {2 * LENGTH} steps of 2 series" in result.stderr
+    assert f"{2 * H} future rows after the series' last values left out of training" in (
+        result.stderr
+    )
 
     def losses(directory: Path) -> list[tuple[float, float]]:
         epochs = json.loads((directory / "history.json").read_text())["epochs"]
