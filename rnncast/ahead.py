@@ -12,15 +12,48 @@ repeated the last known temperature would look fine and be wrong.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from rnncast.errors import DataError
-from rnncast.frequency import Frequency, format_time, shift_times, step_positions
+from rnncast.frequency import Frequency, format_time, shift_times, step_positions, wall_clock
 from rnncast.grid import Rows
 from rnncast.io import Table
 
 
-def split_future_rows(rows: Rows, n_ids: int) -> Rows:
+@dataclass
+class FutureRows:
+    """The rows after each series' last value, and where an empty-target run ends
+    at that value: a hint that the value is a stray target among future rows."""
+
+    rows: Rows
+    gap_from: np.ndarray  # (n_ids,) int64 time of the first empty target of the run
+    gapped: np.ndarray  # (n_ids,) bool: the last value follows at least one empty target
+
+    def to_wall_clock(self, tz: str) -> None:
+        """Times as the zone's wall clock, as the history's became (grid.use_wall_clock)."""
+        if self.rows.times.size:
+            self.rows.times = wall_clock(self.rows.times, tz)
+        if self.gap_from.size:
+            self.gap_from = wall_clock(self.gap_from, tz)
+
+    def renumber(self, code_of: np.ndarray) -> None:
+        """Series codes to new ones (``code_of[old]``; -1: dropped), rows and all."""
+        rows = self.rows
+        rows.keep(np.flatnonzero(rows.codes < code_of.size))
+        rows.codes = code_of[rows.codes]
+        rows.keep(np.flatnonzero(rows.codes >= 0))
+        size = int(code_of.max(initial=-1)) + 1
+        kept = np.flatnonzero(code_of >= 0)
+        gap_from, gapped = np.zeros(size, np.int64), np.zeros(size, bool)
+        inside = kept[kept < self.gapped.size]
+        gap_from[code_of[inside]] = self.gap_from[inside]
+        gapped[code_of[inside]] = self.gapped[inside]
+        self.gap_from, self.gapped = gap_from, gapped
+
+
+def split_future_rows(rows: Rows, n_ids: int) -> FutureRows:
     """Take each series' rows after its last value out of ``rows``; return them.
 
     A series with no value at all keeps its rows (it is reported as empty)."""
@@ -34,6 +67,16 @@ def split_future_rows(rows: Rows, n_ids: int) -> Rows:
     after_last = (seen_so_far == total[rows.codes]) & ~present & (total[rows.codes] > 0)
     if rows.origin is None:
         rows.origin = np.arange(rows.codes.shape[0], dtype=np.int64)
+    # The row of each series' last value, and of the value before it: the rows between
+    # them, if any, have empty targets.
+    last = np.full(n_ids, -1)
+    np.maximum.at(last, rows.codes[present], np.flatnonzero(present))
+    earlier = present & (np.arange(present.size) != last[rows.codes])
+    previous = np.full(n_ids, -1)
+    np.maximum.at(previous, rows.codes[earlier], np.flatnonzero(earlier))
+    first_row = np.where(previous >= 0, previous + 1, starts)
+    gapped = (last >= 0) & (first_row < last)
+    gap_from = rows.times[np.minimum(first_row, rows.times.size - 1)].copy()
     future = Rows(
         codes=rows.codes[after_last],
         times=rows.times[after_last],
@@ -42,11 +85,11 @@ def split_future_rows(rows: Rows, n_ids: int) -> Rows:
         origin=rows.origin[after_last],
     )
     rows.keep(~after_last)
-    return future
+    return FutureRows(future, gap_from, gapped)
 
 
 def lay_ahead(
-    future: Rows,
+    found: FutureRows,
     end_times: np.ndarray,
     horizon: int | None,
     freq: Frequency,
@@ -62,10 +105,13 @@ def lay_ahead(
     ``mode`` "require" refuses; future rows that are off the grid, start late, skip a
     step, lack a value or (with ``horizon``) are too few are refused. Rows past the
     A-th step are not read."""
+    future = found.rows
     names = table.columns.future
     known = len(names)
     label = table.source.label
     has_rows = np.bincount(future.codes, minlength=len(ids)) > 0
+    if horizon:
+        _refuse_stray_targets(found, end_times, horizon, table, ids, tz, freq, mode)
     if mode == "require" and not has_rows.all():
         code = int(np.flatnonzero(~has_rows)[0])
         first = _step_after(end_times[code], 1, freq, tz)
@@ -121,6 +167,37 @@ def lay_ahead(
             "forecast steps"
         )
     return ahead
+
+
+def _refuse_stray_targets(
+    found: FutureRows,
+    end_times: np.ndarray,
+    horizon: int,
+    table: Table,
+    ids: np.ndarray,
+    tz: str | None,
+    freq: Frequency,
+    mode: str,
+) -> None:
+    """A target value among a series' future rows makes that row its last value, and
+    the future rows before it a gap in its history: the series then has too few
+    future rows after it. Where empty targets run up to the last value and too few
+    future rows follow, name that value rather than the rows that seem missing."""
+    counts = np.bincount(found.rows.codes, minlength=len(ids))
+    # Where future rows are optional (check, evaluate), a series without any is fine.
+    suspect = found.gapped[: len(ids)] & (counts < horizon) & ((counts > 0) | (mode == "require"))
+    if not suspect.any():
+        return
+    code = int(np.flatnonzero(suspect)[0])
+    target = table.columns.targets[0]
+    gap_start = format_time(int(found.gap_from[code]), tz, freq)
+    value_at = format_time(int(end_times[code]), tz, freq)
+    raise DataError(
+        f"{table.source.label}: column {target!r}, series {str(ids[code])!r}: a target value "
+        f"at {value_at} follows empty targets from {gap_start}, and {int(counts[code])} of "
+        f"the {horizon} future rows come after it. If the rows from {gap_start} on are its "
+        "future rows, leave the target empty on all of them"
+    )
 
 
 def too_few_rows(series: str, given: int, needed: int, first: str, names: tuple[str, ...]) -> str:

@@ -50,6 +50,8 @@ class DataConfig:
     # "check" reads them as future rows where a series has some (check --horizon);
     # "require" needs them for every series (forecasting with future covariates).
     future_rows: str = "skip"
+    # The future rows each series needs (a model's horizon); None: ``horizon``'s.
+    future_steps: int | None = None
     # strftime-style format of text timestamps, e.g. "%d.%m.%Y"; None: ISO 8601 only.
     time_format: str | None = None
     freq: str | None = None  # None: infer from the timestamps

@@ -92,6 +92,7 @@ def data_config(model: Model, static_file: str | None = None) -> DataConfig:
         holidays=tuple(settings.get("holidays") or ()),
         holidays_column=settings.get("holidays_column"),
         future_rows="require" if future else "skip",
+        future_steps=model.config.horizon if future else None,
         freq=None,
         fill=settings.get("fill", DataConfig.fill),
         duplicates=settings.get("duplicates", DataConfig.duplicates),

@@ -377,15 +377,13 @@ def build_panel(table: Table) -> Panel:
     if future is not None:
         code_of = np.full(int(used.max()) + 1 if used.size else 0, -1)
         code_of[used] = np.arange(used.size)
-        future.keep(np.flatnonzero(future.codes < code_of.size))
-        future.codes = code_of[future.codes]
-        future.keep(np.flatnonzero(future.codes >= 0))
+        future.renumber(code_of)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows.codes, minlength=len(ids)))])
     tz_of_times = tz
     if tz is not None and use_wall_clock(rows, offsets, table, tz):
         tz_of_times = None  # messages show the wall-clock times as they now are
-        if future is not None and future.times.size:
-            future.times = wall_clock(future.times, tz)
+        if future is not None:
+            future.to_wall_clock(tz)
     freq = choose_frequency(rows, offsets, table, ids, tz_of_times)
     values, covariates, grid_offsets = lay_on_grid(rows, offsets, freq, table, ids, tz_of_times)
     missing_timestamps = int(values.shape[0] - rows.values.shape[0])
@@ -421,13 +419,12 @@ def build_panel(table: Table) -> Panel:
     if future is not None and table.columns.future and config.future_rows != "skip":
         position = np.full(len(ids), -1)
         position[kept] = np.arange(kept.size)
-        future.keep(np.flatnonzero(position[future.codes] >= 0))
-        future.codes = position[future.codes]
+        future.renumber(position)
         ends = shift_times(start_times[kept], lengths[kept] - 1, freq)
+        steps = config.future_steps or config.horizon
         ahead = lay_ahead(
-            future, ends, config.horizon, freq, table, ids[kept], tz_of_times,
-            config.future_rows,
-        )  # fmt: skip
+            future, ends, steps, freq, table, ids[kept], tz_of_times, config.future_rows
+        )
     warnings = tuple(f"series {name!r} skipped: {why}" for name, why in skipped)
     warnings += filled_warnings(sparse, ids, freq, config.fill)
     report = IngestReport(
@@ -446,9 +443,9 @@ def build_panel(table: Table) -> Panel:
         was_sorted=was_sorted,
         duplicates_combined=combined,
         missing_timestamps=missing_timestamps,
-        missing_values=nan_values - trimmed - (future.codes.size if future is not None else 0),
+        missing_values=nan_values - trimmed - (future.rows.codes.size if future else 0),
         trimmed_rows=trimmed,
-        future_rows=future.codes.size if future is not None else 0,
+        future_rows=future.rows.codes.size if future is not None else 0,
         skipped=tuple(skipped),
         warnings=warnings,
     )

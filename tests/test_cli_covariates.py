@@ -570,3 +570,27 @@ def test_evaluate_backtests_a_future_covariate_model_on_its_history(
     document = json.loads((out / "metrics.json").read_text())
     assert document["counts"]["points"] == 2 * 2 * 6
     assert np.isfinite(document["summary"]["model"]["mase"]["mean"])
+
+
+def test_a_target_value_among_the_future_rows(model: Path, tmp_path: Path) -> None:
+    """A value in b's third future row makes that row b's last value and the two
+    before it a gap: the message names that value and where the empty targets begin,
+    not the rows that then seem to be missing (issue 14)."""
+    data = frame()
+    third = pd.Timestamp(START) + pd.Timedelta(hours=LENGTH + 2)
+    data.loc[ahead(data, "b") & (data["ds"] == third), "y"] = 12.5
+    path = write(data, tmp_path / "stray.csv")
+    first = (pd.Timestamp(START) + pd.Timedelta(hours=LENGTH)).strftime("%Y-%m-%d %H:%M:%S")
+    refused(
+        forecast(model, path, tmp_path / "f.csv"),
+        3,
+        f"{path}: column 'y', series 'b': a target value at {third:%Y-%m-%d %H:%M:%S} follows "
+        f"empty targets from {first}, and {H - 3} of the {H} future rows come after it. If the "
+        f"rows from {first} on are its future rows, leave the target empty on all of them",
+    )
+    # A file without future rows, whose last values follow a missing one, is no
+    # forecast file but a fine history: evaluate and check read it.
+    history = data[~ahead(data) | ((data["unique_id"] == "b") & (data["ds"] <= third))]
+    path = write(history, tmp_path / "history.csv")
+    result = invoke("check", path, "--future-covariates", "promo", "--horizon", H)
+    assert result.exit_code == 0, result.stderr
