@@ -62,7 +62,8 @@ def known_names(spec: dict[str, Any] | None) -> tuple[str, ...]:
     names = tuple(n["name"] for n in statics["numbers"]) if statics else ()
     holidays = spec.get("holidays")
     if holidays:
-        names += holiday_feature_names(tuple(holidays["countries"]))
+        if holidays["countries"]:
+            names += holiday_feature_names(tuple(holidays["countries"]))
         if holidays["column"]:
             names += tuple(f"{name}_by_{holidays['column']}" for name in HOLIDAY_FEATURES)
     return names

@@ -594,3 +594,26 @@ def test_a_target_value_among_the_future_rows(model: Path, tmp_path: Path) -> No
     path = write(history, tmp_path / "history.csv")
     result = invoke("check", path, "--future-covariates", "promo", "--horizon", H)
     assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        ["--holidays-column", "country"],
+        ["--holidays", "FR"],
+        ["--static-covariates", "area"],
+        ["--future-covariates", "promo"],
+    ],
+    ids=["holidays column alone", "one country", "static number alone", "future alone"],
+)
+def test_each_role_alone_trains_loads_and_forecasts(
+    roles: list[str], history_file: Path, forecast_file: Path, tmp_path: Path
+) -> None:
+    """Each role without the others: the widths config.json records match the network
+    (a holidays column alone was once counted twice, and its model refused to load)."""
+    out = tmp_path / "model"
+    assert train(history_file, out, *roles).exit_code == 0
+    result = invoke("inspect", out)
+    assert result.exit_code == 0, result.stderr
+    forecasts = read_forecasts(forecast(out, forecast_file, "-"))
+    check_forecasts(forecasts, ["a", "b"])
