@@ -31,6 +31,9 @@ STAGES = [
     # covariates (one value per series), read and checked.
     "ahead",
     "statics",
+    # From a settled table to a Panel's arrays: the steps above, in order, and the
+    # report of what they found (for rnncast check).
+    "assembly",
     # Outputs written whole or not at all, and one writer per output (locks).
     "writing",
     "panel",
