@@ -15,11 +15,16 @@ origin are then the ones in the file, as a user's forecast file would give them.
   measured temperature (past); that plus the day-ahead ``temperature_forecast``
   (future) and US holidays, what a user has; and the measured temperature as a
   future covariate, an oracle.
+* ``holidays``: 24 invented daily series (seeded, written by this script: a weekly
+  cycle, noise, and German public holidays and bridge days run at 35 % and 80 % of a
+  normal day), trained on 2021-01-01 to 2023-03-31 and evaluated from 13 origins a
+  week apart over April to June 2023 (Good Friday, Easter Monday, 1 May, Ascension,
+  Whit Monday), h 7: without and with ``--holidays DE``.
 
 Results go to ``bench/results/covariates.json`` (written atomically) and a Markdown
 table to stdout. The parent imports neither numpy nor pandas.
 
-Usage: python bench/covariates.py [--datasets etth1,sample] [--max-time S]
+Usage: python bench/covariates.py [--datasets etth1,sample,holidays] [--max-time S]
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ VARIANTS: dict[str, list[tuple[str, list[str]]]] = {
         ("OT alone", []),
         ("loads as past covariates", ["--covariates", ETT_LOADS]),
         ("loads as future covariates (oracle)", ["--future-covariates", ETT_LOADS]),
+    ],
+    "holidays": [
+        ("no holidays", []),
+        ("--holidays DE", ["--holidays", "DE"]),
     ],
     "sample": [
         ("no covariate", []),
@@ -108,6 +117,37 @@ def sample_files(work: Path) -> tuple[Path, Path]:
     return fit, source
 
 
+def holiday_files(work: Path) -> tuple[Path, Path]:
+    """The invented holiday data (see the module docstring), in a child process so
+    this one imports neither numpy nor pandas: the training part and the whole."""
+    fit, whole = work / "fit.csv", work / "whole.csv"
+    subprocess.run([sys.executable, __file__, "--write-holiday-data", str(work)], check=True)
+    return fit, whole
+
+
+def write_holiday_data(folder: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from rnncast.holiday_features import holiday_features
+
+    days = pd.date_range("2021-01-01", "2023-06-30", freq="D")
+    stamps = days.values.astype("datetime64[ns]").astype(np.int64)
+    flags = holiday_features(stamps, stamps + 86_400 * 10**9, "DE")  # (D, 4)
+    factor = 1.0 - 0.65 * flags[:, 0] - 0.2 * flags[:, 1]
+    weekly = np.array([1.0, 0.95, 0.97, 1.0, 1.1, 0.6, 0.3])[days.dayofweek]
+    rng = np.random.default_rng(SEED)
+    frames = []
+    for index in range(24):
+        level = 50 + 10 * index
+        y = level * weekly * factor * np.exp(rng.normal(0, 0.05, days.size))
+        frames.append(pd.DataFrame({"unique_id": f"store_{index:02d}", "ds": days,
+                                    "y": y.round(2)}))  # fmt: skip
+    whole = pd.concat(frames, ignore_index=True)
+    whole.to_csv(folder / "whole.csv", index=False)
+    whole[whole["ds"] <= "2023-03-31"].to_csv(folder / "fit.csv", index=False)
+
+
 def variant(name: str, label: str, extra: list[str], work: Path, args) -> dict[str, Any]:
     model = work / "model"
     report = work / "report"
@@ -116,13 +156,20 @@ def variant(name: str, label: str, extra: list[str], work: Path, args) -> dict[s
         data = ["--target-col", "OT"]
         folds = ETT_ORIGINS
         budget = ["--max-time", f"{args.max_time:g}"]
+    elif name == "holidays":
+        fit, whole = holiday_files(work)
+        deviation = None
+        data = []
+        folds = 13
+        budget = []
     else:
         fit, whole = sample_files(work)
         deviation = None
         data = []
         folds = SAMPLE_DAYS_HELD
         budget = []
-    train = [str(RNNCAST), "train", str(fit), "--horizon", "24", "--seed", str(SEED),
+    horizon = "7" if name == "holidays" else "24"
+    train = [str(RNNCAST), "train", str(fit), "--horizon", horizon, "--seed", str(SEED),
              "--out", str(model), *data, *extra, *budget, "--quiet"]  # fmt: skip
     print(f"  {label}: train ...", flush=True)
     code, train_s = run(train, work / "train.log")
@@ -131,7 +178,7 @@ def variant(name: str, label: str, extra: list[str], work: Path, args) -> dict[s
         result["failed"] = (work / "train.log").read_text().strip().splitlines()[-1:]
         return result
     evaluate = [str(RNNCAST), "evaluate", str(whole), "--model", str(model), "--folds",
-                str(folds), "--step", "24", "--out", str(report), "--quiet"]  # fmt: skip
+                str(folds), "--step", horizon, "--out", str(report), "--quiet"]  # fmt: skip
     code, evaluate_s = run(evaluate, work / "evaluate.log")
     result["evaluate_s"] = evaluate_s
     if code:
@@ -160,9 +207,13 @@ def variant(name: str, label: str, extra: list[str], work: Path, args) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="etth1,sample")
+    parser.add_argument("--datasets", default="etth1,sample,holidays")
     parser.add_argument("--max-time", type=float, default=300.0, help="ETTh1's training budget")
+    parser.add_argument("--write-holiday-data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.write_holiday_data is not None:
+        write_holiday_data(args.write_holiday_data)
+        return
     names = [name.strip() for name in args.datasets.split(",")]
     if "etth1" in names and not (DATA_DIR / "ETTh1.csv").exists():
         print(f"skipping etth1: {DATA_DIR / 'ETTh1.csv'} is absent", flush=True)
