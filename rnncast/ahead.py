@@ -139,7 +139,15 @@ def lay_ahead(
             f"{format_time(int(future.times[row]), tz, freq)}, not at "
             f"{expected}, the step after its last value"
         )
-    wanted = (steps >= 1) & (steps <= span)
+    off_grid = steps < 1  # after a first row on the grid: a stamp between two steps
+    if off_grid.any():
+        row = int(np.flatnonzero(off_grid)[0])
+        raise DataError(
+            f"{label}: series {str(ids[int(series[row])])!r}: the future row at "
+            f"{format_time(int(future.times[row]), tz, freq)} is off the series' grid "
+            f"({freq.alias} steps from its last value)"
+        )
+    wanted = steps <= span
     filled = np.zeros((len(ids), span), dtype=bool)
     filled[series[wanted], steps[wanted] - 1] = True
     ahead[series[wanted], steps[wanted] - 1] = future.covariates[wanted][:, -known:]

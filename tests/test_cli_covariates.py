@@ -617,3 +617,18 @@ def test_each_role_alone_trains_loads_and_forecasts(
     assert result.exit_code == 0, result.stderr
     forecasts = read_forecasts(forecast(out, forecast_file, "-"))
     check_forecasts(forecasts, ["a", "b"])
+
+
+def test_a_future_row_off_the_grid(model: Path, tmp_path: Path) -> None:
+    """A future row between two steps is refused, not silently skipped."""
+    data = frame()
+    stray = data[ahead(data, "a")].iloc[[2]].assign(ds=lambda rows: rows["ds"] + pd.Timedelta(
+        minutes=30))  # fmt: skip
+    path = write(pd.concat([data, stray]).sort_values(["unique_id", "ds"]), tmp_path / "odd.csv")
+    when = (START + pd.Timedelta(hours=LENGTH + 2, minutes=30)).strftime("%Y-%m-%d %H:%M:%S")
+    refused(
+        forecast(model, path, tmp_path / "f.csv"),
+        3,
+        f"{path}: series 'a': the future row at {when} is off the series' grid (h steps from "
+        "its last value)",
+    )
