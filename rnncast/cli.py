@@ -484,8 +484,11 @@ def evaluate(
     check_columns(trained, data)
     retrain = replace(trained.training, test_size=0, device=device)
 
+    # Retrained models read what the model reads: its statics and holidays too.
+    settings = replace(data_config(trained), future_rows="skip", future_steps=None)
+
     def refit_model(history: Any) -> Any:
-        return rnncast.train(history, trained.config, retrain)
+        return rnncast.train(history, trained.config, retrain, data=settings)
 
     with holding_lock(out):
         # Backtests read future covariates from the history itself: future rows, if

@@ -632,3 +632,34 @@ def test_a_future_row_off_the_grid(model: Path, tmp_path: Path) -> None:
         f"{path}: series 'a': the future row at {when} is off the series' grid (h steps from "
         "its last value)",
     )
+
+
+def test_evaluate_with_refit_retrains_with_every_role(
+    model: Path, history_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--refit retrains at each origin on the history before it, reading the statics
+    and holidays as the model does (they were once dropped from the retrained models)."""
+    import rnncast
+
+    retrained = []
+    train_as_before = rnncast.train
+
+    def recording_train(*args, **kwargs):
+        result = train_as_before(*args, **kwargs)
+        retrained.append(result.schema["inputs"])
+        return result
+
+    monkeypatch.setattr(rnncast, "train", recording_train)
+    out = tmp_path / "report"
+    result = invoke("evaluate", history_file, "--model", model, "--folds", "1", "--step", "6",
+                    "--refit", "--out", out, "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    document = json.loads((out / "metrics.json").read_text())
+    assert document["settings"]["refit"] is True
+    assert np.isfinite(document["summary"]["model"]["mase"]["mean"])
+    original = json.loads((model / "config.json").read_text())["data"]["inputs"]
+    assert retrained and all(inputs["holidays"] == original["holidays"] for inputs in retrained)
+    assert all(
+        [c["name"] for c in inputs["static_covariates"]["categories"]] == ["region"]
+        for inputs in retrained
+    )
