@@ -37,9 +37,16 @@ class InputArrays:
 
 
 def fit_inputs(panel: Panel, data: DataConfig | None) -> dict[str, Any]:
-    """The spec of a model's extra inputs, from its training panel and data settings."""
-    data = data or DataConfig()
+    """The spec of a model's extra inputs, from its training panel and data settings
+    (holidays come from ``data`` alone; without it, the panel's static covariates)."""
     statics = None
+    if data is None and panel.statics is not None:
+        # A panel read with static covariates, trained without its DataConfig (the
+        # Python API): they are the panel's own, the holidays column aside.
+        column = panel.ingest.columns.get("static_covariates") if panel.ingest else None
+        names = tuple(column) if column is not None else panel.statics.names
+        statics = fit_statics(panel.statics, names) if names else None
+    data = data or DataConfig()
     if data.static_covariates and panel.statics is not None:
         statics = fit_statics(panel.statics, data.static_covariates)
     holidays = None

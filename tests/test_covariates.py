@@ -198,3 +198,19 @@ def test_no_forecast_reads_a_target_after_its_origin(untrained_model, seed, cut,
     warmer = frame.assign(temp=frame["temp"].where(~after_cut, frame["temp"] + shift))
     changed = forecast_origins(untrained_model, Panel.from_frame(warmer, ROLES), cuts)
     assert not np.allclose(changed, before)
+
+
+def test_the_python_api_trains_on_a_panels_statics_without_its_data_config() -> None:
+    """A panel read with static covariates keeps them when trained through the API
+    without ``data=``; holidays, which the panel does not hold, need ``data``."""
+    frame = covariate_frame(1, 120)
+    panel = Panel.from_frame(frame, DataConfig(static_covariates=("region",)))
+    model = train(
+        panel,
+        ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1),
+        TrainConfig(max_epochs=1, device="cpu", seed=0, ensemble=1, test_size=0, refit=False),
+    )
+    statics = model.schema["inputs"]["static_covariates"]
+    assert [c["name"] for c in statics["categories"]] == ["region"]
+    assert model.schema["inputs"]["holidays"] is None
+    assert np.isfinite(forecast(model, panel).point).all()
