@@ -186,6 +186,12 @@ def check(
     panel = read_panel(data, data_config)
     _warn_skipped(panel)
     description = {"usable": True, **panel.describe()}
+    if data_config.holidays or data_config.holidays_column:
+        from rnncast.inputs import holidays_found
+
+        description["holidays"] = holidays_found(
+            panel, data_config.holidays, data_config.holidays_column
+        )
     if json_output:
         sys.stdout.write(json.dumps(description, indent=2) + "\n")
     elif not quiet:

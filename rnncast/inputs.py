@@ -26,6 +26,8 @@ from rnncast.holiday_features import (
 from rnncast.panel import Panel
 from rnncast.statics import encode_statics, fit_statics
 
+_NS_PER_DAY = 86_400 * 10**9
+
 
 @dataclass(frozen=True)
 class InputArrays:
@@ -140,3 +142,20 @@ def _holiday_columns(panel: Panel, holidays: dict[str, Any], horizon: int) -> np
             by_series[rows] = holiday_features(times[rows], step_end[rows], code)
         blocks.append(by_series)
     return np.concatenate(blocks, axis=1)
+
+
+def holidays_found(panel: Panel, countries: tuple[str, ...], column: str | None) -> dict:
+    """For ``rnncast check``: the public holidays of each country between the panel's
+    first and last step (the countries of ``column`` as its series name them)."""
+    named = list(countries)
+    if column and panel.statics is not None and column in panel.statics.category_names:
+        found = panel.statics.categories[:, panel.statics.category_names.index(column)]
+        named += [str(c) for c in dict.fromkeys(found.tolist()) if str(c) not in named]
+    first = int(panel.start_times.min()) // _NS_PER_DAY
+    last = int(panel.end_times().max()) // _NS_PER_DAY
+    days = np.arange(first, last + 1, dtype=np.int64) * _NS_PER_DAY
+    counts = {}
+    for code in named:
+        flags = holiday_features(days, days + _NS_PER_DAY, code)
+        counts[code] = int(flags[:, 0].sum())
+    return {"countries": list(countries), "column": column, "holidays_in_range": counts}

@@ -54,6 +54,7 @@ def render_check(description: dict[str, Any], panel: Any) -> None:
         ("future rows", _future_rows(ingest, description)),
         ("other numeric columns", ", ".join(columns["spare_numeric"]) or "none"),
         ("calendar features", ", ".join(cycles) or "none"),
+        ("holidays", _holidays(description.get("holidays"))),
     ):
         facts.add_row(name, escape(str(value)))
     shown = min(panel.n_series, 10)
@@ -71,6 +72,14 @@ def render_check(description: dict[str, Any], panel: Any) -> None:
     console = Console(highlight=False)
     console.print(facts)
     console.print(series)
+
+
+def _holidays(found: dict[str, Any] | None) -> str:
+    """The public holidays check found in the data's time range, per country."""
+    if not found:
+        return "none"
+    counts = found["holidays_in_range"]
+    return ", ".join(f"{code}: {count}" for code, count in counts.items()) + " in the time range"
 
 
 def _future_rows(ingest: dict[str, Any], description: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rnncast.cli import app
+from tests.conftest import SAMPLE_DATA
 
 runner = CliRunner()
 H = 6
@@ -663,3 +664,21 @@ def test_evaluate_with_refit_retrains_with_every_role(
         [c["name"] for c in inputs["static_covariates"]["categories"]] == ["region"]
         for inputs in retrained
     )
+
+
+def test_check_counts_the_holidays_of_each_country(forecast_file: Path) -> None:
+    """check says how many public holidays fall in the data's time range, for each
+    country named and each country of the holidays column (Good Friday 2024 is in
+    the future rows: a holiday in Germany, not in France)."""
+    result = invoke("check", forecast_file, "--holidays", "US", "--holidays-column", "country",
+                    "--json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)["holidays"]
+    assert found == {"countries": ["US"], "column": "country",
+                     "holidays_in_range": {"US": 0, "DE": 0, "FR": 0}}  # fmt: skip
+    # The sample load runs from 6 January to 6 April 2025: Martin Luther King Jr. Day and
+    # Presidents' Day in the US, no German public holiday.
+    sample = SAMPLE_DATA / "load_hourly.parquet"
+    result = invoke("check", sample, "--holidays", "US,DE", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["holidays"]["holidays_in_range"] == {"US": 2, "DE": 0}
