@@ -15,11 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rnncast.errors import DataError
 from rnncast.frequency import Frequency, format_time, shift_times, step_positions, wall_clock
 from rnncast.grid import Rows
-from rnncast.io import Table
+from rnncast.io import Table, concat_tables, settle_types
 
 
 @dataclass
@@ -223,3 +225,83 @@ def _named(names: tuple[str, ...]) -> str:
 
 def _step_after(end: np.int64, steps: int, freq: Frequency, tz: str | None) -> str:
     return format_time(int(shift_times(np.array([end]), steps, freq)[0]), tz, freq)
+
+
+def read_future_file(path: str, history: Table) -> pa.Table:
+    """The future rows in ``path`` (``--future FILE``), as columns of ``history``'s table:
+    its id, time and future covariate columns, the target empty, the covariates known
+    up to the last value empty, each series' static values copied from its history.
+
+    Raises DataError naming the file when it cannot be read, lacks a column, or holds a
+    target value: future rows leave the target empty."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pa_parquet
+
+    columns = history.columns
+    label = f"--future {path}"
+    try:
+        data = (
+            pa_parquet.read_table(path)
+            if str(path).endswith(".parquet")
+            else pa_csv.read_csv(
+                path, convert_options=pa_csv.ConvertOptions(strings_can_be_null=True)
+            )
+        )
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataError(f"{label}: cannot be read ({str(exc).splitlines()[0]})") from None
+    roles = [(columns.id, "series id"), (columns.time, "time")] + [
+        (name, "future covariate") for name in columns.future
+    ]
+    for name, role in roles:
+        if name not in data.column_names:
+            raise DataError(f"{label}: no column {name!r} ({role}); it holds {data.column_names}")
+    target = columns.targets[0]
+    if target in data.column_names:
+        values = pc.cast(data.column(target), pa.float64(), safe=False)
+        given = pc.and_(pc.is_valid(values), pc.invert(pc.is_nan(values.fill_null(0.0))))
+        if pc.any(given).as_py():
+            row = int(pc.index(given, True).as_py())
+            raise DataError(
+                f"{label}: column {target!r}, series {data.column(columns.id)[row].as_py()!r}: "
+                f"a target value at {data.column(columns.time)[row].as_py()} (row {row + 1}); "
+                "future rows leave the target empty"
+            )
+    rows = data.num_rows
+    ids = pc.cast(data.column(columns.id), pa.string())
+    built = {}
+    for field in history.data.schema:
+        name = field.name
+        if name == columns.id:
+            built[name] = ids
+        elif name == columns.time or name in columns.future:
+            built[name] = data.column(name)
+        elif name in columns.statics:
+            built[name] = _statics_by_id(history, name, ids)
+        else:  # the target and the covariates known up to the last value only
+            built[name] = pa.nulls(rows, pa.float64())
+    part = Table(pa.table(built), columns, history.source, history.config, (rows,))
+    return settle_types(part).data
+
+
+def _statics_by_id(history: Table, name: str, ids: pa.ChunkedArray) -> pa.Array:
+    """The value of static column ``name`` each series holds in ``history``, per row
+    of ``ids`` (null for a series the history lacks)."""
+    own_ids = pc.cast(history.data.column(history.columns.id), pa.string())
+    pairs = pa.table({"id": own_ids, "value": history.data.column(name)})
+    first = pairs.group_by("id", use_threads=False).aggregate([("value", "first")])
+    position = pc.index_in(ids, value_set=first.column("id"))
+    return pc.take(first.column("value_first"), position)
+
+
+def add_future_rows(history: Table, future: pa.Table) -> Table:
+    """``history`` with the rows of ``future`` (``read_future_file``) whose series it
+    holds appended: build_panel then finds them after each series' last value."""
+    own = pc.unique(pc.cast(history.data.column(history.columns.id), pa.string()))
+    mine = future.filter(pc.is_in(pc.cast(future.column(history.columns.id), pa.string()), own))
+    if not mine.num_rows:
+        return history
+    data = concat_tables(
+        [history.data, mine.cast(history.data.schema, safe=False)], history.source.label
+    )
+    return Table(data, history.columns, history.source, history.config,
+                 (*history.file_rows, mine.num_rows))  # fmt: skip

@@ -406,6 +406,14 @@ def forecast(
         int | None, typer.Option(help="Check the model forecasts this many steps.", min=1)
     ] = None,
     static_file: StaticFileOption = None,
+    future_file: Annotated[
+        str | None,
+        typer.Option(
+            "--future",
+            help="CSV or Parquet file of the future rows (id, time, future covariates), "
+            "when DATA holds the history only.",
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a JSON summary on stdout when done.")
     ] = False,
@@ -441,6 +449,7 @@ def forecast(
         summary = forecast_dataset(
             trained, data, out, series_per_read=series_per_read, context=context,
             batch_size=batch_size, device=resolve_device(device), static_file=static_file,
+            future_file=future_file,
         )  # fmt: skip
     logs.note(
         "forecast_written",

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rnncast.ahead import add_future_rows, read_future_file
 from rnncast.artifact import Model
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
@@ -100,6 +101,7 @@ def forecast_dataset(
     batch_size: int = 512,
     device: Any = None,  # a torch.device; None: the CPU
     static_file: str | None = None,
+    future_file: str | None = None,
 ) -> StreamSummary:
     """Forecast every series of ``location`` and write them to ``out``, reading at
     most ``series_per_read`` whole series at a time (see the module docstring).
@@ -107,7 +109,8 @@ def forecast_dataset(
     ``out`` is a .csv or .parquet file, replaced only once every read has been
     forecast (nothing is written if one fails), or ``-`` for CSV on stdout, which
     is streamed. ``context``, ``batch_size`` and ``device`` are ``forecast``'s;
-    ``static_file`` replaces the file training read static covariates from.
+    ``static_file`` replaces the file training read static covariates from;
+    ``future_file`` holds the future rows, if DATA does not.
     Skipped series are logged as warnings on the "rnncast" logger, as they are
     found. Raises ConfigError for a bad ``out``, DataError as ``read_panel`` and
     ``forecast`` do; with several reads, a message's row numbers count the rows of
@@ -127,9 +130,13 @@ def forecast_dataset(
     frequency_check = _FrequencyCheck(model_freq) if several else None
     read_config = replace(config, freq=model_freq.alias) if several else config
     series = skipped = 0
+    future = None  # the --future file's rows, read with the first read's columns
     with table_sink(out, file_format) as write:
         for number, read in enumerate(reads, 1):
             table = _read(source, read, read_config)
+            if future_file is not None:
+                future = future if future is not None else read_future_file(future_file, table)
+                table = add_future_rows(table, future)
             if frequency_check is not None:
                 frequency_check.add(table)
             panel = _panel(table, read, several)

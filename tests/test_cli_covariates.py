@@ -682,3 +682,39 @@ def test_check_counts_the_holidays_of_each_country(forecast_file: Path) -> None:
     result = invoke("check", sample, "--holidays", "US,DE", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["holidays"]["holidays_in_range"] == {"US": 2, "DE": 0}
+
+
+def test_future_rows_from_a_file_of_their_own(
+    model: Path, history_file: Path, forecast_file: Path, tmp_path: Path
+) -> None:
+    """``--future FILE``: the same forecasts as future rows in DATA; the file needs the
+    id, time and future covariate columns, and no target value."""
+    data = frame()
+    rows = data[ahead(data)][["unique_id", "ds", "promo"]]
+    future = write(rows, tmp_path / "future.csv")
+    one_file = read_forecasts(forecast(model, forecast_file, "-"))
+    two_files = read_forecasts(forecast(model, history_file, "-", "--future", future))
+    pd.testing.assert_frame_equal(two_files, one_file)
+    parquet = write(rows, tmp_path / "future.parquet")
+    pd.testing.assert_frame_equal(
+        read_forecasts(forecast(model, history_file, "-", "--future", parquet)), one_file
+    )
+    with_target = write(data[ahead(data)].assign(y=lambda f: f["y"].where(
+        f["ds"] != f["ds"].max(), 1.5)), tmp_path / "with_target.csv")  # fmt: skip
+    last = data["ds"].max().strftime("%Y-%m-%d %H:%M:%S")
+    refused(
+        forecast(model, history_file, tmp_path / "f.csv", "--future", with_target),
+        3,
+        f"--future {with_target}: column 'y', series 'a': a target value at {last} (row "
+        f"{H}); future rows leave the target empty",
+    )
+    no_promo = write(rows.drop(columns="promo"), tmp_path / "no_promo.csv")
+    refused(
+        forecast(model, history_file, tmp_path / "f.csv", "--future", no_promo),
+        3,
+        f"--future {no_promo}: no column 'promo' (future covariate); it holds ['unique_id', 'ds']",
+    )
+    only_a = write(rows[rows["unique_id"] == "a"], tmp_path / "only_a.csv")
+    result = forecast(model, history_file, tmp_path / "f.csv", "--future", only_a)
+    assert result.exit_code == 3
+    assert "series 'b' has no future rows" in result.stderr
