@@ -102,6 +102,7 @@ def _from_columns(
             categories.append(levels[per_series.astype(np.int64)])
         else:
             values = column.to_numpy().astype(np.float64)
+            _refuse_infinite(values, name, ids, codes, label)
             numeric.append(_one_per_series(values, codes, n_ids, name, ids, label))
     return _statics(names, table, numeric, categories, n_ids)
 
@@ -116,6 +117,19 @@ def _statics(
         category_names=tuple(text),
         categories=np.column_stack(categories) if categories else np.empty((n_ids, 0), object),
     )
+
+
+def _refuse_infinite(
+    values: np.ndarray, name: str, ids: np.ndarray, codes: np.ndarray, label: str
+) -> None:
+    """A static number that is infinite would make every input of its series so."""
+    bad = np.isinf(values)
+    if bad.any():
+        code = int(codes[np.flatnonzero(bad)[0]])
+        raise DataError(
+            f"{label}: static covariate {name!r} is infinite for series {str(ids[code])!r}; "
+            "give it a finite value"
+        )
 
 
 def _one_per_series(
@@ -194,7 +208,9 @@ def _from_file(path: str, names: tuple[str, ...], table: Table, ids: np.ndarray)
         if is_text(column.type):
             categories.append(values.astype(str).astype(object))
         else:
-            numeric.append(values.astype(np.float64))
+            numbers = values.astype(np.float64)
+            _refuse_infinite(numbers, name, ids, np.arange(len(ids)), f"--static {path}")
+            numeric.append(numbers)
     text = tuple(n for n in names if is_text(data.column(n).type))
     return Statics(
         numeric_names=tuple(n for n in names if n not in text),

@@ -718,3 +718,14 @@ def test_future_rows_from_a_file_of_their_own(
     result = forecast(model, history_file, tmp_path / "f.csv", "--future", only_a)
     assert result.exit_code == 3
     assert "series 'b' has no future rows" in result.stderr
+
+
+def test_an_infinite_static_number(tmp_path: Path) -> None:
+    data = frame()
+    data.loc[data["unique_id"] == "b", "area"] = np.inf
+    path = write(data[~ahead(data)], tmp_path / "inf.csv")
+    refused(
+        invoke("check", path, "--static-covariates", "area"),
+        3,
+        f"{path}: static covariate 'area' is infinite for series 'b'; give it a finite value",
+    )
