@@ -94,7 +94,7 @@ def forecast(model: Path, data: Path, out, *extra):
     return invoke("forecast", data, "--model", model, "--out", out, *extra)
 
 
-def refused(result, code: int, message: str) -> None:
+def assert_refused(result, code: int, message: str) -> None:
     """Exit ``code`` with exactly one line on stderr, ``error: message``, and no data."""
     assert result.exit_code == code, result.stderr
     assert result.stderr == f"error: {message}\n"
@@ -275,7 +275,7 @@ def test_check_of_a_training_file_finds_no_future_rows(history_file: Path) -> No
 
 def test_a_file_without_future_rows(model: Path, history_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "f.csv"
-    refused(
+    assert_refused(
         forecast(model, history_file, out),
         3,
         f"{history_file}: series 'a' has no future rows (2 series in all): the model needs "
@@ -288,7 +288,7 @@ def test_a_file_without_future_rows(model: Path, history_file: Path, tmp_path: P
 def test_one_series_without_future_rows(model: Path, tmp_path: Path) -> None:
     data = frame()
     path = write(data[~ahead(data, "b")], tmp_path / "b_without.csv")
-    refused(
+    assert_refused(
         forecast(model, path, tmp_path / "f.csv"),
         3,
         f"{path}: series 'b' has no future rows: the model needs 'promo' on each forecast "
@@ -299,7 +299,7 @@ def test_one_series_without_future_rows(model: Path, tmp_path: Path) -> None:
 def test_future_rows_that_start_late(model: Path, tmp_path: Path) -> None:
     data = frame()
     path = write(data[~(ahead(data, "b") & at(data, FIRST))], tmp_path / "late.csv")
-    refused(
+    assert_refused(
         forecast(model, path, tmp_path / "f.csv"),
         3,
         f"{path}: series 'b': its future rows start at 2024-03-29 01:00:00, not at {FIRST}, "
@@ -310,7 +310,7 @@ def test_future_rows_that_start_late(model: Path, tmp_path: Path) -> None:
 def test_a_gap_inside_the_future_rows(model: Path, tmp_path: Path) -> None:
     data = frame()
     path = write(data[~(ahead(data, "b") & at(data, "2024-03-29 02:00"))], tmp_path / "gap.csv")
-    refused(
+    assert_refused(
         forecast(model, path, tmp_path / "f.csv"),
         3,
         f"{path}: series 'b' has 5 of the 6 future rows the forecast needs; the first missing "
@@ -322,7 +322,7 @@ def test_a_gap_inside_the_future_rows(model: Path, tmp_path: Path) -> None:
 def test_fewer_future_rows_than_the_horizon(model: Path, tmp_path: Path) -> None:
     data = frame(future=4)
     path = write(data, tmp_path / "short.csv")
-    refused(
+    assert_refused(
         forecast(model, path, tmp_path / "f.csv"),
         3,
         f"{path}: series 'a' has 4 of the 6 future rows the forecast needs; the first missing "
@@ -345,7 +345,7 @@ def test_a_future_row_without_its_future_covariate(model: Path, tmp_path: Path) 
     data = frame()
     data.loc[ahead(data, "a") & at(data, "2024-03-29 03:00"), "promo"] = np.nan
     path = write(data, tmp_path / "blank.csv")
-    refused(
+    assert_refused(
         forecast(model, path, tmp_path / "f.csv"),
         3,
         f"{path}: column 'promo', series 'a': no value at 2024-03-29 03:00:00, a future row; "
@@ -366,7 +366,7 @@ def test_forecast_data_lacking_a_column_of_a_role(
 ) -> None:
     path = write(frame().drop(columns=[name]), tmp_path / f"no_{name}.csv")
     present = ", ".join(sorted(c for c in frame().columns if c != name))
-    refused(
+    assert_refused(
         forecast(model, path, tmp_path / "f.csv"),
         3,
         f"{path} does not fit the model: it has no column {name!r} ({role}). The model was "
@@ -380,7 +380,7 @@ def test_forecast_data_lacking_a_column_of_a_role(
 def test_check_reads_future_rows_like_forecast(tmp_path: Path) -> None:
     data = frame()
     path = write(data[~(ahead(data, "b") & at(data, FIRST))], tmp_path / "late.csv")
-    refused(
+    assert_refused(
         invoke("check", path, "--future-covariates", "promo", "--horizon", H),
         3,
         f"{path}: series 'b': its future rows start at 2024-03-29 01:00:00, not at {FIRST}, "
@@ -404,8 +404,8 @@ def test_a_static_column_that_changes_within_a_series(
         "covariate holds one value per series. Pass it with --future-covariates or "
         "--covariates if it varies in time"
     )
-    refused(forecast(model, path, tmp_path / "f.csv"), 3, message)
-    refused(invoke("check", path, "--static-covariates", name), 3, message)
+    assert_refused(forecast(model, path, tmp_path / "f.csv"), 3, message)
+    assert_refused(invoke("check", path, "--static-covariates", name), 3, message)
 
 
 @pytest.mark.parametrize(
@@ -421,7 +421,7 @@ def test_a_static_column_with_an_empty_value(tmp_path: Path, name: str, suffix: 
     data = frame()
     data.loc[int(np.flatnonzero(data["unique_id"] == "b")[5]), name] = None
     path = write(data[~ahead(data)], tmp_path / f"empty{suffix}")
-    refused(
+    assert_refused(
         invoke("check", path, "--static-covariates", name),
         3,
         f"{path}: static covariate {name!r} has no value on some rows of series 'b'; a static "
@@ -465,12 +465,12 @@ def test_a_bad_static_file(static_model: Path, tmp_path: Path, case: str) -> Non
     statics = write(table, tmp_path / f"{case}.csv")
     data = frame().drop(columns=["region", "area"])
     path = write(data, tmp_path / "data.csv")
-    refused(
+    assert_refused(
         invoke("check", path, "--static-covariates", "region", "--static", statics),
         3,
         f"--static {statics}: {message}",
     )
-    refused(
+    assert_refused(
         forecast(static_model, path, tmp_path / "f.csv", "--static", statics),
         3,
         f"--static {statics}: {message}",
@@ -506,9 +506,9 @@ def test_a_model_trained_with_a_static_file_reads_it_again(
 def test_a_column_given_two_roles(
     history_file: Path, tmp_path: Path, options: list, message: str
 ) -> None:
-    refused(invoke("check", history_file, *options), 2, message)
+    assert_refused(invoke("check", history_file, *options), 2, message)
     out = tmp_path / "model"
-    refused(train(history_file, out, *options), 2, message)
+    assert_refused(train(history_file, out, *options), 2, message)
     assert not out.exists()
 
 
@@ -582,7 +582,7 @@ def test_a_target_value_among_the_future_rows(model: Path, tmp_path: Path) -> No
     data.loc[ahead(data, "b") & (data["ds"] == third), "y"] = 12.5
     path = write(data, tmp_path / "stray.csv")
     first = (pd.Timestamp(START) + pd.Timedelta(hours=LENGTH)).strftime("%Y-%m-%d %H:%M:%S")
-    refused(
+    assert_refused(
         forecast(model, path, tmp_path / "f.csv"),
         3,
         f"{path}: column 'y', series 'b': a target value at {third:%Y-%m-%d %H:%M:%S} follows "
@@ -627,7 +627,7 @@ def test_a_future_row_off_the_grid(model: Path, tmp_path: Path) -> None:
         minutes=30))  # fmt: skip
     path = write(pd.concat([data, stray]).sort_values(["unique_id", "ds"]), tmp_path / "odd.csv")
     when = (START + pd.Timedelta(hours=LENGTH + 2, minutes=30)).strftime("%Y-%m-%d %H:%M:%S")
-    refused(
+    assert_refused(
         forecast(model, path, tmp_path / "f.csv"),
         3,
         f"{path}: series 'a': the future row at {when} is off the series' grid (h steps from "
@@ -702,14 +702,14 @@ def test_future_rows_from_a_file_of_their_own(
     with_target = write(data[ahead(data)].assign(y=lambda f: f["y"].where(
         f["ds"] != f["ds"].max(), 1.5)), tmp_path / "with_target.csv")  # fmt: skip
     last = data["ds"].max().strftime("%Y-%m-%d %H:%M:%S")
-    refused(
+    assert_refused(
         forecast(model, history_file, tmp_path / "f.csv", "--future", with_target),
         3,
         f"--future {with_target}: column 'y', series 'a': a target value at {last} (row "
         f"{H}); future rows leave the target empty",
     )
     no_promo = write(rows.drop(columns="promo"), tmp_path / "no_promo.csv")
-    refused(
+    assert_refused(
         forecast(model, history_file, tmp_path / "f.csv", "--future", no_promo),
         3,
         f"--future {no_promo}: no column 'promo' (future covariate); it holds ['unique_id', 'ds']",
@@ -724,7 +724,7 @@ def test_an_infinite_static_number(tmp_path: Path) -> None:
     data = frame()
     data.loc[data["unique_id"] == "b", "area"] = np.inf
     path = write(data[~ahead(data)], tmp_path / "inf.csv")
-    refused(
+    assert_refused(
         invoke("check", path, "--static-covariates", "area"),
         3,
         f"{path}: static covariate 'area' is infinite for series 'b'; give it a finite value",
