@@ -16,7 +16,7 @@ import numpy as np
 
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
-from rnncast.frequency import counts_in_wall_clock, grid_times, shift_times, wall_clock
+from rnncast.frequency import NS_PER_DAY, counts_in_wall_clock, grid_times, shift_times, wall_clock
 from rnncast.holiday_features import (
     HOLIDAY_FEATURES,
     check_country,
@@ -25,8 +25,6 @@ from rnncast.holiday_features import (
 )
 from rnncast.panel import Panel
 from rnncast.statics import encode_statics, fit_statics
-
-_NS_PER_DAY = 86_400 * 10**9
 
 
 @dataclass(frozen=True)
@@ -151,11 +149,11 @@ def holidays_found(panel: Panel, countries: tuple[str, ...], column: str | None)
     if column and panel.statics is not None and column in panel.statics.category_names:
         found = panel.statics.categories[:, panel.statics.category_names.index(column)]
         named += [str(c) for c in dict.fromkeys(found.tolist()) if str(c) not in named]
-    first = int(panel.start_times.min()) // _NS_PER_DAY
-    last = int(panel.end_times().max()) // _NS_PER_DAY
-    days = np.arange(first, last + 1, dtype=np.int64) * _NS_PER_DAY
+    first = int(panel.start_times.min()) // NS_PER_DAY
+    last = int(panel.end_times().max()) // NS_PER_DAY
+    days = np.arange(first, last + 1, dtype=np.int64) * NS_PER_DAY
     counts = {}
     for code in named:
-        flags = holiday_features(days, days + _NS_PER_DAY, code)
+        flags = holiday_features(days, days + NS_PER_DAY, code)
         counts[code] = int(flags[:, 0].sum())
     return {"countries": list(countries), "column": column, "holidays_in_range": counts}
