@@ -20,7 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from rnncast import __version__, logs
+from rnncast import __version__, distributed, logs
 from rnncast.config import (
     CELLS,
     DEFAULT_MEMBERS,
@@ -78,6 +78,8 @@ app = typer.Typer(
 )
 
 Command = TypeVar("Command", bound=Callable[..., Any])
+# The commands that run as one run over many processes under torchrun.
+_DISTRIBUTED_COMMANDS = ("train", "forecast")
 
 
 def _handle_errors(command: Command) -> Command:
@@ -86,14 +88,28 @@ def _handle_errors(command: Command) -> Command:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            launched = distributed.launched_world()
+        except ConfigError as exc:
+            launched, refused = distributed.SINGLE, exc
+        else:
+            refused = None
         logs.configure(kwargs.get("log_format", "text"), kwargs.get("quiet", False),
-                       command=command.__name__)  # fmt: skip
+                       command=command.__name__,
+                       rank=launched.rank if launched.is_distributed else None)  # fmt: skip
         if kwargs.get("log_format", "text") not in LOG_FORMATS:
             logs.fail("failed", f"--log-format must be one of {', '.join(LOG_FORMATS)}",
                       exit_code=2)  # fmt: skip
             raise typer.Exit(2)
         try:
-            return command(*args, **kwargs)
+            if refused is not None:
+                raise refused
+            if launched.is_distributed and command.__name__ not in _DISTRIBUTED_COMMANDS:
+                raise ConfigError(f"rnncast {command.__name__} runs in one process; "
+                                  "start it without torchrun")  # fmt: skip
+            result = command(*args, **kwargs)
+            distributed.finish()
+            return result
         except RnncastError as exc:
             if kwargs.get("debug"):
                 raise
@@ -316,7 +332,6 @@ def train(
     Example: rnncast train sample_data/load_hourly.parquet --horizon 24 --out models/load
     """
     import rnncast
-    from rnncast.writing import holding_lock
 
     options = dict(locals())
     options["covariates"] = parse_covariates(covariates)
@@ -340,7 +355,8 @@ def train(
         sys.stdout.write(settings)
         return
     _refuse_overwriting_data(out, data)
-    with holding_lock(out):
+    current = distributed.start(distributed.launched_world(), device)
+    with _run_lock(out, current):
         panel = rnncast.read_panel(data, replace(data_config, horizon=horizon))
         _warn_skipped(panel)
         if panel.ingest.future_rows:
@@ -350,9 +366,9 @@ def train(
                 "left out of training",
                 rows=panel.ingest.future_rows,
             )  # fmt: skip
-        holdout = _Holdout(panel, season, device, data, out)
+        holdout = _Holdout(panel, season, device, data, out, writes=current.is_main)
         with _stop_on_signals() as stop_reason:
-            with training_progress(quiet) as on_epoch:
+            with training_progress(quiet or not current.is_main) as on_epoch:
                 trained = rnncast.train(
                     panel, model, training, out=out, data=data_config, resume=resume,
                     on_epoch=on_epoch, should_stop=stop_reason, save=False,
@@ -381,7 +397,7 @@ def train(
         from rnncast.terminal import render_metrics
 
         render_metrics(document, title=f"rnncast holdout: {out}")
-    if json_output:
+    if json_output and current.is_main:
         summary = {"model": out, "best_epoch": history["best_epoch"],
                    "epochs": len(history["epochs"]), "stopped": history["stopped"],
                    "seconds": history["seconds"],
@@ -430,8 +446,9 @@ def forecast(
     import rnncast
     from rnncast.forecasting import check_columns
     from rnncast.nn.device import resolve_device
+    from rnncast.parts import forecast_in_parts
     from rnncast.streaming import forecast_dataset
-    from rnncast.writing import check_destination, holding_lock
+    from rnncast.writing import check_destination
 
     if check_destination(out) == "stdout" and json_output:
         raise ConfigError("--json and --out - both write to stdout; write the forecasts to a file")
@@ -443,10 +460,13 @@ def forecast(
             f"{trained.config.horizon} steps; retrain with --horizon {horizon}"
         )
     check_columns(trained, data)
+    current = distributed.start(distributed.launched_world(), device)
     with contextlib.ExitStack() as held:
         if out != "-":
-            held.enter_context(holding_lock(out))
-        summary = forecast_dataset(
+            held.enter_context(_run_lock(out, current))
+        # Under torchrun the processes share the reads; rank 0 writes the output.
+        run = forecast_in_parts if current.is_distributed else forecast_dataset
+        summary = run(
             trained, data, out, series_per_read=series_per_read, context=context,
             batch_size=batch_size, device=resolve_device(device), static_file=static_file,
             future_file=future_file,
@@ -456,7 +476,7 @@ def forecast(
         f"wrote {summary.horizon} steps of {summary.series:,} series to {summary.written}",
         out=summary.written, series=summary.series, horizon=summary.horizon, reads=summary.reads,
     )  # fmt: skip
-    if json_output:
+    if json_output and current.is_main:
         sys.stdout.write(json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
 
 
@@ -622,13 +642,16 @@ class _Holdout:
     """The test part of ``rnncast train``: scored on the model that never saw it (before
     any refit), then saved with the final model and its settings in one step."""
 
-    def __init__(self, panel: Any, season: int | None, device: str, data: str, out: str):
+    def __init__(self, panel: Any, season: int | None, device: str, data: str, out: str,
+                 writes: bool = True):  # fmt: skip
         self.panel, self.season, self.device, self.data, self.out = panel, season, device, data, out
+        # Under torchrun, rank 0 alone scores the test part and writes the model.
+        self.writes = writes
         self.document: dict | None = None
         self.report: dict[str, bytes] = {}
 
     def score(self, trained: Any) -> None:
-        if not trained.training.test_size:
+        if not trained.training.test_size or not self.writes:
             return
         from rnncast.evaluation import holdout
         from rnncast.nn.device import resolve_device
@@ -650,6 +673,8 @@ class _Holdout:
         without a test part."""
         from rnncast.artifact import SETTINGS_FILE, save_model
 
+        if not self.writes:
+            return None
         save_model(trained, self.out, extra_files={SETTINGS_FILE: settings.encode(), **self.report})
         return self.document
 
@@ -760,6 +785,27 @@ def _fields(config_class: type, options: dict[str, Any], **overrides: Any) -> di
 def _warn_skipped(panel: Any) -> None:
     for warning in panel.ingest.warnings:
         logs.warn("data_warning", warning)
+
+
+@contextlib.contextmanager
+def _run_lock(out: str, current: distributed.World):
+    """The lock on ``out`` for the block: held by rank 0 alone under torchrun, and
+    every process stops (Busy, exit 7) when rank 0 cannot take it."""
+    from rnncast.writing import holding_lock
+
+    if not current.is_distributed:
+        with holding_lock(out):
+            yield
+        return
+    with contextlib.ExitStack() as held:
+        refused = None
+        if current.is_main:
+            try:
+                held.enter_context(holding_lock(out))
+            except RnncastError as exc:
+                refused = exc
+        distributed.raise_together(refused)
+        yield
 
 
 @contextlib.contextmanager

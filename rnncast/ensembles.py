@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from rnncast import distributed
 from rnncast import training as network_training
 from rnncast.artifact import Model
 from rnncast.config import DEFAULT_MEMBERS, MAX_SEED, ModelConfig, TrainConfig
@@ -84,8 +85,8 @@ def train_members(
         left = budget - sum(spent)
         if index and training.ensemble is None and not another_fits(spent, budget, refit_share):
             break
-        if index and should_stop is not None and should_stop() is not None:
-            log.warning("%s arrived after %d members; those are kept", should_stop(), index,
+        if index and stop_requested(should_stop):
+            log.warning("%s arrived after %d members; those are kept", stop_name(should_stop), index,
                         extra={"event": "members_cut", "fields": {"members": index}})  # fmt: skip
             break
         share = left / (wanted - index) if training.ensemble else left
@@ -105,13 +106,25 @@ def train_members(
         except Interrupted as stop:
             if not index or not stop.polite:
                 raise
-            log.warning("%s during member %d; the %d trained before are kept", should_stop(),
+            log.warning("%s during member %d; the %d trained before are kept", stop_name(should_stop),
                         index + 1, index,
                         extra={"event": "members_cut", "fields": {"members": index}})  # fmt: skip
             break
-        spent.append(time.perf_counter() - began)
+        # Under torchrun, the slowest process's time decides whether another fits.
+        spent.append(float(distributed.max_numbers([time.perf_counter() - began])[0]))
         members.append(member)
     return members
+
+
+def stop_requested(should_stop: Any) -> bool:
+    """Whether a stop was asked for, in this process or (under torchrun) in any."""
+    return distributed.any_true(should_stop is not None and should_stop() is not None)
+
+
+def stop_name(should_stop: Any) -> str:
+    """The signal this process received, or what stopped the run elsewhere."""
+    reason = should_stop() if should_stop is not None else None
+    return reason or "a stop on another process"
 
 
 def assemble(members: list[Model]) -> Model:

@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from rnncast import distributed
 from rnncast import training as network_training
 from rnncast.artifact import Model, save_model
 from rnncast.bases import BASES, Combination, base_forecasts, history_scales
 from rnncast.config import ModelConfig, TrainConfig
-from rnncast.ensembles import assemble, train_members
+from rnncast.ensembles import assemble, stop_name, stop_requested, train_members
 from rnncast.errors import Interrupted
 from rnncast.forecasting import forecast_origins
 from rnncast.panel import Panel
@@ -74,13 +75,16 @@ def train(
     members = train_members(panel, model, first, refit_share=share, out=out, **options)
     trained = replace(assemble(members), training=replace(members[0].training,
                       max_time=training.max_time, ensemble=training.ensemble))  # fmt: skip
-    trained = replace(trained, combination=choose_combination(trained, panel))
+    # Every process chooses the same blend from the same weights; rank 0's is taken so
+    # that no rounding on another device can part them.
+    combination = distributed.from_main(choose_combination(trained, panel))
+    trained = replace(trained, combination=combination)
     if before_refit is not None:
         before_refit(trained)
     should_stop = options.get("should_stop")
-    if refit and should_stop is not None and should_stop() is not None:
+    if refit and stop_requested(should_stop):
         log.warning("%s arrived before the refit; the model validated without it is kept",
-                    should_stop(), extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
+                    stop_name(should_stop), extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
     elif refit:
         spent = sum(member.history["seconds"] for member in members)
         try:
@@ -97,7 +101,7 @@ def train(
                 raise
             # The model validated before the refit is whole and scored: keep it.
             log.warning("%s during the refit; the model validated without it is kept",
-                        should_stop(), extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
+                        stop_name(should_stop), extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
     if out is not None and save:
         save_model(trained, out)
     return trained

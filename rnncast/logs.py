@@ -26,7 +26,7 @@ from typing import Any
 LOG_FORMATS = ("text", "json")
 LOGGER = "rnncast"
 # Keys every JSON line has; an event's fields never overwrite them.
-_RESERVED = ("time", "level", "event", "command", "pid", "message")
+_RESERVED = ("time", "level", "event", "command", "pid", "message", "rank")
 
 
 def stderr_console():
@@ -42,14 +42,21 @@ def escape(text: str) -> str:
     return escape(text)
 
 
-def configure(log_format: str = "text", quiet: bool = False, command: str = "") -> None:
+def configure(
+    log_format: str = "text", quiet: bool = False, command: str = "", rank: int | None = None
+) -> None:
     """Send the "rnncast" logger's records to stderr in ``log_format``: warnings and
-    errors always, the rest unless ``quiet``. Called once per CLI command."""
+    errors always, the rest unless ``quiet``. Called once per CLI command.
+
+    ``rank``: this process's rank in a run under torchrun (None: a run of one). Rank 0
+    speaks for the run; the others log only warnings and errors, each line naming
+    its rank ("rank 3: warning: ..."; a "rank" field in JSON, on every rank's lines)."""
     if log_format not in LOG_FORMATS:
         log_format = "text"  # the option's own check reports the bad value
     logger = logging.getLogger(LOGGER)
-    logger.handlers = [_JsonHandler(command) if log_format == "json" else _TextHandler()]
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    handler = _JsonHandler(command, rank) if log_format == "json" else _TextHandler(rank)
+    logger.handlers = [handler]
+    logger.setLevel(logging.WARNING if quiet or (rank or 0) > 0 else logging.INFO)
     logger.propagate = False
 
 
@@ -71,6 +78,10 @@ def fail(event: str, message: str, **fields: Any) -> None:
 
 
 class _TextHandler(logging.Handler):
+    def __init__(self, rank: int | None = None) -> None:
+        super().__init__()
+        self.rank = f"rank {rank}: " if rank else ""
+
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR:
             prefix = "[bold red]error:[/] "
@@ -78,13 +89,14 @@ class _TextHandler(logging.Handler):
             prefix = "[yellow]warning:[/] "
         else:
             prefix = ""
-        stderr_console().print(prefix + escape(record.getMessage()))
+        stderr_console().print(self.rank + prefix + escape(record.getMessage()))
 
 
 class _JsonHandler(logging.Handler):
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, rank: int | None = None) -> None:
         super().__init__()
         self.command = command
+        self.rank = rank
 
     def emit(self, record: logging.LogRecord) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -96,6 +108,8 @@ class _JsonHandler(logging.Handler):
             "pid": os.getpid(),
             "message": record.getMessage(),
         }
+        if self.rank is not None:
+            line["rank"] = self.rank
         fields = getattr(record, "fields", None) or {}
         line.update({k: _plain(v) for k, v in fields.items() if k not in _RESERVED})
         sys.stderr.write(json.dumps(line, allow_nan=False, default=str) + "\n")

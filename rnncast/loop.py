@@ -6,6 +6,7 @@ the weights around the best epoch, and the checkpoint that lets a stopped run re
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rnncast import distributed
 from rnncast.batches import SeriesTensors, gather_block, gather_windows, iter_chunks
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import TrainingDiverged
@@ -42,7 +44,15 @@ class EpochReport:
 
 
 class Loop:
-    """The state of one training run, epoch by epoch (resumable from a checkpoint)."""
+    """The state of one training run, epoch by epoch (resumable from a checkpoint).
+
+    Under torchrun (distributed.world()) each process walks its own series (the
+    tensors it is given) with its share of the batch, the network wrapped in
+    DistributedDataParallel; every step the processes agree on the number of scored
+    origins, on stopping and on divergence (_steps_together), so that they take the
+    same steps and the gradient is the one a single process with the whole batch
+    would take.
+    """
 
     def __init__(
         self,
@@ -56,11 +66,18 @@ class Loop:
     ):
         self.network, self.model, self.training = network, model, training
         self.tensors, self.weights, self.ranges, self.device = tensors, weights, ranges, device
+        self.world = distributed.world()
+        # The module that training steps call: the network itself, or its DDP wrapper,
+        # whose backward pass averages the gradients over the processes.
+        self.trainer = _wrapped(network, device) if self.world.is_distributed else network
         self.optimizer = _optimizer(network, training)
         self.scheduler = _scheduler(self.optimizer, training)
-        self.rng = np.random.default_rng(training.seed)
+        # Each process shuffles its own series; one process keeps the seed's own stream.
+        seed = (training.seed, self.world.rank) if self.world.is_distributed else training.seed
+        self.rng = np.random.default_rng(seed)
         self.quantiles = torch.tensor(model.output_quantiles, device=device)
-        self.has_validation = bool((ranges["val"][1] >= ranges["val"][0]).any())
+        # Every process validates when any has validation origins: the loss is their sum.
+        self.has_validation = distributed.any_true(bool((ranges["val"][1] >= ranges["val"][0]).any()))
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best_loss = math.inf
@@ -88,21 +105,18 @@ class Loop:
         began = self.epoch_began = time.perf_counter()
         self.network.train()
         total, count = 0.0, 0
-        batches = (
-            self._tbptt_batches() if self.training.strategy == "tbptt" else self._window_batches()
+        losses = self._tbptt_losses() if self.training.strategy == "tbptt" else self._window_losses()
+        steps = (
+            self._steps_together(losses, should_stop, began)
+            if self.world.is_distributed
+            else self._steps_alone(losses, should_stop, began)
         )
-        for loss_sum, loss_count in batches:
+        for loss_sum, loss_count in steps:
             total, count = total + loss_sum, count + loss_count
-            reason = should_stop() if should_stop is not None else None
-            if reason is not None:
-                self.stop_reason = f"signal {reason}"
-                break
-            spent = self.elapsed + time.perf_counter() - began
-            if self.training.max_time is not None and spent >= self.training.max_time:
-                self.stop_reason = "max_time"
-                break
+        if self.world.is_distributed:
+            total, count = distributed.sum_numbers([total, count])
         if self.stop_reason is not None and self.stop_reason.startswith("signal"):
-            self.elapsed += time.perf_counter() - began
+            self._add_elapsed(began)
             return None
         train_loss = total / max(count, 1)
         val_loss = self._validate() if self.has_validation else None
@@ -118,7 +132,7 @@ class Loop:
         elif self.scheduler is not None:
             self.scheduler.step()
         self.epoch += 1
-        self.elapsed += time.perf_counter() - began
+        self._add_elapsed(began)
         lr = self.optimizer.param_groups[0]["lr"]
         self.history.append(
             {
@@ -141,30 +155,102 @@ class Loop:
             self.training.max_time,
         )
 
-    def _tbptt_batches(self):
+    def _add_elapsed(self, began: float) -> None:
+        self.elapsed += time.perf_counter() - began
+        if self.world.is_distributed:
+            # The processes' clocks differ a little; the slowest one's decides for all.
+            self.elapsed = float(distributed.max_numbers([self.elapsed])[0])
+
+    def _steps_alone(self, losses, should_stop, began):
+        """One process: a step per loss, then a look at the signals and the clock."""
+        for loss_sum, loss_count in losses:
+            self._step(loss_sum, loss_count)
+            yield float(loss_sum.detach()), int(loss_count)
+            reason = should_stop() if should_stop is not None else None
+            if reason is not None:
+                self.stop_reason = f"signal {reason}"
+                return
+            spent = self.elapsed + time.perf_counter() - began
+            if self.training.max_time is not None and spent >= self.training.max_time:
+                self.stop_reason = "max_time"
+                return
+
+    def _steps_together(self, losses, should_stop, began):
+        """Many processes: every step, one all-reduce of a few numbers tells each what
+        all of them hold, so that they take the same steps and stop together.
+
+        A process whose series are walked keeps stepping on a copy of its last chunk
+        with weight 0 until every process is done (DDP needs every process in every
+        backward pass). The loss is scaled so that DDP's mean over the processes is the
+        sum over every scored origin divided by their number: the gradient of one
+        process holding the whole batch.
+        """
+        replay = None
+        for item in itertools.chain(losses, itertools.repeat(None)):
+            active = item is not None
+            loss_sum, loss_count = item if active else (None, 0)
+            reason = should_stop() if should_stop is not None else None
+            spent = self.elapsed + time.perf_counter() - began
+            late = self.training.max_time is not None and spent >= self.training.max_time
+            finite = not active or bool(torch.isfinite(loss_sum.detach()))
+            found = distributed.sum_numbers(
+                [float(loss_count), active, not finite, reason is not None, late]
+            )
+            origins, working, diverged, signalled, over_time = (float(v) for v in found)
+            if diverged:
+                raise TrainingDiverged(
+                    f"the training loss became non-finite in epoch {self.epoch + 1}; try a "
+                    f"lower --lr (now {self.training.lr:g}), a tighter --clip, or --scaler robust"
+                )
+            if not working:
+                return
+            if active:
+                replay = self.replay
+            else:
+                loss_sum = self._idle_loss(replay)
+            share = self.world.size / origins if origins else 0.0
+            self._apply(loss_sum * share, update=origins > 0)
+            if active:
+                yield float(loss_sum.detach()), int(loss_count)
+            if signalled:
+                self.stop_reason = f"signal {reason or 'SIGTERM'}"
+                return
+            if over_time:
+                self.stop_reason = "max_time"
+                return
+
+    def _idle_loss(self, replay: tuple | None) -> torch.Tensor:
+        """A zero loss through the whole network, for a process whose series are done:
+        its last chunk again, from a fresh state."""
+        if replay is None:
+            raise RuntimeError("a process with no training origins cannot follow the others")
+        with self._autocast():
+            forecasts, _ = self.trainer(*replay)
+        return forecasts.float().sum() * 0.0
+
+    def _tbptt_losses(self):
         low, high = self.ranges["train"]
         chunk_len = self.training.chunk_len
-        for series in self._series_batches(high + 1, self.training.batch_size):
+        for series in self._series_batches(high + 1, self._batch_size()):
             block = gather_block(self.tensors, series)
             limit = int(high[series].max()) + 1  # no origin past this one is scored
             phase = int(self.rng.integers(1, chunk_len + 1))
             state = None
             for start, stop in iter_chunks(limit, chunk_len, phase):
                 mask = block.mask(start, stop, low[series], high[series])
+                arguments = (block.inputs(start, stop), block.future(start, stop), block.codes)
                 with self._autocast():
-                    forecasts, state = self.network(
-                        block.inputs(start, stop), block.future(start, stop), block.codes, state
-                    )
+                    forecasts, state = self.trainer(*arguments, state)
                     loss_sum, loss_count = self._loss(
                         forecasts, block.targets(start, stop), mask, self.weights[series]
                     )
-                self._step(loss_sum, loss_count)
+                self.replay = (*arguments, None)
+                yield loss_sum, loss_count
                 # Truncated BPTT: the next chunk starts from this state as a constant, so
                 # gradients stop here and memory stays O(chunk_len), not O(series length).
                 state = tuple(s.detach() for s in state)
-                yield float(loss_sum.detach()), int(loss_count)
 
-    def _window_batches(self):
+    def _window_losses(self):
         series, origins = _origins(*self.ranges["train"])
         order = self.rng.permutation(series.shape[0])
         size = self.training.batch_size
@@ -180,8 +266,11 @@ class Loop:
                 loss_sum, loss_count = self._loss(
                     forecasts, windows.targets, mask, self.weights[series[chosen]]
                 )
-            self._step(loss_sum, loss_count)
-            yield float(loss_sum.detach()), int(loss_count)
+            yield loss_sum, loss_count
+
+    def _batch_size(self) -> int:
+        """Series per batch on this process: its share of the whole batch."""
+        return max(1, math.ceil(self.training.batch_size / self.world.size))
 
     def _series_batches(self, train_steps: np.ndarray, size: int) -> list[np.ndarray]:
         # Similar lengths share a batch (little padding); ties are broken at random
@@ -221,10 +310,16 @@ class Loop:
                 f"the training loss became {loss.item()} in epoch {self.epoch + 1}; try a "
                 f"lower --lr (now {self.training.lr:g}), a tighter --clip, or --scaler robust"
             )
+        self._apply(loss)
+
+    def _apply(self, loss: torch.Tensor, update: bool = True) -> None:
+        """Backpropagate ``loss`` and, with ``update``, step the optimizer."""
         if self.training.schedule == "budget":
             self._follow_budget()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if not update:
+            return
         if self.training.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.training.clip)
         self.optimizer.step()
@@ -285,6 +380,8 @@ class Loop:
                 loss_sum, loss_count = self._loss(forecasts, targets, ones, weights)
                 total, count = total + float(loss_sum), count + int(loss_count)
         self.network.train()
+        if self.world.is_distributed:
+            total, count = distributed.sum_numbers([total, count])
         loss = total / max(count, 1)
         if not math.isfinite(loss):
             raise TrainingDiverged(
@@ -348,11 +445,20 @@ class Loop:
             "optimizer": {"param_groups": optimizer["param_groups"], "state": plain_state},
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": self.rng.bit_generator.state,
+            # Each process's own shuffling stream, so that a resumed run with as many
+            # processes continues each one's (single runs keep "rng" alone).
+            **self._world_state(),
             "model": asdict(model),
             "training": asdict(training),
             "data": fingerprint,
         }
         return tensors, state
+
+    def _world_state(self) -> dict[str, Any]:
+        if not self.world.is_distributed:
+            return {}
+        states = distributed.gather_to_all(self.rng.bit_generator.state)
+        return {"world_size": self.world.size, "rng_ranks": states}
 
     def restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
         self.network.load_state_dict(prefixed(tensors, "model."))
@@ -370,13 +476,24 @@ class Loop:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         torch.random.set_rng_state(tensors["rng.torch"])
-        self.rng.bit_generator.state = state["rng"]
+        ranks = state.get("rng_ranks")
+        self.rng.bit_generator.state = ranks[self.world.rank] if ranks else state["rng"]
         self.epoch = state["epoch"]
         self.history = state["history"]
         self.best_loss = state["best_loss"]
         self.best_epoch = state["best_epoch"]
         self.bad_epochs = state["bad_epochs"]
         self.elapsed = state["elapsed"]
+
+
+def _wrapped(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The network in DistributedDataParallel, on this process's device."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    # The network registers no buffers, so DDP's buffer settings have nothing to do.
+    return DistributedDataParallel(
+        network, device_ids=[device.index] if device.type == "cuda" else None
+    )
 
 
 def budget_rate(done: float) -> float:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,51 +120,102 @@ def forecast_dataset(
     if series_per_read < 1:
         raise ConfigError(f"--series-per-read must be at least 1, got {series_per_read}")
     file_format = check_destination(out)
-    config = replace(data_config(model, static_file), horizon=None)
-    source = resolve_source(location)
-    reads = plan_reads(source, config, series_per_read)
-    model_freq = parse_frequency(model.schema["frequency"])
-    # One read is the non-streaming path exactly. Several are each laid on the model's
-    # grid so that they agree; the check then confirms that the whole data's frequency,
-    # as one read would have inferred it, is the model's.
-    several = len(reads) > 1
-    frequency_check = _FrequencyCheck(model_freq) if several else None
-    read_config = replace(config, freq=model_freq.alias) if several else config
-    series = skipped = 0
-    future = None  # the --future file's rows, read with the first read's columns
+    plan = plan_forecast(model, location, series_per_read, static_file)
+    options = {"context": context, "batch_size": batch_size, "device": device,
+               "future_file": future_file}  # fmt: skip
     with table_sink(out, file_format) as write:
-        for number, read in enumerate(reads, 1):
-            table = _read(source, read, read_config)
-            if future_file is not None:
-                future = future if future is not None else read_future_file(future_file, table)
-                table = add_future_rows(table, future)
-            if frequency_check is not None:
-                frequency_check.add(table)
-            panel = _panel(table, read, several)
-            if panel is None:
-                skipped += len(read.ids)
-                continue
-            for warning in panel.ingest.warnings:
-                _warn(warning)
-            skipped += len(panel.ingest.skipped)
-            result = forecast(model, panel, context=context, batch_size=batch_size, device=device)
-            result = _in_order(result, read.ids)
-            write(result.to_frame())
-            series += len(result.ids)
-            if several:
-                _note_read(number, len(reads), len(result.ids))
-        if frequency_check is not None:
-            frequency_check.finish(source.label)
+        series, skipped = forecast_reads(model, plan, range(len(plan.reads)), write, **options)
+        if plan.frequency_check is not None:
+            plan.frequency_check.finish(plan.source.label)
         if series == 0:
-            raise DataError(f"{source.label}: no series has any value")
+            raise DataError(f"{plan.source.label}: no series has any value")
     return StreamSummary(
         series=series,
         rows=series * model.config.horizon,
-        reads=len(reads),
+        reads=len(plan.reads),
         horizon=model.config.horizon,
         written="stdout" if file_format == "stdout" else str(out),
         skipped=skipped,
     )
+
+
+@dataclass
+class ForecastPlan:
+    """The reads a forecast makes of its data, and how each is read."""
+
+    source: Source
+    reads: list[Read]
+    config: DataConfig  # how each read is read
+    # Several reads are each laid on the model's grid; this check then confirms that
+    # the whole data's frequency, as one read would have inferred it, is the model's.
+    frequency_check: FrequencyCheck | None
+
+
+def plan_forecast(
+    model: Model,
+    location: str | Path,
+    series_per_read: int,
+    static_file: str | None = None,
+    at_least: int = 1,
+) -> ForecastPlan:
+    """The reads of ``location``, each of at most ``series_per_read`` series, and at
+    least ``at_least`` of them where the series are known before reading (a Parquet
+    source with an id column), so that as many processes can share them."""
+    config = replace(data_config(model, static_file), horizon=None)
+    source = resolve_source(location)
+    reads = plan_reads(source, config, series_per_read)
+    if len(reads) < at_least and reads[0].ids is not None:
+        series = sum(len(read.ids) for read in reads)
+        reads = plan_reads(source, config, max(1, math.ceil(series / at_least)))
+    model_freq = parse_frequency(model.schema["frequency"])
+    # One read is the non-streaming path exactly.
+    several = len(reads) > 1
+    return ForecastPlan(
+        source=source,
+        reads=reads,
+        config=replace(config, freq=model_freq.alias) if several else config,
+        frequency_check=FrequencyCheck(model_freq) if several else None,
+    )
+
+
+def forecast_reads(
+    model: Model,
+    plan: ForecastPlan,
+    numbers: Iterable[int],
+    write: Callable[[Any], None],
+    *,
+    context: int | None,
+    batch_size: int,
+    device: Any,
+    future_file: str | None,
+) -> tuple[int, int]:
+    """Forecast the reads ``numbers`` (indices into ``plan.reads``) and ``write`` each
+    one's rows; the series forecast and the series skipped."""
+    several = len(plan.reads) > 1
+    series = skipped = 0
+    future = None  # the --future file's rows, read with the first read's columns
+    for number in numbers:
+        read = plan.reads[number]
+        table = _read(plan.source, read, plan.config)
+        if future_file is not None:
+            future = future if future is not None else read_future_file(future_file, table)
+            table = add_future_rows(table, future)
+        if plan.frequency_check is not None:
+            plan.frequency_check.add(table)
+        panel = _panel(table, read, several)
+        if panel is None:
+            skipped += len(read.ids)
+            continue
+        for warning in panel.ingest.warnings:
+            _warn(warning)
+        skipped += len(panel.ingest.skipped)
+        result = forecast(model, panel, context=context, batch_size=batch_size, device=device)
+        result = _in_order(result, read.ids)
+        write(result.to_frame())
+        series += len(result.ids)
+        if several:
+            _note_read(number + 1, len(plan.reads), len(result.ids))
+    return series, skipped
 
 
 def _note_read(number: int, reads: int, series: int) -> None:
@@ -372,7 +424,7 @@ def _in_order(result: Forecasts, ids: pa.Array | None) -> Forecasts:
                    values=result.values[order])  # fmt: skip
 
 
-class _FrequencyCheck:
+class FrequencyCheck:
     """The check the non-streaming path makes once, that the frequency inferred from
     all the data is the model's, made read by read.
 
@@ -411,6 +463,18 @@ class _FrequencyCheck:
             fits = self.step_ns % model.step_ns == 0
         if not fits:
             raise _mismatch(model, self._whole())
+
+    def state(self) -> tuple[int, int, bool, tuple[bool, ...]]:
+        """What the reads so far showed, to combine with other processes' reads."""
+        return self.step_ns, self.months, self.calendar, tuple(sorted(self.month_ends))
+
+    def absorb(self, state: tuple[int, int, bool, tuple[bool, ...]]) -> None:
+        """Add what another process's reads showed (``state``)."""
+        step_ns, months, calendar, month_ends = state
+        self.step_ns = math.gcd(self.step_ns, step_ns)
+        self.months = math.gcd(self.months, months)
+        self.calendar = self.calendar and calendar
+        self.month_ends |= set(month_ends)
 
     def finish(self, label: str) -> None:
         if self.step_ns == 0:

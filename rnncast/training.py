@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rnncast import distributed
 from rnncast.artifact import (
     Model,
     NetworkShape,
@@ -224,6 +225,13 @@ def train(
         )  # fmt: skip
     if model.bidirectional and training.strategy != "window":
         raise ConfigError("--bidirectional needs --strategy window: TBPTT reads forwards only")
+    current = distributed.world()
+    if current.is_distributed and training.strategy != "tbptt":
+        raise ConfigError(
+            "--strategy window trains in one process; under torchrun use --strategy tbptt"
+        )
+    if checkpoint is not None:
+        _check_resumed_world(checkpoint[1], current, out)
     test_size = model.horizon if training.test_size is None else training.test_size
     val_size = training.val_size
     if val_size is None:
@@ -247,6 +255,8 @@ def train(
     if notes and not resume:
         log.info("chose %s", ", ".join(notes), extra={"event": "sizes_chosen", "fields": {}})
     device = resolve_device(training.device)
+    if device.type == "cuda" and current.is_distributed:
+        device = torch.device("cuda", torch.cuda.current_device())  # the local rank's GPU
     if training.threads is not None and device.type == "cpu":
         torch.set_num_threads(training.threads)
     log.info(
@@ -267,19 +277,26 @@ def train(
     season = panel.freq.season_length if model.season_inputs else 0
     long_season = (model.long_season or 0) if season else 0
     inputs = fit_inputs(panel, data)
-    extra = input_arrays(panel, inputs, model.horizon)
-    tensors = lay_out(panel, scaler, model.horizon, season, device,
+    lengths = panel.lengths
+    train_lengths = lengths - own_val
+    # Under torchrun this process lays out and walks its own series only; sizes,
+    # scalers and inputs above came from every series, the same in every process.
+    mine = distributed.shard_series(train_lengths, current)
+    part = panel.take(mine) if current.is_distributed else panel
+    extra = input_arrays(part, inputs, model.horizon)
+    tensors = lay_out(part, scaler.take(mine) if current.is_distributed else scaler,
+                      model.horizon, season, device,
+                      codes=mine if current.is_distributed else None,
                       relative=model.relative_inputs and season > 0,
                       long_season=long_season, static_numbers=extra.static_numbers,
                       static_codes=extra.static_codes,
                       known_features=extra.known_features)  # fmt: skip
-    weights = torch.from_numpy(loss_weights(head, scaler.scale)).float().to(device)
-    lengths = panel.lengths
-    train_lengths = lengths - own_val
+    weights = torch.from_numpy(loss_weights(head, scaler.scale)[mine]).float().to(device)
     ranges = {
         "train": (np.zeros_like(lengths), train_lengths - 1 - model.horizon),
         "val": (train_lengths - 1, lengths - 1 - model.horizon),
     }
+    ranges = {name: (low[mine], high[mine]) for name, (low, high) in ranges.items()}
     shape = NetworkShape(
         n_inputs=tensors.n_features,
         n_future=n_future_features(tensors.n_known, season, long_season),
@@ -305,14 +322,14 @@ def train(
             loop.restore(*checkpoint)
         elif out is not None:
             # An epoch-0 checkpoint, so a run stopped in its first epoch can resume too.
-            write_checkpoint(out, *loop.checkpoint(model, training, fingerprint))
+            _save_checkpoint(out, loop, model, training, fingerprint)
         while not loop.finished():
             report = loop.run_epoch(should_stop)
             interrupted = loop.stop_reason is not None and loop.stop_reason.startswith("signal")
             # A stop inside an epoch keeps the checkpoint of the last whole epoch: resuming
             # from half-updated weights would not continue the same run.
             if out is not None and not interrupted:
-                write_checkpoint(out, *loop.checkpoint(model, training, fingerprint))
+                _save_checkpoint(out, loop, model, training, fingerprint)
             if on_epoch is not None and report is not None:
                 on_epoch(report)
             if interrupted:
@@ -340,6 +357,31 @@ def train(
     if out is not None and save:
         save_model(result, out)
     return result
+
+
+def _save_checkpoint(
+    out: str | Path, loop: Loop, model: ModelConfig, training: TrainConfig,
+    fingerprint: dict[str, Any],
+) -> None:  # fmt: skip
+    """Every process gives its part of the checkpoint; rank 0 alone writes it."""
+    tensors, state = loop.checkpoint(model, training, fingerprint)
+    if loop.world.is_main:
+        write_checkpoint(out, tensors, state)
+
+
+def _check_resumed_world(state: dict[str, Any], current: distributed.World, out: Any) -> None:
+    """A checkpoint continues only with as many processes as wrote it: each process's
+    series and shuffling stream are part of the run."""
+    written_by = state.get("world_size", 1)
+    ranks = state.get("rng_ranks")
+    if written_by != current.size or (ranks is not None and len(ranks) != written_by):
+        how = ("without torchrun" if written_by == 1 else
+               f"under torchrun with {written_by} processes in all")  # fmt: skip
+        raise ConfigError(
+            f"the checkpoint in {out} was written by {written_by} process"
+            f"{'es' if written_by != 1 else ''}, and this run has {current.size}; resume "
+            f"{how}, or train afresh without --resume"
+        )
 
 
 def _signal_number(name: str) -> int:

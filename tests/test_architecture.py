@@ -50,6 +50,9 @@ STAGES = [
     "bases",
     "batches",
     "nn",
+    # One run over many processes under torchrun: who this process is, what they
+    # agree on (sums, maxima, rank 0's values, failures), which series are whose.
+    "distributed",
     # config.json and the other JSON files of a model directory, checked as untrusted data.
     "model_schema",
     # The model directory's format: it rebuilds networks (nn) and scalers; train
@@ -72,6 +75,8 @@ STAGES = [
     # Forecasts over datasets too large to hold at once: reads, forecasts and writes
     # a batch of series at a time.
     "streaming",
+    # Forecasts shared among the processes of a run under torchrun: parts, then one output.
+    "parts",
     # Pure numpy over arrays: error measures.
     "metrics",
     # Named for the activity, like training and forecasting: rnncast.evaluate is a function.
@@ -91,7 +96,7 @@ STAGES = [
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}
-TORCH_ALLOWED = {"nn", "batches", "snapshots", "loop", "training", "forecasting", "artifact"}
+TORCH_ALLOWED = {"nn", "distributed", "batches", "snapshots", "loop", "training", "forecasting", "artifact"}
 
 
 def module_files() -> list[Path]:

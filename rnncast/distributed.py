@@ -1,0 +1,290 @@
+"""One run over many processes: who this process is among them, and what they agree on.
+
+``torchrun`` starts the processes and sets ``WORLD_SIZE``, ``RANK`` and
+``LOCAL_RANK``; ``start`` joins them into torch's process group (NCCL on CUDA,
+gloo on the CPU), one GPU per local rank. Everything here is torch's own
+distributed engine; rnncast adds only the few agreements a run needs:
+
+- sums and maxima of a few numbers (losses, counts, seconds), so that every
+  process takes the same decision (stop, diverge, one more ensemble member);
+- small values that rank 0 decides and the others take (a blend, a folder name).
+
+A run of one process (``WORLD_SIZE`` unset or 1) never starts a process group,
+and every function here then returns its input at once, so single-process code
+needs no branches of its own. numpy and torch are imported when first needed: the
+command line reads the world before it knows whether it needs them. ``world()`` reads torch's process group, the one
+piece of global state that distributed training has by nature: a Python user who
+starts the group themselves gets the same behaviour from ``rnncast.train``.
+
+A process that dies or hangs makes the others fail at their next collective, at
+the latest after ``RNNCAST_DISTRIBUTED_TIMEOUT`` seconds (default 600): long enough
+for the work one rank does alone (rank 0 scoring the test part, writing the model),
+short enough that a lost node does not hold the others for the day.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from rnncast.errors import ConfigError, RnncastError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+TIMEOUT_VARIABLE = "RNNCAST_DISTRIBUTED_TIMEOUT"
+DEFAULT_TIMEOUT = 600.0
+
+
+class PeerFailed(RnncastError):
+    """Another process of a distributed run failed or vanished; this one stops too."""
+
+    exit_code = 1
+
+
+class RankFailed(RnncastError):
+    """Another process of the run failed with a user-facing error; this one stops
+    with the same exit code, so that every process tells the same story."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the run: rank ``rank`` of ``size`` processes, and the
+    ``local_rank``-th on its machine (its GPU)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes, logs and decides for the run."""
+        return self.rank == 0
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.size > 1
+
+
+SINGLE = World()
+
+
+def launched_world(environ: dict[str, str] | None = None) -> World:
+    """The world torchrun describes in the environment; SINGLE without it.
+
+    Raises ConfigError for values torchrun would never set (a typo in a job file)."""
+    environ = dict(os.environ) if environ is None else environ
+    if "WORLD_SIZE" not in environ:
+        return SINGLE
+    values = {}
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        text = environ.get(name, "0")
+        try:
+            values[name] = int(text)
+        except ValueError:
+            raise ConfigError(
+                f"{name}={text!r} in the environment is not a whole number; "
+                "start rnncast with torchrun, which sets it"
+            ) from None
+    size, rank, local = values["WORLD_SIZE"], values["RANK"], values["LOCAL_RANK"]
+    if size < 1 or not 0 <= rank < size or local < 0:
+        raise ConfigError(
+            f"WORLD_SIZE={size}, RANK={rank}, LOCAL_RANK={local} do not describe a run; "
+            "start rnncast with torchrun, which sets them"
+        )
+    return World(rank=rank, size=size, local_rank=local)
+
+
+def timeout_seconds(environ: dict[str, str] | None = None) -> float:
+    """How long a process waits for the others at one collective
+    (``RNNCAST_DISTRIBUTED_TIMEOUT``, seconds)."""
+    environ = dict(os.environ) if environ is None else environ
+    text = environ.get(TIMEOUT_VARIABLE)
+    if text is None:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{TIMEOUT_VARIABLE}={text!r} must be a number of seconds above 0")
+    return seconds
+
+
+def start(launched: World, device_name: str) -> World:
+    """Join the process group torchrun set up; on CUDA, take the local rank's GPU.
+    A single process joins nothing. Returns the world joined."""
+    if not launched.is_distributed:
+        return launched
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return world()
+    cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
+    if cuda:
+        if launched.local_rank >= torch.cuda.device_count():
+            raise ConfigError(
+                f"LOCAL_RANK {launched.local_rank} has no GPU: this machine has "
+                f"{torch.cuda.device_count()}; start at most that many processes per node"
+            )
+        torch.cuda.set_device(launched.local_rank)
+    timeout = timedelta(seconds=timeout_seconds())
+    try:
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout)
+    except (RuntimeError, ValueError) as exc:
+        raise PeerFailed(
+            f"rank {launched.rank}: could not join the other processes "
+            f"({_first_line(exc)}); check the torchrun rendezvous settings"
+        ) from None
+    return launched
+
+
+def finish() -> None:
+    """Leave the process group, if this process joined one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def world() -> World:
+    """The world of the process group this process has joined; SINGLE without one."""
+    import torch
+
+    if not torch.distributed.is_available() or not torch.distributed.is_initialized():
+        return SINGLE
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return World(torch.distributed.get_rank(), torch.distributed.get_world_size(), local)
+
+
+def sum_numbers(values: Sequence[float]) -> np.ndarray:
+    """The elementwise sum of ``values`` over every process (float64)."""
+    return _reduce(values, "sum")
+
+
+def max_numbers(values: Sequence[float]) -> np.ndarray:
+    """The elementwise maximum of ``values`` over every process (float64)."""
+    return _reduce(values, "max")
+
+
+def any_true(flag: bool) -> bool:
+    """Whether ``flag`` holds on any process: a decision every process then shares."""
+    return bool(max_numbers([1.0 if flag else 0.0])[0] > 0)
+
+
+def from_main(value: Any) -> Any:
+    """Rank 0's ``value``, on every process (small plain values: numbers, text, tuples)."""
+    if not world().is_distributed:
+        return value
+    import torch.distributed as dist
+
+    holder = [value]
+    _guarded(lambda: dist.broadcast_object_list(holder, src=0))
+    return holder[0]
+
+
+def gather_to_all(value: Any) -> list[Any]:
+    """Every process's ``value``, in rank order, on every process."""
+    current = world()
+    if not current.is_distributed:
+        return [value]
+    import torch.distributed as dist
+
+    values: list[Any] = [None] * current.size
+    _guarded(lambda: dist.all_gather_object(values, value))
+    return values
+
+
+def barrier() -> None:
+    """Wait until every process is here."""
+    if world().is_distributed:
+        import torch.distributed as dist
+
+        _guarded(dist.barrier)
+
+
+def raise_together(error: BaseException | None) -> None:
+    """Raise ``error`` if this process has one, or another process's if it has one:
+    after this call every process goes on, or every process stops, with the exit
+    code of the first that failed. A collective: every process calls it."""
+    if not world().is_distributed:
+        if error is not None:
+            raise error
+        return
+    report = None if error is None else (getattr(error, "exit_code", 1), str(error))
+    reports = gather_to_all(report)
+    if error is not None:
+        raise error
+    for rank, found in enumerate(reports):
+        if found is not None:
+            raise RankFailed(f"rank {rank} failed: {found[1]}", exit_code=int(found[0]))
+
+
+def shard_series(lengths: np.ndarray, current: World) -> np.ndarray:
+    """The series (indices into ``lengths``) this process trains on: every series goes
+    to one process, the longest first to the one with the fewest steps so far, so
+    that every process has about the same steps to walk each epoch."""
+    import numpy as np
+
+    if not current.is_distributed:
+        return np.arange(lengths.shape[0])
+    if lengths.shape[0] < current.size:
+        raise ConfigError(
+            f"{lengths.shape[0]} series cannot be shared among {current.size} processes; "
+            f"start at most {lengths.shape[0]} (torchrun --nproc-per-node)"
+        )
+    load = np.zeros(current.size, dtype=np.int64)
+    owner = np.empty(lengths.shape[0], dtype=np.int64)
+    # Stable order: every process computes the same shares without a word exchanged.
+    for index in np.argsort(-lengths, kind="stable"):
+        # Fewest steps first, then fewest series, so equal lengths are dealt evenly.
+        rank = int(np.argmin(load))
+        owner[index] = rank
+        load[rank] += int(lengths[index]) + 1
+    return np.flatnonzero(owner == current.rank)
+
+
+def _reduce(values: Sequence[float], how: str) -> np.ndarray:
+    import numpy as np
+
+    numbers = np.asarray(values, dtype=np.float64)
+    if not world().is_distributed:
+        return numbers
+    import torch
+    import torch.distributed as dist
+
+    device = torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
+    tensor = torch.as_tensor(numbers, device=device)
+    operation = dist.ReduceOp.SUM if how == "sum" else dist.ReduceOp.MAX
+    _guarded(lambda: dist.all_reduce(tensor, op=operation))
+    return tensor.cpu().numpy()
+
+
+def _guarded(collective: Any) -> Any:
+    """Run a collective; a peer that failed or vanished becomes PeerFailed."""
+    try:
+        return collective()
+    except RuntimeError as exc:
+        raise peer_failed(exc) from None
+
+
+def peer_failed(exc: BaseException) -> PeerFailed:
+    """The error this process stops with when a collective failed under it."""
+    return PeerFailed(
+        f"rank {world().rank}: another process of this run failed or stopped "
+        f"({_first_line(exc)}); the first error is in its rank's log lines"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
