@@ -59,6 +59,15 @@ class SeriesTensors:
         return 1 if self.relative else 0
 
 
+def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``array`` as a tensor on ``device``; to a GPU from pinned (page-locked) memory,
+    which the copy engine reads directly, without blocking the host."""
+    tensor = torch.from_numpy(array)
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def lay_out(
     panel: Panel,
     scaler: Scaler,
@@ -132,7 +141,7 @@ def lay_out(
         codes = np.column_stack([codes, static_codes])  # (S, 1 + Cc)
     extra = len(lags) if relative else 0
     return SeriesTensors(
-        rows=torch.from_numpy(rows).to(device),
+        rows=to_device(rows, device),
         starts=starts,
         lengths=lengths,
         codes=torch.as_tensor(codes, dtype=torch.int64, device=device),

@@ -281,7 +281,7 @@ def peer_failed(exc: BaseException) -> PeerFailed:
     """The error this process stops with when a collective failed under it."""
     return PeerFailed(
         f"rank {world().rank}: another process of this run failed or stopped "
-        f"({_first_line(exc)}); the first error is in its rank's log lines"
+        f"({_first_line(exc)}); its own error line, or torchrun's summary, names it"
     )
 
 

@@ -1,0 +1,346 @@
+"""One run over many processes (issue 15): the pieces in one process, and whole runs
+under ``torchrun --nproc-per-node 2`` with gloo on the CPU, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnncast import distributed, logs
+from rnncast.distributed import World, launched_world, shard_series, timeout_seconds
+from rnncast.errors import ConfigError, DataError
+
+# --- the pieces, in one process -----------------------------------------------------
+
+
+def test_no_torchrun_environment_is_a_single_process() -> None:
+    assert launched_world({}) == distributed.SINGLE
+    assert not launched_world({"PATH": "/bin"}).is_distributed
+
+
+def test_the_torchrun_environment_names_rank_and_size() -> None:
+    world = launched_world({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"})
+    assert world == World(rank=3, size=4, local_rank=1)
+    assert world.is_distributed and not world.is_main
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"WORLD_SIZE": "two", "RANK": "0"}, "WORLD_SIZE='two'"),
+        ({"WORLD_SIZE": "2", "RANK": "2", "LOCAL_RANK": "0"}, "RANK=2"),
+        ({"WORLD_SIZE": "0", "RANK": "0"}, "WORLD_SIZE=0"),
+    ],
+)
+def test_an_environment_torchrun_never_sets_is_refused(environ: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        launched_world(environ)
+
+
+def test_the_timeout_comes_from_its_variable() -> None:
+    assert timeout_seconds({}) == distributed.DEFAULT_TIMEOUT
+    assert timeout_seconds({"RNNCAST_DISTRIBUTED_TIMEOUT": "45"}) == 45.0
+    for bad in ("0", "-3", "soon", "nan"):
+        with pytest.raises(ConfigError, match="RNNCAST_DISTRIBUTED_TIMEOUT"):
+            timeout_seconds({"RNNCAST_DISTRIBUTED_TIMEOUT": bad})
+
+
+@pytest.mark.parametrize("size", [2, 3, 4])
+def test_every_series_goes_to_exactly_one_process_with_even_loads(size: int) -> None:
+    lengths = np.random.default_rng(size).integers(50, 5_000, size=37)
+    shares = [shard_series(lengths, World(rank, size)) for rank in range(size)]
+    together = np.sort(np.concatenate(shares))
+    assert np.array_equal(together, np.arange(37))
+    loads = [int(lengths[share].sum()) for share in shares]
+    # The longest-first deal leaves no process more than one series above another.
+    assert max(loads) - min(loads) <= int(lengths.max())
+
+
+def test_more_processes_than_series_is_refused() -> None:
+    with pytest.raises(ConfigError, match="3 series cannot be shared among 4 processes"):
+        shard_series(np.array([10, 20, 30]), World(0, 4))
+
+
+def test_in_one_process_the_agreements_are_the_values_themselves() -> None:
+    assert distributed.world() == distributed.SINGLE
+    assert distributed.sum_numbers([1.5, 2.0]).tolist() == [1.5, 2.0]
+    assert distributed.max_numbers([3.0]).tolist() == [3.0]
+    assert distributed.any_true(True) and not distributed.any_true(False)
+    assert distributed.from_main(("ses", 0.5)) == ("ses", 0.5)
+    assert distributed.gather_to_all({"a": 1}) == [{"a": 1}]
+    distributed.raise_together(None)
+    with pytest.raises(DataError, match="mine"):
+        distributed.raise_together(DataError("mine"))
+
+
+def test_single_process_training_starts_no_process_group(monkeypatch, tiny_data) -> None:
+    import rnncast
+    from rnncast.config import ModelConfig, TrainConfig
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a single process joined a process group")
+
+    monkeypatch.setattr(torch.distributed, "init_process_group", refuse)
+    panel = rnncast.read_panel(tiny_data)
+    model = rnncast.train(panel, ModelConfig(horizon=6, hidden=8, layers=1),
+                          TrainConfig(max_epochs=1, ensemble=1, seed=1))  # fmt: skip
+    assert model.history["epochs"] and not torch.distributed.is_initialized()
+
+
+def test_other_ranks_log_warnings_and_errors_only_naming_their_rank(capsys) -> None:
+    logs.configure("text", rank=1)
+    logs.note("trained", "an info line")
+    logs.warn("data_warning", "a warning line")
+    err = capsys.readouterr().err
+    assert "an info line" not in err
+    assert "rank 1: warning: a warning line" in err
+    logs.configure("json", rank=2, command="train")
+    logs.fail("failed", "an error line")
+    line = json.loads(capsys.readouterr().err)
+    assert (line["rank"], line["level"], line["message"]) == (2, "error", "an error line")
+    logs.configure("text", rank=0)
+    logs.note("trained", "rank 0 speaks for the run")
+    assert capsys.readouterr().err == "rank 0 speaks for the run\n"
+    logging.getLogger(logs.LOGGER).handlers = []
+
+
+def test_commands_without_a_distributed_form_refuse_torchrun(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from rnncast.cli import app
+
+    data = tmp_path / "d.csv"
+    data.write_text("unique_id,ds,y\na,2025-01-01,1\na,2025-01-02,2\n")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    result = CliRunner().invoke(app, ["check", str(data)])
+    assert result.exit_code == 2
+    assert "rank 1: error: rnncast check runs in one process; start it without torchrun" in (
+        result.stderr
+    )
+    monkeypatch.setenv("RANK", "7")
+    result = CliRunner().invoke(app, ["check", str(data)])
+    assert result.exit_code == 2
+    assert "do not describe a run" in result.stderr
+
+
+# --- whole runs under torchrun ---------------------------------------------------------
+
+HORIZON = 6
+TRAIN = ["--horizon", str(HORIZON), "--hidden", "8", "--layers", "1", "--ensemble", "1",
+         "--seed", "1", "--log-format", "text"]  # fmt: skip
+
+
+def _frame(series: int, steps: int) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    hours = np.arange(steps)
+    rows = []
+    for index in range(series):
+        level = 10 + 3 * index
+        values = level + 2 * np.sin(2 * np.pi * hours / 24 + index) + rng.normal(0, 0.3, steps)
+        rows.append(pd.DataFrame({
+            "unique_id": f"s{index}",
+            "ds": pd.date_range("2025-01-01", periods=steps, freq="h"),
+            "y": values,
+        }))  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    path = tmp_path / "load.parquet"
+    _frame(series=4, steps=240).to_parquet(path, index=False)
+    return path
+
+
+def _environment() -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}  # fmt: skip
+    # Two processes share this machine's cores; a bounded wait for a lost peer.
+    return {**environ, "OMP_NUM_THREADS": "1", "RNNCAST_DISTRIBUTED_TIMEOUT": "60",
+            "COLUMNS": "200"}  # fmt: skip
+
+
+def _torchrun(*arguments: str, script: Path | None = None) -> list[str]:
+    target = [str(script)] if script is not None else ["-m", "rnncast"]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc-per-node", "2", *target, *arguments]  # fmt: skip
+
+
+def _run(command: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=_environment(), capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def test_train_and_forecast_under_torchrun_behave_as_one_run(tiny_data: Path, tmp_path) -> None:
+    import rnncast
+
+    done = _run(_torchrun("train", str(tiny_data), "--out", "model", *TRAIN, "--max-epochs", "12"),
+                tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # One log stream: rank 0's lines only, and one "trained" line.
+    assert "rank 1:" not in done.stderr
+    assert done.stderr.count("model written to model") == 1
+    model = rnncast.load_model(tmp_path / "model")
+    assert model.history["epochs"] and model.config.horizon == HORIZON
+    assert (tmp_path / "model" / "report.md").is_file()
+    assert not list(tmp_path.glob(".model*")), "a lock or staging folder was left behind"
+
+    shared = _run(_torchrun("forecast", str(tiny_data), "--model", "model", "--out", "two.csv"),
+                  tmp_path)  # fmt: skip
+    assert shared.returncode == 0, shared.stderr
+    # The processes shared the 4 series in reads of 2; one process reading the same
+    # reads writes the same bytes.
+    alone = subprocess.run(
+        [sys.executable, "-m", "rnncast", "forecast", str(tiny_data), "--model", "model",
+         "--out", "one.csv", "--series-per-read", "2"],
+        cwd=tmp_path, env=_environment(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert len(pd.read_csv(tmp_path / "two.csv")) == 4 * HORIZON
+    assert not list(tmp_path.glob(".two.csv*"))
+
+
+def _wait_for(path: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.2)
+
+
+def _worker_of_rank(launcher: int, rank: int) -> int:
+    """The pid of the worker process torchrun started for ``rank``."""
+    children = Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split()
+    for child in children:
+        environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        if f"RANK={rank}".encode() in environ:
+            return int(child)
+    raise AssertionError(f"no worker of rank {rank} among {children}")
+
+
+LONG = ["--max-time", "120", "--max-epochs", "10000", "--patience", "10000"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+def test_sigterm_stops_every_rank_with_a_checkpoint_and_resume_continues(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    # The resumed run keeps the checkpoint's settings: a budget of 15 s in all.
+    budget = ["--max-time", "15", "--max-epochs", "10000", "--patience", "10000"]
+    launcher = subprocess.Popen(
+        _torchrun("train", str(tiny_data), "--out", "model", *TRAIN, *budget), cwd=tmp_path,
+        env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    checkpoint = tmp_path / "model" / "checkpoint.safetensors"
+    _wait_for(checkpoint, 120)
+    time.sleep(2)  # a few epochs
+    launcher.send_signal(signal.SIGTERM)
+    _, err = launcher.communicate(timeout=90)
+    assert launcher.returncode != 0
+    assert "error: training stopped by SIGTERM" in err
+    assert "rank 1: error: training stopped by SIGTERM" in err
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["checkpoint.safetensors"]
+
+    # Another number of processes cannot continue this run, and says what can.
+    alone = subprocess.run(
+        [sys.executable, "-m", "rnncast", "train", str(tiny_data), "--out", "model", *TRAIN,
+         "--resume"], cwd=tmp_path, env=_environment(), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert alone.returncode == 2
+    assert "was written by 2 processes, and this run has 1; resume under torchrun" in alone.stderr
+
+    resumed = _run(_torchrun("train", str(tiny_data), "--out", "model", *TRAIN, "--resume"),
+                   tmp_path)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from epoch" in resumed.stderr
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+def test_a_killed_rank_stops_the_others_and_keeps_the_checkpoint(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    launcher = subprocess.Popen(
+        _torchrun("train", str(tiny_data), "--out", "model", *TRAIN, *LONG), cwd=tmp_path,
+        env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for(tmp_path / "model" / "checkpoint.safetensors", 120)
+    time.sleep(2)
+    os.kill(_worker_of_rank(launcher.pid, 1), signal.SIGKILL)
+    began = time.monotonic()
+    _, err = launcher.communicate(timeout=120)
+    # Bounded: torchrun notices the death and the survivor's next collective fails.
+    assert time.monotonic() - began < 90
+    assert launcher.returncode != 0
+    # torchrun's summary names the rank that died and how; rank 0 either fails at its
+    # next collective, saying so, or is stopped by torchrun's SIGTERM while blocked in it.
+    assert "rank      : 1 (local_rank: 1)" in err and "Signal 9 (SIGKILL)" in err
+    assert ("rank 0: another process of this run failed or stopped" in err
+            or "rank      : 0 (local_rank: 0)" in err)  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["checkpoint.safetensors"]
+    assert not list(tmp_path.glob(".model.lock"))
+
+
+FAULT = """
+import sys
+import rnncast.loop
+from rnncast.cli import main
+from rnncast.errors import DataError
+
+calls = []
+validate = rnncast.loop.Loop._validate
+
+
+def failing_validate(self):
+    calls.append(1)
+    if self.world.rank == 1 and len(calls) == 3:
+        raise DataError("an error raised on rank 1 only")
+    return validate(self)
+
+
+rnncast.loop.Loop._validate = failing_validate
+sys.argv = ["rnncast", *sys.argv[1:]]
+main()
+"""
+
+
+def test_an_error_on_one_rank_stops_the_run_naming_that_rank(tiny_data: Path, tmp_path) -> None:
+    script = tmp_path / "fault.py"
+    script.write_text(FAULT)
+    done = _run(_torchrun("train", str(tiny_data), "--out", "model", *TRAIN, *LONG,
+                          script=script), tmp_path)  # fmt: skip
+    assert done.returncode != 0
+    assert "rank 1: error: an error raised on rank 1 only" in done.stderr
+    assert "rank 0: another process of this run failed or stopped" in done.stderr
+    # Two whole epochs were checkpointed before the failure; no model was written.
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["checkpoint.safetensors"]
+
+
+def test_rank_zero_failing_to_take_the_lock_stops_every_rank(tiny_data: Path, tmp_path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        lock = tmp_path / ".model.lock"
+        lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
+                                    "started": None, "since": "now"}))  # fmt: skip
+        done = _run(_torchrun("train", str(tiny_data), "--out", "model", *TRAIN), tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode != 0
+    assert "error: model is being written by another rnncast run" in done.stderr
+    assert "rank 1: error: rank 0 failed: model is being written by another" in done.stderr
+    assert not (tmp_path / "model").exists()
