@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import shutil
 import statistics
@@ -95,7 +96,7 @@ def run_case(case: str, data: Path, work: Path, epochs: int, series: int) -> dic
         return {"case": case, "failed": done.stderr[-2000:]}
     history = json.loads((out / "history.json").read_text())
     epochs_run = history["epochs"]
-    seconds = [b["seconds"] - a["seconds"] for a, b in zip(epochs_run, epochs_run[1:])]
+    seconds = [b["seconds"] - a["seconds"] for a, b in itertools.pairwise(epochs_run)]
     metrics = json.loads((out / "metrics.json").read_text())
     summary = metrics["summary"]
     config = json.loads((out / "config.json").read_text())
@@ -150,23 +151,32 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     document = json.loads(args.output.read_text()) if args.output.exists() else {"runs": {}}
     document["runs"][args.label] = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(("torch", "numpy", "pyarrow")),
-        "settings": {"steps": args.steps, "epochs": args.epochs, "horizon": HORIZON,
-                     "train_args": SIZES},  # fmt: skip
+        "settings": {
+            "steps": args.steps,
+            "epochs": args.epochs,
+            "horizon": HORIZON,
+            "train_args": SIZES,
+        },
         "rows": rows,
     }
     write_json_atomically(args.output, document)
-    print("\n| series | case | s/epoch | steps/s | MASE (seasonal naive) | val loss | peak RSS/rank MB |")
+    print(
+        "\n| series | case | s/epoch | steps/s | MASE (seasonal naive) | val loss "
+        "| peak RSS/rank MB |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         if "failed" in row:
             print(f"| | {row['case']} | failed | | | | |")
             continue
         rss = ", ".join(f"{b / 2**20:.0f}" for b in row["peak_rss_bytes_per_rank"])
-        print(f"| {row['series']} | {row['case']} | {row['epoch_seconds_median']} | "
-              f"{row['steps_per_second']:,.0f} | {row['mase']:.3f} ({row['mase_seasonal_naive']:.3f})"
-              f" | {row['best_val_loss']:.4f} | {rss} |")  # fmt: skip
+        print(
+            f"| {row['series']} | {row['case']} | {row['epoch_seconds_median']} | "
+            f"{row['steps_per_second']:,.0f} | {row['mase']:.3f} "
+            f"({row['mase_seasonal_naive']:.3f}) | {row['best_val_loss']:.4f} | {rss} |"
+        )
     return 0
 
 

@@ -12,9 +12,10 @@ distributed engine; rnncast adds only the few agreements a run needs:
 A run of one process (``WORLD_SIZE`` unset or 1) never starts a process group,
 and every function here then returns its input at once, so single-process code
 needs no branches of its own. numpy and torch are imported when first needed: the
-command line reads the world before it knows whether it needs them. ``world()`` reads torch's process group, the one
-piece of global state that distributed training has by nature: a Python user who
-starts the group themselves gets the same behaviour from ``rnncast.train``.
+command line reads the world before it knows whether it needs them. ``world()``
+reads torch's process group, the one piece of global state that distributed
+training has by nature: a Python user who starts the group themselves gets the same
+behaviour from ``rnncast.train``.
 
 A process that dies or hangs makes the others fail at their next collective, at
 the latest after ``RNNCAST_DISTRIBUTED_TIMEOUT`` seconds (default 600): long enough

@@ -86,7 +86,8 @@ def train_members(
         if index and training.ensemble is None and not another_fits(spent, budget, refit_share):
             break
         if index and stop_requested(should_stop):
-            log.warning("%s arrived after %d members; those are kept", stop_name(should_stop), index,
+            log.warning("%s arrived after %d members; those are kept", stop_name(should_stop),
+                        index,
                         extra={"event": "members_cut", "fields": {"members": index}})  # fmt: skip
             break
         share = left / (wanted - index) if training.ensemble else left
@@ -106,8 +107,8 @@ def train_members(
         except Interrupted as stop:
             if not index or not stop.polite:
                 raise
-            log.warning("%s during member %d; the %d trained before are kept", stop_name(should_stop),
-                        index + 1, index,
+            log.warning("%s during member %d; the %d trained before are kept",
+                        stop_name(should_stop), index + 1, index,
                         extra={"event": "members_cut", "fields": {"members": index}})  # fmt: skip
             break
         # Under torchrun, the slowest process's time decides whether another fits.

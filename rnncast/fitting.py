@@ -84,7 +84,8 @@ def train(
     should_stop = options.get("should_stop")
     if refit and stop_requested(should_stop):
         log.warning("%s arrived before the refit; the model validated without it is kept",
-                    stop_name(should_stop), extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
+                    stop_name(should_stop),
+                    extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
     elif refit:
         spent = sum(member.history["seconds"] for member in members)
         try:
@@ -101,7 +102,8 @@ def train(
                 raise
             # The model validated before the refit is whole and scored: keep it.
             log.warning("%s during the refit; the model validated without it is kept",
-                        stop_name(should_stop), extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
+                        stop_name(should_stop),
+                        extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
     if out is not None and save:
         save_model(trained, out)
     return trained

@@ -77,7 +77,8 @@ class Loop:
         self.rng = np.random.default_rng(seed)
         self.quantiles = torch.tensor(model.output_quantiles, device=device)
         # Every process validates when any has validation origins: the loss is their sum.
-        self.has_validation = distributed.any_true(bool((ranges["val"][1] >= ranges["val"][0]).any()))
+        validated = bool((ranges["val"][1] >= ranges["val"][0]).any())
+        self.has_validation = distributed.any_true(validated)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best_loss = math.inf
@@ -105,7 +106,8 @@ class Loop:
         began = self.epoch_began = time.perf_counter()
         self.network.train()
         total, count = 0.0, 0
-        losses = self._tbptt_losses() if self.training.strategy == "tbptt" else self._window_losses()
+        tbptt = self.training.strategy == "tbptt"
+        losses = self._tbptt_losses() if tbptt else self._window_losses()
         steps = (
             self._steps_together(losses, should_stop, began)
             if self.world.is_distributed

@@ -96,7 +96,16 @@ STAGES = [
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}
-TORCH_ALLOWED = {"nn", "distributed", "batches", "snapshots", "loop", "training", "forecasting", "artifact"}
+TORCH_ALLOWED = {
+    "nn",
+    "distributed",
+    "batches",
+    "snapshots",
+    "loop",
+    "training",
+    "forecasting",
+    "artifact",
+}
 
 
 def module_files() -> list[Path]:
