@@ -31,7 +31,10 @@ run goes to stdout. See ``bench/README.md``.
 
 Usage: python bench/accuracy.py [--datasets m4h,m3m,m3y,etth1,sample] [--max-time S |
        NAME=S,...] [--series N] [--extra-args "..."] [--label NAME] [--skip-stats]
-       [--skip-rnncast]
+       [--skip-rnncast] [--processes N]
+
+``--processes N`` runs train and forecast under ``torchrun --standalone
+--nproc-per-node N`` (bench/distributed.py compares 1 and 2 processes this way).
 """
 
 from __future__ import annotations
@@ -539,7 +542,7 @@ def run_rnncast(name: str, work: Path, prepared: dict[str, Any], args) -> dict[s
     # The defaults as a user gets them: only the horizon and a seed, and a --max-time
     # only when asked for (rnncast's own budget follows from the data's size).
     budget = ["--max-time", f"{max_time:g}"] if args.max_time_given else []
-    command = [str(RNNCAST), "train", str(train_path), "--horizon", str(horizon), "--seed",
+    command = [*_launch(args), "train", str(train_path), "--horizon", str(horizon), "--seed",
                str(SEED), *budget, "--out", str(model_dir), *data_args,
                *shlex.split(args.extra_args)]  # fmt: skip
     print(f"  rnncast train ({max_time:g} s at most) ...", flush=True)
@@ -597,7 +600,7 @@ def run_rnncast(name: str, work: Path, prepared: dict[str, Any], args) -> dict[s
             result["evaluate_metrics"] = str(report / "metrics.json")
     else:
         out = work / "forecast.parquet"
-        command = [str(RNNCAST), "forecast", str(train_path), "--model", str(model_dir), "--out",
+        command = [*_launch(args), "forecast", str(train_path), "--model", str(model_dir), "--out",
                    str(out)]  # fmt: skip
         print("  rnncast forecast ...", flush=True)
         run = run_process(command, 1200)
@@ -607,6 +610,15 @@ def run_rnncast(name: str, work: Path, prepared: dict[str, Any], args) -> dict[s
         forecasts.append(str(out))
     result["forecasts"] = forecasts
     return result
+
+
+def _launch(args) -> list[str]:
+    """The start of an rnncast command line: the CLI, or torchrun starting
+    ``--processes`` of it (training and forecasting, which run under torchrun)."""
+    if args.processes == 1:
+        return [str(RNNCAST)]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+            str(args.processes), "-m", "rnncast"]  # fmt: skip
 
 
 def _model_summary(description: dict[str, Any]) -> dict[str, Any]:
@@ -763,6 +775,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--series", type=int, help="only N series, evenly spaced by id "
                         "(ETTh1: the first N origins), for a quick check")  # fmt: skip
     parser.add_argument("--extra-args", default="", help="more options for rnncast train")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="train and forecast under torchrun with N processes (gloo)")  # fmt: skip
     parser.add_argument(
         "--label",
         help="name of this run in the results (default: defaults, "
@@ -788,8 +802,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(str(error))
     if args.series is not None and args.series < 1:
         parser.error("--series must be at least 1")
-    if args.extra_args and not args.label:
-        parser.error("--extra-args needs a --label, so an ablation never replaces the defaults")
+    if (args.extra_args or args.processes != 1) and not args.label:
+        parser.error("--extra-args and --processes need a --label, so an ablation never "
+                     "replaces the defaults")  # fmt: skip
     if not args.label:
         args.label = "baselines" if args.skip_rnncast else "defaults"
         if args.series:
