@@ -776,7 +776,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(ETTh1: the first N origins), for a quick check")  # fmt: skip
     parser.add_argument("--extra-args", default="", help="more options for rnncast train")
     parser.add_argument("--processes", type=int, default=1,
-                        help="train and forecast under torchrun with N processes (gloo)")  # fmt: skip
+                        help="train and forecast under torchrun, N processes")  # fmt: skip
     parser.add_argument(
         "--label",
         help="name of this run in the results (default: defaults, "
