@@ -103,7 +103,7 @@ def run_case(case: str, data: Path, work: Path, epochs: int, series: int) -> dic
     val_size = config["training"]["val_size"]
     trained_steps = series * (int(config["data"]["steps"]) // series - val_size)
     median = statistics.median(seconds) if seconds else epochs_run[0]["seconds"]
-    rss = sorted(json.loads(p.read_text()) for p in peaks.glob("*.json"))
+    rss = sorted((json.loads(p.read_text()) for p in peaks.glob("*.json")), key=lambda e: e["rank"])
     return {
         "case": case,
         "series": series,
@@ -112,7 +112,7 @@ def run_case(case: str, data: Path, work: Path, epochs: int, series: int) -> dic
         "steps_per_second": round(trained_steps / median, 1),
         "wall_s": round(wall, 2),
         "best_val_loss": history["best_loss"],
-        "mase": summary["rnncast"]["mase"]["mean"],
+        "mase": summary["model"]["mase"]["mean"],
         "mase_seasonal_naive": summary["seasonal_naive"]["mase"]["mean"],
         "peak_rss_bytes_per_rank": [entry["peak_rss_bytes"] for entry in rss],
     }

@@ -104,7 +104,8 @@ def train(
             log.warning("%s during the refit; the model validated without it is kept",
                         stop_name(should_stop),
                         extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
-    if out is not None and save:
+    # Under torchrun every process holds the same model; rank 0 alone writes it.
+    if out is not None and save and distributed.world().is_main:
         save_model(trained, out)
     return trained
 

@@ -6,7 +6,6 @@ the weights around the best epoch, and the checkpoint that lets a stopped run re
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable
@@ -20,12 +19,9 @@ from rnncast import distributed
 from rnncast.batches import SeriesTensors, gather_block, gather_windows, iter_chunks
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import TrainingDiverged
+from rnncast.lockstep import Lockstep
+from rnncast.optimization import budget_rate, make_optimizer, make_scheduler
 from rnncast.snapshots import Snapshots, average, prefixed
-
-# The "budget" schedule: warm up over this share of the time budget, then decay
-# along a cosine to this share of the rate when the budget is spent.
-BUDGET_WARMUP = 0.05
-BUDGET_FLOOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -67,11 +63,13 @@ class Loop:
         self.network, self.model, self.training = network, model, training
         self.tensors, self.weights, self.ranges, self.device = tensors, weights, ranges, device
         self.world = distributed.world()
-        # The module that training steps call: the network itself, or its DDP wrapper,
-        # whose backward pass averages the gradients over the processes.
-        self.trainer = _wrapped(network, device) if self.world.is_distributed else network
-        self.optimizer = _optimizer(network, training)
-        self.scheduler = _scheduler(self.optimizer, training)
+        # Under torchrun, training steps call the network through DDP (lockstep.py).
+        self.lockstep = Lockstep(network, device) if self.world.is_distributed else None
+        self.trainer = self.lockstep.trainer if self.lockstep is not None else network
+        # The last chunk's inputs, which an idle process steps on again (_idle_loss).
+        self.replay: tuple | None = None
+        self.optimizer = make_optimizer(network, training)
+        self.scheduler = make_scheduler(self.optimizer, training)
         # Each process shuffles its own series; one process keeps the seed's own stream.
         seed = (training.seed, self.world.rank) if self.world.is_distributed else training.seed
         self.rng = np.random.default_rng(seed)
@@ -108,13 +106,18 @@ class Loop:
         total, count = 0.0, 0
         tbptt = self.training.strategy == "tbptt"
         losses = self._tbptt_losses() if tbptt else self._window_losses()
-        steps = (
-            self._steps_together(losses, should_stop, began)
-            if self.world.is_distributed
-            else self._steps_alone(losses, should_stop, began)
-        )
+        if self.lockstep is None:
+            steps = self._steps_alone(losses, should_stop, began)
+        else:
+            budget = self.training.max_time
+            deadline = None if budget is None else began + budget - self.elapsed
+            steps = self.lockstep.steps(
+                losses, self._apply, self._idle_loss, should_stop, deadline, self._diverged()
+            )
         for loss_sum, loss_count in steps:
             total, count = total + loss_sum, count + loss_count
+        if self.lockstep is not None and self.lockstep.stop_reason is not None:
+            self.stop_reason = self.lockstep.stop_reason
         if self.world.is_distributed:
             total, count = distributed.sum_numbers([total, count])
         if self.stop_reason is not None and self.stop_reason.startswith("signal"):
@@ -177,58 +180,20 @@ class Loop:
                 self.stop_reason = "max_time"
                 return
 
-    def _steps_together(self, losses, should_stop, began):
-        """Many processes: every step, one all-reduce of a few numbers tells each what
-        all of them hold, so that they take the same steps and stop together.
-
-        A process whose series are walked keeps stepping on a copy of its last chunk
-        with weight 0 until every process is done (DDP needs every process in every
-        backward pass). The loss is scaled so that DDP's mean over the processes is the
-        sum over every scored origin divided by their number: the gradient of one
-        process holding the whole batch.
-        """
-        replay = None
-        for item in itertools.chain(losses, itertools.repeat(None)):
-            active = item is not None
-            loss_sum, loss_count = item if active else (None, 0)
-            reason = should_stop() if should_stop is not None else None
-            spent = self.elapsed + time.perf_counter() - began
-            late = self.training.max_time is not None and spent >= self.training.max_time
-            finite = not active or bool(torch.isfinite(loss_sum.detach()))
-            found = distributed.sum_numbers(
-                [float(loss_count), active, not finite, reason is not None, late]
-            )
-            origins, working, diverged, signalled, over_time = (float(v) for v in found)
-            if diverged:
-                raise TrainingDiverged(
-                    f"the training loss became non-finite in epoch {self.epoch + 1}; try a "
-                    f"lower --lr (now {self.training.lr:g}), a tighter --clip, or --scaler robust"
-                )
-            if not working:
-                return
-            if active:
-                replay = self.replay
-            else:
-                loss_sum = self._idle_loss(replay)
-            share = self.world.size / origins if origins else 0.0
-            self._apply(loss_sum * share, update=origins > 0)
-            if active:
-                yield float(loss_sum.detach()), int(loss_count)
-            if signalled:
-                self.stop_reason = f"signal {reason or 'SIGTERM'}"
-                return
-            if over_time:
-                self.stop_reason = "max_time"
-                return
-
-    def _idle_loss(self, replay: tuple | None) -> torch.Tensor:
+    def _idle_loss(self) -> torch.Tensor:
         """A zero loss through the whole network, for a process whose series are done:
         its last chunk again, from a fresh state."""
-        if replay is None:
+        if self.replay is None:
             raise RuntimeError("a process with no training origins cannot follow the others")
         with self._autocast():
-            forecasts, _ = self.trainer(*replay)
+            forecasts, _ = self.trainer(*self.replay)
         return forecasts.float().sum() * 0.0
+
+    def _diverged(self) -> str:
+        return (
+            f"the training loss became non-finite in epoch {self.epoch + 1}; try a lower "
+            f"--lr (now {self.training.lr:g}), a tighter --clip, or --scaler robust"
+        )
 
     def _tbptt_losses(self):
         low, high = self.ranges["train"]
@@ -486,50 +451,6 @@ class Loop:
         self.best_epoch = state["best_epoch"]
         self.bad_epochs = state["bad_epochs"]
         self.elapsed = state["elapsed"]
-
-
-def _wrapped(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """The network in DistributedDataParallel, on this process's device."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    # The network registers no buffers, so DDP's buffer settings have nothing to do.
-    return DistributedDataParallel(
-        network, device_ids=[device.index] if device.type == "cuda" else None
-    )
-
-
-def budget_rate(done: float) -> float:
-    """The "budget" schedule's share of the rate when a share ``done`` of the budget
-    is spent: from 0.1 up to 1 over the warm-up, then a cosine down to BUDGET_FLOOR."""
-    done = min(max(done, 0.0), 1.0)
-    if done < BUDGET_WARMUP:
-        return 0.1 + 0.9 * done / BUDGET_WARMUP
-    progress = (done - BUDGET_WARMUP) / (1.0 - BUDGET_WARMUP)
-    return BUDGET_FLOOR + (1 - BUDGET_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def _optimizer(network: torch.nn.Module, training: TrainConfig) -> torch.optim.Optimizer:
-    kinds = {
-        "adam": torch.optim.Adam,
-        "adamw": torch.optim.AdamW,
-        "rmsprop": torch.optim.RMSprop,
-        "sgd": torch.optim.SGD,
-    }
-    extra = {"momentum": 0.9} if training.optimizer == "sgd" else {}
-    return kinds[training.optimizer](
-        network.parameters(), lr=training.lr, weight_decay=training.weight_decay, **extra
-    )
-
-
-def _scheduler(optimizer: torch.optim.Optimizer, training: TrainConfig):
-    if training.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=training.max_epochs)
-    if training.schedule == "plateau":
-        # Halve the rate well before early stopping gives up, so a plateau gets one
-        # or two lower rates to try.
-        wait = max(1, training.patience // 3)
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=wait)
-    return None
 
 
 def _origins(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -60,6 +60,10 @@ STAGES = [
     "artifact",
     # Named for the activity so that rnncast.train and rnncast.forecast, the public
     # functions, are never shadowed by submodules of the same name once imported.
+    # The optimizer and the learning-rate schedules; the steps the processes of a run
+    # under torchrun take together (DDP, and what they agree on before each step).
+    "optimization",
+    "lockstep",
     # The weights kept from epoch to epoch (best, last, averaged) and their checkpoint form.
     "snapshots",
     # One run epoch by epoch (TBPTT or windows, early stopping, checkpoints' contents).
@@ -99,6 +103,8 @@ ALWAYS_ALLOWED = {"errors", "config"}
 TORCH_ALLOWED = {
     "nn",
     "distributed",
+    "optimization",
+    "lockstep",
     "batches",
     "snapshots",
     "loop",

@@ -535,7 +535,7 @@ def test_a_model_with_a_long_season_trains_saves_loads_and_forecasts(tmp_path: P
 
 
 def test_the_budget_schedule_warms_up_then_decays_to_its_floor() -> None:
-    from rnncast.loop import BUDGET_FLOOR, BUDGET_WARMUP, budget_rate
+    from rnncast.optimization import BUDGET_FLOOR, BUDGET_WARMUP, budget_rate
 
     assert budget_rate(0.0) == pytest.approx(0.1)
     assert budget_rate(BUDGET_WARMUP) == pytest.approx(1.0)
@@ -546,7 +546,7 @@ def test_the_budget_schedule_warms_up_then_decays_to_its_floor() -> None:
 
 
 def test_without_a_time_limit_the_budget_schedule_follows_the_epochs() -> None:
-    from rnncast.loop import budget_rate
+    from rnncast.optimization import budget_rate
     from rnncast.training import train as train_network
 
     # rnncast.train always sets a time budget; the network's own training need not.
