@@ -45,9 +45,9 @@ class Loop:
     Under torchrun (distributed.world()) each process walks its own series (the
     tensors it is given) with its share of the batch, the network wrapped in
     DistributedDataParallel; every step the processes agree on the number of scored
-    origins, on stopping and on divergence (_steps_together), so that they take the
-    same steps and the gradient is the one a single process with the whole batch
-    would take.
+    origins, on stopping and on divergence (lockstep.py), so that they take the same
+    steps and the gradient is the one a single process with the whole batch would
+    take.
     """
 
     def __init__(
@@ -211,7 +211,8 @@ class Loop:
                     loss_sum, loss_count = self._loss(
                         forecasts, block.targets(start, stop), mask, self.weights[series]
                     )
-                self.replay = (*arguments, None)
+                if self.lockstep is not None:
+                    self.replay = (*arguments, None)
                 yield loss_sum, loss_count
                 # Truncated BPTT: the next chunk starts from this state as a constant, so
                 # gradients stop here and memory stays O(chunk_len), not O(series length).
