@@ -376,7 +376,13 @@ def train(
                 )  # fmt: skip
             # Training is done: a first SIGTERM from here on waits for the model to be
             # saved (seconds), rather than losing the run; a second one still stops it.
-            document = holdout.save(trained, settings)
+            # Under torchrun rank 0 saves, and every process ends as its save did.
+            document, refused = None, None
+            try:
+                document = holdout.save(trained, settings)
+            except RnncastError as exc:
+                refused = exc
+            distributed.raise_together(refused)
             if stop_reason():
                 logs.warn("signal_after_training",
                           f"{stop_reason()} arrived after training; the model was saved first",

@@ -306,6 +306,12 @@ def train(
     )
     _check_memory(model, training, shape, device)
     fingerprint = _fingerprint(panel)
+    if current.is_distributed:
+        # Every process chose the sizes from its own read of the data: they must agree.
+        distributed.check_same(
+            {**fingerprint, "ids": _ids_digest(panel), "model": asdict(model),
+             "training": asdict(training)}, "the data and the settings chosen from it",
+        )  # fmt: skip
     if checkpoint is not None and checkpoint[1]["data"] != fingerprint:
         raise ConfigError(
             f"the checkpoint in {out} was made on other data ({checkpoint[1]['data']['series']} "
@@ -414,6 +420,12 @@ def loss_weights(head: Panel, scales: np.ndarray) -> np.ndarray:
     middle = np.median(weights)
     weights = np.clip(weights, middle / 10, middle * 10)
     return weights / weights.mean()
+
+
+def _ids_digest(panel: Panel) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(panel.ids.astype(str)).encode()).hexdigest()[:16]
 
 
 def _fingerprint(panel: Panel) -> dict[str, Any]:

@@ -78,6 +78,8 @@ STAGES = [
     "sinks",
     # Forecasts over datasets too large to hold at once: reads, forecasts and writes
     # a batch of series at a time.
+    # The frequency of data read in several reads, checked as the whole data would show it.
+    "read_frequency",
     "streaming",
     # Forecasts shared among the processes of a run under torchrun: parts, then one output.
     "parts",

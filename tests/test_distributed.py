@@ -344,3 +344,97 @@ def test_rank_zero_failing_to_take_the_lock_stops_every_rank(tiny_data: Path, tm
     assert "error: model is being written by another rnncast run" in done.stderr
     assert "rank 1: error: rank 0 failed: model is being written by another" in done.stderr
     assert not (tmp_path / "model").exists()
+
+
+def test_the_first_difference_between_processes_is_named_by_its_key() -> None:
+    from rnncast.distributed import _difference
+
+    first = {"series": 3, "model": {"hidden": 64, "layers": 2}}
+    other = {"series": 3, "model": {"hidden": 32, "layers": 2}}
+    assert _difference(first, other) == ("model.hidden", 64, 32)
+    assert _difference(5, 6) == ("the value", 5, 6)
+
+
+DIFFERENT_SIZES = """
+import sys
+from dataclasses import replace
+import rnncast.training
+from rnncast.cli import main
+
+choose = rnncast.training.choose_sizes
+
+
+def other_sizes_on_rank_1(panel, model, training):
+    import torch.distributed as dist
+
+    model, training, notes = choose(panel, model, training)
+    if dist.get_rank() == 1:
+        model = replace(model, hidden=16)
+    return model, training, notes
+
+
+rnncast.training.choose_sizes = other_sizes_on_rank_1
+sys.argv = ["rnncast", *sys.argv[1:]]
+main()
+"""
+
+
+def test_processes_that_read_different_data_stop_before_training(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "different.py"
+    script.write_text(DIFFERENT_SIZES)
+    arguments = [a for a in TRAIN if a not in ("--hidden", "8")]
+    done = _run(_torchrun("train", str(tiny_data), "--out", "model", *arguments,
+                          script=script), tmp_path)  # fmt: skip
+    assert done.returncode != 0
+    message = "the processes differ in the data and the settings chosen from it: model.hidden"
+    assert f"error: {message} is 32 on rank 0 and 16 on rank 1" in done.stderr
+    assert f"rank 1: error: {message}" in done.stderr
+    assert "exitcode  : 3" in done.stderr
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_panel_reaches_the_gpu_through_pinned_memory_unchanged() -> None:
+    from rnncast.batches import to_device
+
+    rows = np.random.default_rng(0).normal(size=(1000, 7)).astype(np.float32)
+    on_gpu = to_device(rows, torch.device("cuda"))
+    torch.cuda.synchronize()
+    assert on_gpu.device.type == "cuda"
+    assert np.array_equal(on_gpu.cpu().numpy(), rows)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_torchrun_on_two_gpus_trains_with_nccl(tiny_data: Path, tmp_path: Path) -> None:
+    done = _run(_torchrun("train", str(tiny_data), "--out", "model", *TRAIN, "--device",
+                          "cuda", "--max-epochs", "4"), tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "training on cuda" in done.stderr
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_a_bad_read_on_one_rank_fails_the_forecast_and_writes_nothing(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    done = _run(_torchrun("train", str(tiny_data), "--out", "model", *TRAIN, "--max-epochs", "2"),
+                tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # The second read (series s2 and s3, rank 1's) has half-hourly steps.
+    frame = pd.read_parquet(tiny_data)
+    later = frame["unique_id"].isin(["s2", "s3"])
+    frame.loc[later, "ds"] = (
+        frame.loc[later, "ds"] - (frame.loc[later, "ds"] - frame["ds"].min()) / 2
+    )
+    frame.to_parquet(tmp_path / "latest.parquet", index=False)
+    (tmp_path / "f.csv").write_text("the previous forecasts\n")
+    shared = _run(_torchrun("forecast", "latest.parquet", "--model", "model", "--out", "f.csv"),
+                  tmp_path)  # fmt: skip
+    assert shared.returncode != 0
+    assert "rank 1: error: the model was trained on h data; this data is" in shared.stderr
+    assert "error: rank 1 failed: the model was trained on h data" in shared.stderr
+    assert "exitcode  : 3" in shared.stderr
+    assert (tmp_path / "f.csv").read_text() == "the previous forecasts\n"
+    assert not list(tmp_path.glob(".f.csv*"))
