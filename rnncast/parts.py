@@ -20,7 +20,7 @@ from rnncast import distributed
 from rnncast.artifact import Model
 from rnncast.errors import DataError, OutputError, RnncastError
 from rnncast.sinks import table_sink
-from rnncast.streaming import StreamSummary, forecast_reads, plan_forecast
+from rnncast.streaming import StreamSummary, forecast_reads, plan_forecast, summarise
 from rnncast.writing import check_destination
 
 
@@ -82,14 +82,7 @@ def forecast_in_parts(
     finally:
         if current.is_main:
             shutil.rmtree(staging, ignore_errors=True)
-    return StreamSummary(
-        series=series,
-        rows=series * model.config.horizon,
-        reads=len(plan.reads),
-        horizon=model.config.horizon,
-        written="stdout" if file_format == "stdout" else str(out),
-        skipped=skipped,
-    )
+    return summarise(model, plan, out, file_format, series, skipped)
 
 
 def _staging_folder(out: str | Path, current: distributed.World) -> Path:

@@ -124,6 +124,13 @@ def forecast_dataset(
             plan.frequency_check.finish(plan.source.label)
         if series == 0:
             raise DataError(f"{plan.source.label}: no series has any value")
+    return summarise(model, plan, out, file_format, series, skipped)
+
+
+def summarise(
+    model: Model, plan: ForecastPlan, out: str | Path, file_format: str, series: int, skipped: int
+) -> StreamSummary:
+    """What a forecast of ``plan`` wrote to ``out``."""
     return StreamSummary(
         series=series,
         rows=series * model.config.horizon,
