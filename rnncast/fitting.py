@@ -206,22 +206,22 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
     if not validated.any():
         return None
     seen = seen.take(np.flatnonzero(validated))
-    lengths = seen.lengths
-    cuts = (lengths - val_size)[:, None] + horizon * np.arange(origins)[None, :]  # (S, K)
-    steps = seen.begins[:, None, None] + cuts[..., None] + np.arange(horizon)  # (S, K, H)
-    actual = seen.values[steps].astype(np.float64)
-    scale = history_scales(seen.values, seen.begins, cuts, seen.freq.season_length)  # (S, K)
-    scale = scale[..., None]  # (S, K, 1)
-    network = forecast_origins(replace(model, combination=None), seen, cuts)  # (S, K, H, Q)
+    current = distributed.world()
+    if current.is_distributed:
+        # Each process forecasts a consecutive share of the series, and the shares'
+        # arrays, small beside the forecasting, are joined in order: the same arrays
+        # as one process makes, at a share of its peak memory.
+        share = np.array_split(np.arange(seen.n_series), current.size)[current.rank]
+        seen = seen.take(share)
+    arrays = _validation_arrays(model, seen, val_size, origins) if seen.n_series else None
+    if current.is_distributed:
+        shares = [found for found in distributed.gather_to_all(arrays) if found is not None]
+        arrays = {name: np.concatenate([found[name] for found in shares]) for name in shares[0]}
+    actual, scale, network = arrays["actual"], arrays["scale"], arrays["network"]
     median = model.config.output_quantiles.index(0.5)
-    season = seen.freq.season_length
-    errors = {}
-    candidates = {}
-    adjustment = seasonal_adjustment(seen.values, seen.begins, cuts, season)  # shared by all
-    for method in BASES:
-        candidates[method] = base_forecasts(seen.values, seen.begins, cuts, horizon, season,
-                                            method, adjustment)  # fmt: skip
-        errors[method] = float(np.mean(np.abs(candidates[method] - actual) / scale))
+    candidates = {method: arrays[f"base {method}"] for method in BASES}
+    errors = {method: float(np.mean(np.abs(candidates[method] - actual) / scale))
+              for method in BASES}  # fmt: skip
     base = min(errors, key=errors.get)
     gap = candidates[base] - network[..., median]  # (S, K, H)
     weights, blend_error = _choose_weights(network[..., median], gap, actual, scale)
@@ -238,6 +238,29 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
     offsets = _calibration(blend.apply(network, candidates[base], median), actual, scale,
                            model.config.output_quantiles)  # fmt: skip
     return Combination(base=base, weights=blend.weights, offsets=offsets)
+
+
+def _validation_arrays(
+    model: Model, seen: Panel, val_size: int, origins: int
+) -> dict[str, np.ndarray]:
+    """At the K whole horizons of each series' validation part: the actual values and
+    the base forecasts (S, K, H), the MASE scales (S, K, 1) and the network's
+    forecasts (S, K, H, Q)."""
+    horizon = model.config.horizon
+    lengths = seen.lengths
+    cuts = (lengths - val_size)[:, None] + horizon * np.arange(origins)[None, :]  # (S, K)
+    steps = seen.begins[:, None, None] + cuts[..., None] + np.arange(horizon)  # (S, K, H)
+    season = seen.freq.season_length
+    arrays = {
+        "actual": seen.values[steps].astype(np.float64),
+        "scale": history_scales(seen.values, seen.begins, cuts, season)[..., None],
+        "network": forecast_origins(replace(model, combination=None), seen, cuts),
+    }
+    adjustment = seasonal_adjustment(seen.values, seen.begins, cuts, season)  # shared by all
+    for method in BASES:
+        arrays[f"base {method}"] = base_forecasts(seen.values, seen.begins, cuts, horizon,
+                                                  season, method, adjustment)  # fmt: skip
+    return arrays
 
 
 def _calibration(
