@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 
 from rnncast import distributed
+from rnncast.errors import TrainingDiverged
 
 # One loss of a process: (summed loss over its scored origins, with its graph; origins).
 Loss = tuple[torch.Tensor, int]
@@ -56,8 +57,6 @@ class Lockstep:
         whole batch. Sets ``stop_reason`` ("signal NAME" or "max_time") when the
         processes stop early; raises TrainingDiverged with the message ``diverged``, in
         every process, when any process's loss is not finite."""
-        from rnncast.errors import TrainingDiverged
-
         self.stop_reason = None
         for item in itertools.chain(losses, itertools.repeat(None)):
             active = item is not None

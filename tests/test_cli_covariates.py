@@ -148,7 +148,7 @@ def read_forecasts(result) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(result.stdout), parse_dates=["ds"])
 
 
-def check_forecasts(frame: pd.DataFrame, names: list[str]) -> None:
+def assert_forecasts(frame: pd.DataFrame, names: list[str]) -> None:
     """H rows per series from the step after its last value, finite and ordered."""
     assert list(frame.columns) == COLUMNS
     assert len(frame) == len(names) * H
@@ -168,7 +168,7 @@ def test_forecast_with_all_four_roles(model: Path, forecast_file: Path, tmp_path
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     assert result.stderr == f"wrote {H} steps of 2 series to {out}\n"
-    check_forecasts(pd.read_csv(out, parse_dates=["ds"]), ["a", "b"])
+    assert_forecasts(pd.read_csv(out, parse_dates=["ds"]), ["a", "b"])
 
 
 def test_a_static_level_never_seen_in_training_is_forecast_as_unknown(
@@ -179,7 +179,7 @@ def test_a_static_level_never_seen_in_training_is_forecast_as_unknown(
     result = forecast(model, write(data, tmp_path / "new_levels.csv"), "-")
     unknown = read_forecasts(result)
     assert result.stderr == f"wrote {H} steps of 3 series to stdout\n"
-    check_forecasts(unknown, ["a", "b", "c"])
+    assert_forecasts(unknown, ["a", "b", "c"])
 
     def quantiles(forecasts: pd.DataFrame, name: str) -> np.ndarray:
         return forecasts.loc[forecasts["unique_id"] == name, ["y_q10", "y_q90"]].to_numpy()
@@ -223,7 +223,7 @@ def test_a_training_file_may_carry_future_rows(
 
     # ... and forecast reads them.
     forecasts = read_forecasts(forecast(out, forecast_file, "-"))
-    check_forecasts(forecasts, ["a", "b"])
+    assert_forecasts(forecasts, ["a", "b"])
     data = frame()
     data.loc[ahead(data), "promo"] = 1 - data.loc[ahead(data), "promo"]
     other = read_forecasts(forecast(out, write(data, tmp_path / "other_promo.csv"), "-"))
@@ -483,7 +483,7 @@ def test_a_model_trained_with_a_static_file_reads_it_again(
 ) -> None:
     data = frame().drop(columns=["region", "area"])
     result = forecast(static_model, write(data, tmp_path / "data.csv"), "-")
-    check_forecasts(read_forecasts(result), ["a", "b"])
+    assert_forecasts(read_forecasts(result), ["a", "b"])
 
 
 # --- Roles and holidays -------------------------------------------------------------
@@ -617,7 +617,7 @@ def test_each_role_alone_trains_loads_and_forecasts(
     result = invoke("inspect", out)
     assert result.exit_code == 0, result.stderr
     forecasts = read_forecasts(forecast(out, forecast_file, "-"))
-    check_forecasts(forecasts, ["a", "b"])
+    assert_forecasts(forecasts, ["a", "b"])
 
 
 def test_a_future_row_off_the_grid(model: Path, tmp_path: Path) -> None:
