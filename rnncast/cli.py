@@ -107,8 +107,14 @@ def _handle_errors(command: Command) -> Command:
             if launched.is_distributed and command.__name__ not in _DISTRIBUTED_COMMANDS:
                 raise ConfigError(f"rnncast {command.__name__} runs in one process; "
                                   "start it without torchrun")  # fmt: skip
-            result = command(*args, **kwargs)
-            distributed.finish()
+            try:
+                result = command(*args, **kwargs)
+                distributed.finish()
+            finally:
+                # Whatever ended the command, leave the group while the interpreter is
+                # whole: gloo's threads still hold work otherwise, and finalising it at
+                # exit aborts the process (SIGABRT) after its error was already told.
+                distributed.leave()
             return result
         except RnncastError as exc:
             if kwargs.get("debug"):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -153,11 +154,30 @@ def finish() -> None:
     """Leave the process group, if this process joined one, once every process is
     done: a process that left while another still held its connections made that
     one abort (SIGABRT in gloo, seen once in an M4 Hourly run)."""
+    if _joined():
+        barrier()
+        leave()
+
+
+def leave() -> None:
+    """Leave the process group now, without waiting for the others: the way out after
+    an error. Nothing to do if this process joined none or has left already."""
+    if not _joined():
+        return
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        barrier()
+    try:
         dist.destroy_process_group()
+    except (RuntimeError, ValueError):
+        # The group is broken already (a peer died); exiting is all that is left.
+        pass
+
+
+def _joined() -> bool:
+    # A command that never imported torch.distributed joined no group: do not pay
+    # for the import only to find that out.
+    dist = sys.modules.get("torch.distributed")
+    return dist is not None and dist.is_available() and dist.is_initialized()
 
 
 def world() -> World:
