@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from rnncast.nn import indrnn
 from rnncast.nn.indrnn import IndRNN, _IndRNNScan
 
 
@@ -38,8 +39,16 @@ def make_model(num_layers: int, residual: bool, seed: int = 0, **kwargs) -> IndR
     return model
 
 
-@pytest.mark.parametrize("steps", [1, 2, 7])
-def test_gradcheck_of_the_scan(steps: int) -> None:
+@pytest.fixture(params=["loop", "parallel scan"])
+def recurrence(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways the layer walks time, whatever device the test runs on."""
+    parallel = request.param == "parallel scan"
+    monkeypatch.setattr(indrnn, "parallel_scan", lambda device: parallel)
+    return parallel
+
+
+@pytest.mark.parametrize("steps", [1, 2, 7, 12])
+def test_gradcheck_of_the_scan(steps: int, recurrence: bool) -> None:
     generator = torch.Generator().manual_seed(steps)
     options = {"dtype": torch.float64, "requires_grad": True}
     pre = torch.randn(steps, 3, 4, generator=generator, **options)
@@ -48,7 +57,7 @@ def test_gradcheck_of_the_scan(steps: int) -> None:
 
     # clone: the Function overwrites its first argument, which gradcheck must keep intact.
     def scan(pre: Tensor, u: Tensor, h0: Tensor) -> Tensor:
-        return _IndRNNScan.apply(pre.clone(), u, h0)
+        return _IndRNNScan.apply(pre.clone(), u, h0, recurrence)
 
     assert torch.autograd.gradcheck(scan, (pre, u, h0))
 
@@ -68,9 +77,11 @@ def test_gradcheck_of_the_module() -> None:
 
 @pytest.mark.parametrize(
     ("num_layers", "residual", "steps"),
-    [(1, False, 1), (1, False, 9), (3, False, 9), (3, True, 9), (2, True, 1)],
+    [(1, False, 1), (1, False, 9), (3, False, 9), (3, True, 9), (2, True, 1), (1, False, 40)],
 )
-def test_gradients_equal_the_reference(num_layers: int, residual: bool, steps: int) -> None:
+def test_gradients_equal_the_reference(
+    num_layers: int, residual: bool, steps: int, recurrence: bool
+) -> None:
     model = make_model(num_layers, residual)
     x = torch.randn(4, steps, 3, dtype=torch.float64, requires_grad=True)
     state = tuple(
@@ -203,14 +214,42 @@ def test_autocast_bfloat16_on_cpu() -> None:
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu_and_runs_under_autocast() -> None:
+    # CUDA walks time in parallel scans, the CPU in a loop: both give the same values
+    # and gradients.
     model = make_model(num_layers=2, residual=True).float()
-    x = torch.randn(4, 9, 3)
+    x = torch.randn(4, 130, 3)
     y_cpu, _ = model(x)
+    y_cpu.sum().backward()
+    cpu_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
     model_cuda = model.cuda()
     y_cuda, _ = model_cuda(x.cuda())
-    torch.testing.assert_close(y_cuda.cpu(), y_cpu, rtol=1e-4, atol=1e-5)
+    y_cuda.sum().backward()
+    torch.testing.assert_close(y_cuda.cpu(), y_cpu.detach(), rtol=1e-4, atol=1e-5)
+    for grad, cpu_grad in zip((p.grad for p in model_cuda.parameters()), cpu_grads, strict=True):
+        torch.testing.assert_close(grad.cpu(), cpu_grad, rtol=1e-3, atol=1e-4)
+    model_cuda.zero_grad()
     with torch.autocast("cuda", dtype=torch.bfloat16):
         y, _ = model_cuda(x.cuda())
     y.float().sum().backward()
     assert y.dtype == torch.bfloat16
     assert model_cuda.layers[0].recurrent_weight.grad.dtype == torch.float32
+
+
+def test_the_parallel_scan_equals_the_loop_with_units_that_change_sign_or_stay_flat() -> None:
+    # u < 0 flips the clamp's interval and u = 0 makes a flat map; a long chunk makes
+    # the scan take rounds whose offset passes the start.
+    generator = torch.Generator().manual_seed(3)
+    pre = torch.randn(97, 6, 5, generator=generator, dtype=torch.float64)
+    u = torch.tensor([-1.01, -0.3, 0.0, 0.5, 1.01], dtype=torch.float64)
+    h0 = torch.rand(6, 5, generator=generator, dtype=torch.float64)
+    looped = _IndRNNScan.apply(pre.clone(), u, h0, False)
+    scanned = _IndRNNScan.apply(pre.clone(), u, h0, True)
+    torch.testing.assert_close(scanned, looped, rtol=1e-12, atol=1e-12)
+    assert (looped == 0).any() and (looped > 0).any(), "both sides of the ReLU are walked"
+
+
+def test_only_the_cpu_walks_time_in_a_loop() -> None:
+    assert not indrnn.parallel_scan(torch.device("cpu"))
+    assert indrnn.parallel_scan(torch.device("cuda", 0))
+    assert indrnn.parallel_scan(torch.device("mps"))

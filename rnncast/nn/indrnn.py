@@ -19,6 +19,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from rnncast.nn import scan
+
 
 def _forward_loop(pre: Tensor, u: Tensor, h: Tensor) -> None:
     """Overwrite pre with h_t = relu(pre_t + u * h_{t-1}); pre (T, B, D), u (D,), h (B, D)."""
@@ -44,8 +46,14 @@ class _IndRNNScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, pre: Tensor, u: Tensor, h0: Tensor) -> Tensor:
-        _forward_loop(pre, u, h0)
+    def forward(ctx, pre: Tensor, u: Tensor, h0: Tensor, parallel: bool) -> Tensor:
+        if parallel:
+            # At least float32 whatever autocast made pre: the scan's products of u compound.
+            exact = torch.promote_types(pre.dtype, torch.float32)
+            pre.copy_(scan.relu_recurrence(pre.to(exact), u.to(exact), h0.to(exact)))
+        else:
+            _forward_loop(pre, u, h0)
+        ctx.parallel = parallel
         ctx.mark_dirty(pre)
         ctx.save_for_backward(pre, u, h0)
         return pre
@@ -62,11 +70,14 @@ class _IndRNNScan(torch.autograd.Function):
         # g_t = c_t + a_t g_{t+1}, so one addcmul per step; c is overwritten with g.
         a = active * u  # (T, B, D)
         grad_pre = active.mul_(grad_out)  # (T, B, D), c_t = relu'(z_t) G_t
-        _backward_loop(a, grad_pre)
+        if ctx.parallel:
+            grad_pre = scan.linear_recurrence_backward(a, grad_pre)
+        else:
+            _backward_loop(a, grad_pre)
         # dz_t/du = h_{t-1}; a's buffer is free again and takes the products.
         products = torch.mul(grad_pre[1:], out[:-1], out=a[1:])  # (T-1, B, D)
         grad_u = products.sum((0, 1)) + (grad_pre[0] * h0).sum(0)  # (D,)
-        return grad_pre, grad_u, grad_pre[0] * u
+        return grad_pre, grad_u, grad_pre[0] * u, None
 
 
 class IndRNNLayer(nn.Module):
@@ -90,7 +101,13 @@ class IndRNNLayer(nn.Module):
         # Computing in pre's dtype keeps autocast (bfloat16 W x) working; the casts are
         # differentiable, so u keeps float32 gradients.
         u = self.recurrent_weight.to(pre.dtype)
-        return _IndRNNScan.apply(pre, u, h0.to(pre.dtype))
+        return _IndRNNScan.apply(pre, u, h0.to(pre.dtype), parallel_scan(pre.device))
+
+
+def parallel_scan(device: torch.device) -> bool:
+    """Whether the recurrence runs as parallel scans on ``device`` rather than as a loop:
+    off the CPU, where a step's cost is its kernel launches (``scan``'s docstring)."""
+    return device.type != "cpu"
 
 
 class IndRNN(nn.Module):
