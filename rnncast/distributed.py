@@ -25,6 +25,7 @@ short enough that a lost node does not hold the others for the day.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -166,11 +167,10 @@ def leave() -> None:
         return
     import torch.distributed as dist
 
-    try:
+    # A group broken already (a peer died) cannot be left cleanly; exiting is all
+    # that is left to do.
+    with contextlib.suppress(RuntimeError, ValueError):
         dist.destroy_process_group()
-    except (RuntimeError, ValueError):
-        # The group is broken already (a peer died); exiting is all that is left.
-        pass
 
 
 def _joined() -> bool:

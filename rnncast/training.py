@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -42,7 +43,7 @@ from rnncast.errors import ArtifactError, ConfigError, Interrupted
 from rnncast.frequency import calendar_feature_names
 from rnncast.inputs import fit_inputs, input_arrays, static_levels
 from rnncast.loop import EpochReport, Loop
-from rnncast.nn.device import describe_device, resolve_device
+from rnncast.nn.device import cpu_threads, describe_device, resolve_device, training_threads
 from rnncast.nn.memory import check_fits, parameter_count, training_bytes
 from rnncast.panel import Panel, keep_long_enough
 from rnncast.scaling import fit_scaler
@@ -257,12 +258,19 @@ def train(
     device = resolve_device(training.device)
     if device.type == "cuda" and current.is_distributed:
         device = torch.device("cuda", torch.cuda.current_device())  # the local rank's GPU
-    if training.threads is not None and device.type == "cpu":
-        torch.set_num_threads(training.threads)
-    log.info(
-        "training on %s", describe_device(device),
-        extra={"event": "device", "fields": {"device": device.type}},
-    )  # fmt: skip
+    threads = None
+    if device.type == "cpu":
+        if training.threads is not None:
+            # The user's choice holds for the whole run, forecasts after training too.
+            torch.set_num_threads(training.threads)
+        else:
+            threads = training_threads(int(model.hidden or 1), int(training.batch_size or 1),
+                                       os.environ)  # fmt: skip
+    with cpu_threads(threads):
+        log.info(
+            "training on %s", describe_device(device),
+            extra={"event": "device", "fields": {"device": device.type}},
+        )  # fmt: skip
 
     own_val = validation_sizes(panel.lengths, val_size, model.horizon)
     unvalidated = int((own_val < val_size).sum())
@@ -318,7 +326,8 @@ def train(
             f"series); resume with the same DATA and data options, or train afresh"
         )
 
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    generators = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=generators), cpu_threads(threads):
         torch.manual_seed(training.seed)
         network = build_network(model, shape).to(device)
         if start_from is not None:

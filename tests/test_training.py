@@ -557,3 +557,33 @@ def test_without_a_time_limit_the_budget_schedule_follows_the_epochs() -> None:
     # The rate of each epoch's last step, set as that epoch began: epoch e of 6 has
     # spent (e - 1) / 6 of the budget.
     assert rates == pytest.approx([0.01 * budget_rate((e - 1) / 6) for e in range(1, 7)])
+
+
+def test_a_small_network_trains_on_one_thread_when_threads_wait_passively(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen: list[int] = []
+    try:
+        train(seasonal_panel(0, n_series=2, length=80), tiny(), quick(max_epochs=2),
+              on_epoch=lambda report: seen.append(torch.get_num_threads()))  # fmt: skip
+        # The caller's setting is back once training is over.
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1]
+
+
+def test_threads_are_left_to_torch_for_large_steps_or_the_users_choice() -> None:
+    from rnncast.nn.device import training_threads
+
+    passive = {"OMP_WAIT_POLICY": "passive"}
+    assert training_threads(64, 64, passive) == 1
+    assert training_threads(128, 64, passive) is None  # steps large enough to share
+    assert training_threads(64, 64, {**passive, "OMP_NUM_THREADS": "2"}) is None
+    # Threads that spin while waiting wake at no cost: torch's default stands.
+    assert training_threads(64, 64, {}) is None
+    assert training_threads(64, 64, {"OMP_WAIT_POLICY": "ACTIVE"}) is None
