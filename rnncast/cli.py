@@ -657,13 +657,14 @@ class _Holdout:
     def __init__(self, panel: Any, season: int | None, device: str, data: str, out: str,
                  writes: bool = True):  # fmt: skip
         self.panel, self.season, self.device, self.data, self.out = panel, season, device, data, out
-        # Under torchrun, rank 0 alone scores the test part and writes the model.
+        # Under torchrun every process forecasts its share of the test part; rank 0
+        # alone scores it and writes the model and report.
         self.writes = writes
         self.document: dict | None = None
         self.report: dict[str, bytes] = {}
 
     def score(self, trained: Any) -> None:
-        if not trained.training.test_size or not self.writes:
+        if not trained.training.test_size:
             return
         from rnncast.evaluation import holdout
         from rnncast.nn.device import resolve_device
@@ -671,6 +672,8 @@ class _Holdout:
 
         evaluation = holdout(trained, self.panel, season=self.season,
                              device=resolve_device(self.device))  # fmt: skip
+        if not self.writes:
+            return
         saved = ("refit on every step, the test part included, after this test"
                  if trained.training.refit else "the model scored here")  # fmt: skip
         settings = {"source": self.data, "model": self.out, "saved_model": saved}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rnncast import distributed
 from rnncast.baselines import baseline_forecasts, seasonal_adjustment
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
@@ -103,7 +104,7 @@ def evaluate(
     panel = keep_long_enough(panel, needed, f"{folds} folds of --horizon {horizon}, --step {step}")
     cuts = backtest_cuts(panel.lengths, horizon, folds, step)
     if refit is None:
-        values = forecast_origins(model, panel, cuts, batch_size=batch_size, device=device)
+        values = _forecast_shares(model, panel, cuts, batch_size=batch_size, device=device)
     else:
         values = np.empty((panel.n_series, folds, horizon, len(model.config.output_quantiles)))
         for fold in range(folds):
@@ -258,6 +259,25 @@ def read_forecasts(
         covariates=np.ascontiguousarray(panel.covariates[:, columns]),
         covariate_names=tuple(panel.covariate_names[c] for c in columns),
     ), quantiles
+
+
+def _forecast_shares(
+    model: Model, panel: Panel, cuts: np.ndarray, *, batch_size: int, device: Any
+) -> np.ndarray:
+    """(S, K, H, Q) forecasts from every cut. Under torchrun each process forecasts a
+    consecutive share of the series and the shares are joined in order (a collective):
+    rank 0 then scores the whole test part without forecasting it alone."""
+    from rnncast.forecasting import forecast_origins
+
+    current = distributed.world()
+    if not current.is_distributed:
+        return forecast_origins(model, panel, cuts, batch_size=batch_size, device=device)
+    share = np.array_split(np.arange(panel.n_series), current.size)[current.rank]
+    mine = None
+    if share.size:
+        mine = forecast_origins(model, panel.take(share), cuts[share], batch_size=batch_size,
+                                device=device)  # fmt: skip
+    return np.concatenate([found for found in distributed.gather_to_all(mine) if found is not None])
 
 
 def _assemble(

@@ -187,8 +187,9 @@ def _run(command: list[str], cwd: Path, timeout: float = 240) -> subprocess.Comp
 def test_train_and_forecast_under_torchrun_behave_as_one_run(tiny_data: Path, tmp_path) -> None:
     import rnncast
 
-    done = _run(_torchrun("train", str(tiny_data), "--out", "model", *TRAIN, "--max-epochs", "12"),
-                tmp_path)  # fmt: skip
+    # No refit, so the model saved is the one the processes scored on the test part.
+    done = _run(_torchrun("train", str(tiny_data), "--out", "model", *TRAIN, "--max-epochs", "12",
+                          "--no-refit"), tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     # One log stream: rank 0's lines only, and one "trained" line.
     assert "rank 1:" not in done.stderr
@@ -196,6 +197,17 @@ def test_train_and_forecast_under_torchrun_behave_as_one_run(tiny_data: Path, tm
     model = rnncast.load_model(tmp_path / "model")
     assert model.history["epochs"] and model.config.horizon == HORIZON
     assert (tmp_path / "model" / "report.md").is_file()
+    # Each process forecast half of the test part; rank 0 scored every series as one
+    # process scores them.
+    from rnncast.evaluation import holdout
+
+    scored = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    alone_scores = holdout(model, rnncast.read_panel(str(tiny_data))).scores["model"]
+    assert scored["series"]["unique_id"] == [f"s{index}" for index in range(4)]
+    for metric in ("mase", "smape", "coverage_80"):
+        assert scored["summary"]["model"][metric]["mean"] == pytest.approx(
+            alone_scores.summary[metric]["mean"], rel=1e-4
+        ), metric
     assert not list(tmp_path.glob(".model*")), "a lock or staging folder was left behind"
 
     shared = _run(_torchrun("forecast", str(tiny_data), "--model", "model", "--out", "two.csv"),
