@@ -99,6 +99,26 @@ def test_single_process_training_starts_no_process_group(monkeypatch, tiny_data)
     assert model.history["epochs"] and not torch.distributed.is_initialized()
 
 
+def test_a_command_that_fails_leaves_the_process_group_before_it_exits(tmp_path) -> None:
+    # A process that exits still in the group can abort while the interpreter
+    # finalises gloo's pending work (SIGABRT after its error was told).
+    from typer.testing import CliRunner
+
+    from rnncast.cli import app
+
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        arguments = ["train", str(tmp_path / "missing.parquet"), "--horizon", "6",
+                     "--out", str(tmp_path / "m")]  # fmt: skip
+        done = CliRunner().invoke(app, arguments)
+        assert done.exit_code == 3, done.output
+        assert not torch.distributed.is_initialized()
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
 def test_other_ranks_log_warnings_and_errors_only_naming_their_rank(capsys) -> None:
     logs.configure("text", rank=1)
     logs.note("trained", "an info line")
