@@ -302,6 +302,14 @@ def shard_series(lengths: np.ndarray, current: World) -> np.ndarray:
     return np.flatnonzero(owner == current.rank)
 
 
+def consecutive_share(count: int, current: World) -> np.ndarray:
+    """The indices of this process's consecutive share of ``count`` items (all of them
+    in one process): shares gathered in rank order join into the whole, in order."""
+    import numpy as np
+
+    return np.array_split(np.arange(count), current.size)[current.rank]
+
+
 def _reduce(values: Sequence[float], how: str) -> np.ndarray:
     import numpy as np
 

@@ -272,7 +272,7 @@ def _forecast_shares(
     current = distributed.world()
     if not current.is_distributed:
         return forecast_origins(model, panel, cuts, batch_size=batch_size, device=device)
-    share = np.array_split(np.arange(panel.n_series), current.size)[current.rank]
+    share = distributed.consecutive_share(panel.n_series, current)
     mine = None
     if share.size:
         mine = forecast_origins(model, panel.take(share), cuts[share], batch_size=batch_size,

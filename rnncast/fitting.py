@@ -211,8 +211,7 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
         # Each process forecasts a consecutive share of the series, and the shares'
         # arrays, small beside the forecasting, are joined in order: the same arrays
         # as one process makes, at a share of its peak memory.
-        share = np.array_split(np.arange(seen.n_series), current.size)[current.rank]
-        seen = seen.take(share)
+        seen = seen.take(distributed.consecutive_share(seen.n_series, current))
     arrays = _validation_arrays(model, seen, val_size, origins) if seen.n_series else None
     if current.is_distributed:
         shares = [found for found in distributed.gather_to_all(arrays) if found is not None]

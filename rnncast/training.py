@@ -266,11 +266,10 @@ def train(
         else:
             threads = training_threads(int(model.hidden or 1), int(training.batch_size or 1),
                                        os.environ)  # fmt: skip
-    with cpu_threads(threads):
-        log.info(
-            "training on %s", describe_device(device),
-            extra={"event": "device", "fields": {"device": device.type}},
-        )  # fmt: skip
+    log.info(
+        "training on %s", describe_device(device, threads),
+        extra={"event": "device", "fields": {"device": device.type}},
+    )  # fmt: skip
 
     own_val = validation_sizes(panel.lengths, val_size, model.horizon)
     unvalidated = int((own_val < val_size).sum())

@@ -23,12 +23,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def describe_device(device: torch.device) -> str:
-    """A few words for logs: ``cuda (NVIDIA H100)``, ``cpu (2 threads)``."""
+def describe_device(device: torch.device, threads: int | None = None) -> str:
+    """A few words for logs: ``cuda (NVIDIA H100)``, ``cpu (2 threads)``; ``threads``:
+    the CPU threads the work will run on, when not torch's current setting."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        threads = torch.get_num_threads()
+        threads = threads or torch.get_num_threads()
         return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
     return device.type
 
