@@ -200,23 +200,25 @@ class Block:
         """Encoder inputs at block positions [start, stop): (B, K, F), a view."""
         return self.data[:, self.lead + start : self.lead + stop, self.first_input :]
 
-    def targets(self, start: int, stop: int) -> torch.Tensor:
-        """Forking targets: the next H scaled values of every origin, (B, K, H), a view."""
+    def targets(self, start: int, stop: int, stride: int = 1) -> torch.Tensor:
+        """Forking targets: the next H scaled values of every ``stride``-th origin from
+        ``start``, (B, K, H), a view."""
         after = self.data[:, self.lead + 1 :, 0]  # (B, T + H - 1)
-        return after.unfold(1, self.horizon, 1)[:, start:stop]
+        return after.unfold(1, self.horizon, 1)[:, start:stop:stride]
 
     def targets_at(self, rows: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
         """Forking targets of chosen origins (block row, block position): (n, H)."""
         return self.data[:, self.lead + 1 :, 0].unfold(1, self.horizon, 1)[rows, steps]
 
-    def future(self, start: int, stop: int) -> torch.Tensor:
-        """Known future inputs of every origin and future step: (B, K, H, Ff).
+    def future(self, start: int, stop: int, stride: int = 1) -> torch.Tensor:
+        """Known future inputs of every ``stride``-th origin from ``start`` and every
+        future step: (B, K, H, Ff).
 
         The calendar features of t+1 … t+H; with a long season, the value one long
         season before each; with season inputs, last, the last observed value at the
         same phase of the season (the head's anchor, Forecaster.decode).
         """
-        return self._future(lambda view: view[:, start:stop])
+        return self._future(lambda view: view[:, start:stop:stride])
 
     def future_at(self, rows: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
         """Known future inputs of chosen origins, for decoding them alone: rows and
@@ -242,9 +244,12 @@ class Block:
         """The codes of chosen origins' series: rows (n,) or (n, K) -> (n, ...)."""
         return self.codes[rows if rows.dim() == 1 else rows[:, 0]]
 
-    def mask(self, start: int, stop: int, low: np.ndarray, high: np.ndarray) -> torch.Tensor:
-        """(B, K) bool: origins whose series step lies in [low[b], high[b]]."""
-        steps = self.first[:, None] + np.arange(start, stop)[None, :]
+    def mask(
+        self, start: int, stop: int, low: np.ndarray, high: np.ndarray, stride: int = 1
+    ) -> torch.Tensor:
+        """(B, K) bool: which of every ``stride``-th origin from ``start`` have their
+        series step in [low[b], high[b]]."""
+        steps = self.first[:, None] + np.arange(start, stop, stride)[None, :]
         valid = (steps >= low[:, None]) & (steps <= high[:, None])
         return torch.from_numpy(valid).to(self.data.device)
 

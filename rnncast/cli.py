@@ -281,6 +281,10 @@ def train(
     chunk_len: Annotated[
         int | None, typer.Option("--chunk-len", "--tbptt", help="TBPTT chunk length K.")
     ] = None,
+    origin_stride: Annotated[
+        int | None,
+        typer.Option(help="tbptt only: score every k-th origin of a chunk (from the horizon)."),
+    ] = None,
     lookback: Annotated[int | None, typer.Option(help="window only: steps per window.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Series (tbptt) or windows.")] = None,
     max_epochs: Annotated[int, typer.Option(help="Most epochs to train.")] = TrainConfig.max_epochs,

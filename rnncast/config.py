@@ -266,6 +266,9 @@ class TrainConfig:
 
     strategy: str = "tbptt"
     chunk_len: int | None = None  # TBPTT window K; the state is carried across chunks
+    # TBPTT: the loss scores every k-th origin of a chunk (from a random one), since
+    # neighbouring origins share all their targets but one; None: from the horizon.
+    origin_stride: int | None = None
     lookback: int | None = None  # window strategy: steps the encoder reads per forecast
     batch_size: int | None = None  # series per batch (tbptt) or windows per batch (window)
     max_epochs: int = 200
@@ -296,6 +299,7 @@ class TrainConfig:
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("device", self.device, DEVICES)
         _check_at_least("chunk_len", self.chunk_len, 2)
+        _check_at_least("origin_stride", self.origin_stride, 1)
         _check_at_least("lookback", self.lookback, 1)
         _check_at_least("batch_size", self.batch_size, 1)
         _check_at_least("max_epochs", self.max_epochs, 1)
@@ -315,6 +319,8 @@ class TrainConfig:
             raise ConfigError(f"clip must be >= 0 (0 turns it off), got {self.clip}")
         if self.chunk_len is not None and self.strategy != "tbptt":
             raise ConfigError("--chunk-len applies to --strategy tbptt only")
+        if self.origin_stride is not None and self.strategy != "tbptt":
+            raise ConfigError("--origin-stride applies to --strategy tbptt only")
         if self.lookback is not None and self.strategy != "window":
             raise ConfigError("--lookback applies to --strategy window only")
 

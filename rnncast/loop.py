@@ -66,7 +66,8 @@ class Loop:
         # Under torchrun, training steps call the network through DDP (lockstep.py).
         self.lockstep = Lockstep(network, device) if self.world.is_distributed else None
         self.trainer = self.lockstep.trainer if self.lockstep is not None else network
-        # The last chunk's inputs, which an idle process steps on again (_idle_loss).
+        # The last chunk's (window batch's) inputs, which an idle process steps on again
+        # (_idle_loss).
         self.replay: tuple | None = None
         self.optimizer = make_optimizer(network, training)
         self.scheduler = make_scheduler(self.optimizer, training)
@@ -198,21 +199,30 @@ class Loop:
     def _tbptt_losses(self):
         low, high = self.ranges["train"]
         chunk_len = self.training.chunk_len
+        stride = self.training.origin_stride or 1
         for series in self._series_batches(high + 1, self._batch_size()):
             block = gather_block(self.tensors, series)
             limit = int(high[series].max()) + 1  # no origin past this one is scored
             phase = int(self.rng.integers(1, chunk_len + 1))
             state = None
             for start, stop in iter_chunks(limit, chunk_len, phase):
-                mask = block.mask(start, stop, low[series], high[series])
-                arguments = (block.inputs(start, stop), block.future(start, stop), block.codes)
+                # Every stride-th origin of the chunk, from a random one of the first
+                # stride, is decoded and scored; the encoder still reads every step.
+                offset = int(self.rng.integers(stride)) if stride > 1 else 0
+                if offset >= stop - start:
+                    offset = 0
+                first = start + offset
+                mask = block.mask(first, stop, low[series], high[series], stride)
+                future = block.future(first, stop, stride)
+                arguments = (block.inputs(start, stop), future, block.codes)
+                origins = slice(offset, None, stride) if stride > 1 else None
                 with self._autocast():
-                    forecasts, state = self.trainer(*arguments, state)
+                    forecasts, state = self.trainer(*arguments, state, origins)
                     loss_sum, loss_count = self._loss(
-                        forecasts, block.targets(start, stop), mask, self.weights[series]
+                        forecasts, block.targets(first, stop, stride), mask, self.weights[series]
                     )
                 if self.lockstep is not None:
-                    self.replay = (*arguments, None)
+                    self.replay = (*arguments, None, origins)
                 yield loss_sum, loss_count
                 # Truncated BPTT: the next chunk starts from this state as a constant, so
                 # gradients stop here and memory stays O(chunk_len), not O(series length).
@@ -221,23 +231,26 @@ class Loop:
     def _window_losses(self):
         series, origins = _origins(*self.ranges["train"])
         order = self.rng.permutation(series.shape[0])
-        size = self.training.batch_size
+        size = self._batch_size()
         for begin in range(0, order.shape[0], size):
             chosen = order[begin : begin + size]
             windows = gather_windows(
                 self.tensors, series[chosen], origins[chosen], self.training.lookback
             )
+            # Each window decodes its last step alone, the origin it was cut for.
+            arguments = (windows.inputs, windows.future, windows.codes, None, slice(-1, None))
             with self._autocast():
-                summaries, _ = self.network.encode(windows.inputs, windows.codes)
-                forecasts = self.network.decode(summaries[:, -1:], windows.future, windows.codes)
+                forecasts, _ = self.trainer(*arguments)
                 mask = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
                 loss_sum, loss_count = self._loss(
                     forecasts, windows.targets, mask, self.weights[series[chosen]]
                 )
+            if self.lockstep is not None:
+                self.replay = arguments
             yield loss_sum, loss_count
 
     def _batch_size(self) -> int:
-        """Series per batch on this process: its share of the whole batch."""
+        """Series (windows) per batch on this process: its share of the whole batch."""
         return max(1, math.ceil(self.training.batch_size / self.world.size))
 
     def _series_batches(self, train_steps: np.ndarray, size: int) -> list[np.ndarray]:

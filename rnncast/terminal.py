@@ -148,6 +148,8 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
         ("training", f"{training['strategy']}, "
                      + (f"chunk {training['chunk_len']}" if training["strategy"] == "tbptt"
                         else f"lookback {training['lookback']}")
+                     + (f", scoring one origin in {training['origin_stride']}"
+                        if (training.get("origin_stride") or 1) > 1 else "")
                      + f", batch {training['batch_size']}, {training['optimizer']} lr "
                        f"{training['lr']:g}, seed {training['seed']}"),
         ("epochs", f"{len(history.get('epochs', []))} (stopped: {history.get('stopped')}), "

@@ -58,7 +58,8 @@ def choose_sizes(
 
     The network grows with the data (more steps support more weights); the TBPTT
     chunk covers two seasons or two horizons, whichever is longer, so the state is
-    trained over the patterns the forecasts must continue.
+    trained over the patterns the forecasts must continue; the loss scores every
+    origin.
     """
     steps = int(panel.lengths.sum())
     season = panel.freq.season_length
@@ -74,14 +75,20 @@ def choose_sizes(
     trained: dict[str, object] = {}
     if training.strategy == "tbptt" and training.chunk_len is None:
         trained["chunk_len"] = int(np.clip(2 * max(season, model.horizon), 16, max(16, longest)))
+    if training.strategy == "tbptt" and training.origin_stride is None:
+        # Scoring one origin in 4 of M4 Hourly (h 48) halved the training time and cost
+        # accuracy (OWA 0.471 and 0.438 against 0.444 and 0.432 over two seeds), and
+        # spending the time saved on a second member did not win it back (0.470).
+        trained["origin_stride"] = 1
     if training.strategy == "window" and training.lookback is None:
         trained["lookback"] = int(np.clip(2 * max(season, model.horizon), 8, max(8, longest)))
     if training.batch_size is None:
         trained["batch_size"] = min(panel.n_series, 64) if training.strategy == "tbptt" else 256
     training = replace(training, **trained)
-    # A long season left out (0) is the usual case and not worth a word.
+    # No long season and every origin scored are the usual case and not worth a word.
+    usual = {("long_season", 0), ("origin_stride", 1)}
     notes = [f"{name} {value}" for name, value in {**chosen, **trained}.items()
-             if (name, value) != ("long_season", 0)]  # fmt: skip
+             if (name, value) not in usual]  # fmt: skip
     return model, training, notes
 
 
@@ -227,10 +234,6 @@ def train(
     if model.bidirectional and training.strategy != "window":
         raise ConfigError("--bidirectional needs --strategy window: TBPTT reads forwards only")
     current = distributed.world()
-    if current.is_distributed and training.strategy != "tbptt":
-        raise ConfigError(
-            "--strategy window trains in one process; under torchrun use --strategy tbptt"
-        )
     if checkpoint is not None:
         _check_resumed_world(checkpoint[1], current, out)
     test_size = model.horizon if training.test_size is None else training.test_size

@@ -256,6 +256,27 @@ def test_mask_marks_exactly_the_steps_in_range(tensors, seed: int) -> None:
         assert marked == wanted, (b, low[b], high[b])
 
 
+@pytest.mark.parametrize(("start", "stride"), [(0, 2), (1, 3), (2, 4), (3, 1)])
+def test_a_stride_picks_every_kth_origin_of_targets_future_inputs_and_mask(
+    tensors, start: int, stride: int
+) -> None:
+    block = gather_block(tensors, np.arange(3), np.array([1, 0, 2]))
+    stop = block.steps
+    picked = slice(start, stop, stride)
+    low, high = np.array([0, 2, 1]), np.array([5, 9, 4])
+    np.testing.assert_array_equal(
+        block.targets(start, stop, stride).numpy(), block.targets(0, stop).numpy()[:, picked]
+    )
+    np.testing.assert_array_equal(
+        block.future(start, stop, stride).numpy(), block.future(0, stop).numpy()[:, picked]
+    )
+    np.testing.assert_array_equal(
+        block.mask(start, stop, low, high, stride).numpy(),
+        block.mask(0, stop, low, high).numpy()[:, picked],
+    )
+    assert block.targets(start, stop, stride).shape[1] == len(range(start, stop, stride))
+
+
 def test_future_rows_are_never_targets_of_valid_origins(panel, tensors) -> None:
     # Poison the target of every future row: a valid origin must never see it.
     rows = tensors.rows.clone()

@@ -385,3 +385,24 @@ def test_a_second_sigterm_stops_training_at_once_with_143(tmp_path: Path, monkey
     assert result.exit_code == 143, result.stderr
     assert result.stderr.splitlines()[-1] == "error: stopped by a second SIGTERM"
     assert sorted(p.name for p in model.iterdir()) == ["checkpoint.safetensors"]
+
+
+def test_the_origin_stride_is_saved_shown_and_refused_with_windows(tmp_path: Path) -> None:
+    data = tiny_csv(tmp_path / "tiny.csv")
+    model = tmp_path / "model"
+    result = invoke(
+        "train", data, "--horizon", 6, "--out", model, "--hidden", 8, "--max-epochs", 2,
+        "--origin-stride", 3, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    config = json.loads((model / "config.json").read_text())
+    assert config["training"]["origin_stride"] == 3
+    assert "scoring one origin in 3" in invoke("inspect", model).stdout
+    result = invoke(
+        "train", data, "--horizon", 6, "--out", tmp_path / "windows", "--strategy", "window",
+        "--origin-stride", 2,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --origin-stride applies to --strategy tbptt only"
+    )

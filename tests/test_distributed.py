@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -244,6 +245,27 @@ def test_train_and_forecast_under_torchrun_behave_as_one_run(tiny_data: Path, tm
     assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
     assert len(pd.read_csv(tmp_path / "two.csv")) == 4 * HORIZON
     assert not list(tmp_path.glob(".two.csv*"))
+
+
+def test_the_window_strategy_trains_under_torchrun_as_one_run(tiny_data: Path, tmp_path) -> None:
+    import rnncast
+    from rnncast.evaluation import holdout
+
+    done = _run(_torchrun("train", str(tiny_data), "--out", "model", *TRAIN, "--max-epochs", "3",
+                          "--strategy", "window", "--lookback", "24", "--batch-size", "32",
+                          "--no-refit"), tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "rank 1:" not in done.stderr
+    model = rnncast.load_model(tmp_path / "model")
+    assert (model.training.strategy, model.training.lookback) == ("window", 24)
+    assert len(model.history["epochs"]) == 3
+    # Validation losses were summed over both processes' windows: finite, one per epoch.
+    assert all(math.isfinite(epoch["val_loss"]) for epoch in model.history["epochs"])
+    scored = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    alone = holdout(model, rnncast.read_panel(str(tiny_data))).scores["model"]
+    assert scored["summary"]["model"]["mase"]["mean"] == pytest.approx(
+        alone.summary["mase"]["mean"], rel=1e-4
+    )
 
 
 def _wait_for(path: Path, seconds: float) -> None:

@@ -108,6 +108,18 @@ def test_encoding_in_chunks_with_carried_state_equals_one_pass(
         assert_near(carried, direct, atol=1e-5)
 
 
+@pytest.mark.parametrize("picked", [slice(1, None, 3), slice(0, None, 2), slice(4, 5)])
+def test_decoding_chosen_origins_equals_decoding_all_then_choosing(picked: slice) -> None:
+    network = make_network("gru", id_embedding=2)
+    inputs, future, codes = make_inputs()
+    with torch.no_grad():
+        every, every_state = network(inputs, future, codes)
+        chosen, state = network(inputs, future[:, picked], codes, None, picked)
+    assert_near(chosen, every[:, picked], atol=1e-6)
+    assert chosen.shape[1] == len(range(STEPS)[picked])
+    assert_near(state[0], every_state[0], atol=0.0)
+
+
 @pytest.mark.parametrize("cell", ALL_CELLS)
 def test_output_at_a_step_never_depends_on_later_inputs(cell: str) -> None:
     network = make_network(cell, layers=2, id_embedding=2)

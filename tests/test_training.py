@@ -454,9 +454,49 @@ def test_choose_sizes_fills_only_what_was_left_open() -> None:
     assert training.chunk_len == 2 * max(PERIOD, HORIZON)
     assert training.batch_size == 2
     assert notes == ["hidden 32", "layers 1", f"chunk_len {2 * PERIOD}"]
-    model, training, notes = choose_sizes(panel, tiny(horizon=40), TrainConfig(chunk_len=5))
+    model, training, notes = choose_sizes(
+        panel, tiny(horizon=40), TrainConfig(chunk_len=5, origin_stride=2)
+    )
     assert (model.hidden, training.chunk_len, training.batch_size) == (8, 5, 3)
+    assert training.origin_stride == 2
     assert notes == ["batch_size 3"]
+
+
+@pytest.mark.parametrize("horizon", [1, 12, 48])
+def test_by_default_every_origin_is_scored_and_windows_have_no_stride(horizon: int) -> None:
+    panel = seasonal_panel(0, n_series=3, length=100)
+    _, training, notes = choose_sizes(panel, ModelConfig(horizon=horizon), TrainConfig())
+    assert training.origin_stride == 1
+    assert not any(note.startswith("origin_stride") for note in notes)
+    _, windows, _ = choose_sizes(
+        panel, ModelConfig(horizon=horizon), TrainConfig(strategy="window")
+    )
+    assert windows.origin_stride is None
+
+
+def test_a_stride_scores_every_kth_origin_of_a_chunk_and_validation_every_origin() -> None:
+    panel = seasonal_panel(0, n_series=3, length=120)
+    scored: dict[int, list[tuple[bool, int, int]]] = {}
+    original = Loop._loss
+    for stride in (1, 3):
+        calls = scored[stride] = []
+
+        def counting(self, forecasts, targets, mask, weights, calls=calls):
+            calls.append((self.network.training, forecasts.shape[1], int(mask.sum())))
+            return original(self, forecasts, targets, mask, weights)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Loop, "_loss", counting)
+            settings = quick(max_epochs=1, origin_stride=stride, chunk_len=12, refit=False)
+            train(panel, tiny(), settings)
+
+    def origins(stride: int, training: bool) -> int:
+        return sum(count for trains, _, count in scored[stride] if trains == training)
+
+    assert origins(3, training=False) == origins(1, training=False) > 0
+    assert 0.25 * origins(1, True) <= origins(3, True) <= 0.45 * origins(1, True)
+    assert max(decoded for trains, decoded, _ in scored[3] if trains) <= 4
+    assert max(decoded for trains, decoded, _ in scored[1] if trains) == 12
 
 
 def test_resume_on_other_data_is_refused(tmp_path: Path) -> None:

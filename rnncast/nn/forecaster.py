@@ -170,8 +170,12 @@ class Forecaster(nn.Module):
         future: torch.Tensor,
         codes: torch.Tensor,
         state: State | None = None,
+        origins: slice | None = None,
     ) -> tuple[torch.Tensor, State]:
+        """``origins``: the steps to decode (all by default); ``future`` holds theirs."""
         summaries, state = self.encode(inputs, codes, state)
+        if origins is not None:
+            summaries = summaries[:, origins]
         return self.decode(summaries, future, codes), state
 
     def _static_vectors(self, codes: torch.Tensor) -> torch.Tensor:
