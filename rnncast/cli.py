@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from rnncast import __version__, distributed, logs
+from rnncast.command_reports import Holdout, holdout_scores, holdout_summary, write_command_report
 from rnncast.config import (
     CELLS,
     DEFAULT_MEMBERS,
@@ -36,7 +37,7 @@ from rnncast.config import (
     parse_names,
     parse_quantiles,
 )
-from rnncast.errors import ConfigError, Interrupted, RnncastError
+from rnncast.errors import ConfigError, RnncastError
 from rnncast.logs import LOG_FORMATS
 from rnncast.options import (
     ConfigOption,
@@ -63,6 +64,7 @@ from rnncast.options import (
     TimeColOption,
     TimeFormatOption,
 )
+from rnncast.runs import check_report_folder, refuse_overwriting_data, run_lock, stop_on_signals
 from rnncast.settings import effective_toml
 from rnncast.terminal import render_check, render_inspect, training_progress
 from rnncast.usage import RnncastGroup
@@ -364,9 +366,9 @@ def train(
     if print_config:
         sys.stdout.write(settings)
         return
-    _refuse_overwriting_data(out, data)
+    refuse_overwriting_data(out, data)
     current = distributed.start(distributed.launched_world(), device)
-    with _run_lock(out, current):
+    with run_lock(out, current):
         panel = rnncast.read_panel(data, replace(data_config, horizon=horizon))
         _warn_skipped(panel)
         if panel.ingest.future_rows:
@@ -376,8 +378,8 @@ def train(
                 "left out of training",
                 rows=panel.ingest.future_rows,
             )  # fmt: skip
-        holdout = _Holdout(panel, season, device, data, out, writes=current.is_main)
-        with _stop_on_signals() as stop_reason:
+        holdout = Holdout(panel, season, device, data, out, writes=current.is_main)
+        with stop_on_signals() as stop_reason:
             with training_progress(quiet or not current.is_main) as on_epoch:
                 trained = rnncast.train(
                     panel, model, training, out=out, data=data_config, resume=resume,
@@ -417,7 +419,7 @@ def train(
         summary = {"model": out, "best_epoch": history["best_epoch"],
                    "epochs": len(history["epochs"]), "stopped": history["stopped"],
                    "seconds": history["seconds"],
-                   "test": _test_summary(document) if document else None}  # fmt: skip
+                   "test": holdout_summary(document) if document else None}  # fmt: skip
         sys.stdout.write(json.dumps(summary, indent=2, allow_nan=False) + "\n")
 
 
@@ -468,7 +470,7 @@ def forecast(
 
     if check_destination(out) == "stdout" and json_output:
         raise ConfigError("--json and --out - both write to stdout; write the forecasts to a file")
-    _refuse_overwriting_data(out, data)
+    refuse_overwriting_data(out, data)
     trained = rnncast.load_model(model)
     if horizon is not None and horizon != trained.config.horizon:
         raise ConfigError(
@@ -479,7 +481,7 @@ def forecast(
     current = distributed.start(distributed.launched_world(), device)
     with contextlib.ExitStack() as held:
         if out != "-":
-            held.enter_context(_run_lock(out, current))
+            held.enter_context(run_lock(out, current))
         # Under torchrun the processes share the reads; rank 0 writes the output.
         run = forecast_in_parts if current.is_distributed else forecast_dataset
         summary = run(
@@ -530,7 +532,7 @@ def evaluate(
     from rnncast.nn.device import resolve_device
     from rnncast.writing import holding_lock
 
-    _check_report_folder(out)
+    check_report_folder(out)
     trained = rnncast.load_model(model)
     check_columns(trained, data)
     retrain = replace(trained.training, test_size=0, device=device)
@@ -552,7 +554,7 @@ def evaluate(
             refit=refit_model if refit else None, batch_size=batch_size,
             device=resolve_device(device),
         )  # fmt: skip
-        document = _report(out, evaluation, trained, quiet, source=data, model=model)
+        document = write_command_report(out, evaluation, trained, quiet, source=data, model=model)
     if json_output:
         from rnncast.report import document_text
 
@@ -647,130 +649,11 @@ def inspect(
     import rnncast
 
     description = rnncast.load_model(model).describe()
-    description["test"] = _test_scores(model)
+    description["test"] = holdout_scores(model)
     if json_output:
         sys.stdout.write(json.dumps(description, indent=2) + "\n")
     else:
         render_inspect(model, description)
-
-
-class _Holdout:
-    """The test part of ``rnncast train``: scored on the model that never saw it (before
-    any refit), then saved with the final model and its settings in one step."""
-
-    def __init__(self, panel: Any, season: int | None, device: str, data: str, out: str,
-                 writes: bool = True):  # fmt: skip
-        self.panel, self.season, self.device, self.data, self.out = panel, season, device, data, out
-        # Under torchrun every process forecasts its share of the test part; rank 0
-        # alone scores it and writes the model and report.
-        self.writes = writes
-        self.document: dict | None = None
-        self.report: dict[str, bytes] = {}
-
-    def score(self, trained: Any) -> None:
-        if not trained.training.test_size:
-            return
-        from rnncast.evaluation import holdout
-        from rnncast.nn.device import resolve_device
-        from rnncast.report import render_report
-
-        evaluation = holdout(trained, self.panel, season=self.season,
-                             device=resolve_device(self.device))  # fmt: skip
-        if not self.writes:
-            return
-        saved = ("refit on every step, the test part included, after this test"
-                 if trained.training.refit else "the model scored here")  # fmt: skip
-        settings = {"source": self.data, "model": self.out, "saved_model": saved}
-        evaluation = replace(evaluation, settings={**evaluation.settings, **settings})
-        title = f"rnncast holdout: {self.out}"
-        self.document, self.report = render_report(
-            evaluation, model=trained.describe(), title=title
-        )
-
-    def save(self, trained: Any, settings: str) -> dict | None:
-        """Write the model with its settings and report; the metrics document, or None
-        without a test part."""
-        from rnncast.artifact import SETTINGS_FILE, save_model
-
-        if not self.writes:
-            return None
-        save_model(trained, self.out, extra_files={SETTINGS_FILE: settings.encode(), **self.report})
-        return self.document
-
-
-def _test_scores(directory: str) -> dict[str, Any] | None:
-    """The holdout scores train left beside the model, if any: a report, not part of
-    the model, so a missing or unreadable one is no error."""
-    import stat
-    from pathlib import Path
-
-    from rnncast.model_schema import parse_json
-
-    path = Path(directory) / "metrics.json"
-    try:
-        # Never open a FIFO or a device: inspect would wait on it, or read forever.
-        if not stat.S_ISREG(path.lstat().st_mode):
-            return None
-        return _test_summary(parse_json(path.read_bytes(), path))
-    except (OSError, ValueError, KeyError, TypeError, RnncastError):
-        return None
-
-
-def _test_summary(document: dict[str, Any]) -> dict[str, Any]:
-    """The mean scores of a holdout metrics document, per method."""
-    summary = document["summary"]
-    return {
-        "test_size": document["settings"].get("test_size"),
-        "mean": {method: {metric: summary[method][metric]["mean"] for metric in
-                          ("mae", "rmse", "smape", "mase")} for method in summary},
-        "relative_to_seasonal_naive": document["relative_to_seasonal_naive"],
-        # Absent from the metrics.json of models trained before Naive2 (issue 12).
-        "relative_to_naive2": document.get("relative_to_naive2"),
-    }  # fmt: skip
-
-
-def _refuse_overwriting_data(out: str, data: str) -> None:
-    """An output never replaces, or lands among, the data it is computed from: a typo
-    in a crontab must not destroy the input, nor feed forecasts to the next read."""
-    from pathlib import Path
-
-    from rnncast.io import resolve_source
-
-    if out == "-":
-        return
-    try:
-        source = resolve_source(data)
-    except RnncastError:
-        return  # reading DATA reports that, with its own message
-    target = Path(out).resolve()
-    for path in source.paths:
-        if path.resolve() == target or target in path.resolve().parents:
-            raise ConfigError(f"--out {out} would replace the data it is computed from "
-                              f"({path}); write to another path")  # fmt: skip
-    if source.root is not None and source.root.resolve() in target.parents:
-        raise ConfigError(f"--out {out} lies inside the dataset directory {source.root}, whose "
-                          "next read would take it for data; write outside it")  # fmt: skip
-
-
-def _check_report_folder(out: str) -> None:
-    from pathlib import Path
-
-    if Path(out).exists() and not Path(out).is_dir():
-        raise ConfigError(f"--out {out} is a file; name a folder for the report")
-
-
-def _report(out: str, evaluation: Any, trained: Any, quiet: bool, **settings: str) -> dict:
-    """Write the report files into ``out``, show the summary table; the document."""
-    from rnncast.report import write_report
-    from rnncast.terminal import render_metrics
-
-    evaluation = replace(evaluation, settings={**evaluation.settings, **settings})
-    title = f"rnncast {evaluation.kind}: {settings.get('model', out)}"
-    document = write_report(out, evaluation, model=trained.describe(), title=title)
-    if not quiet:
-        render_metrics(document, title=title)
-    logs.note("report_written", f"metrics and report written to {out}", out=out)
-    return document
 
 
 def _covariate_roles(
@@ -804,49 +687,6 @@ def _fields(config_class: type, options: dict[str, Any], **overrides: Any) -> di
 def _warn_skipped(panel: Any) -> None:
     for warning in panel.ingest.warnings:
         logs.warn("data_warning", warning)
-
-
-@contextlib.contextmanager
-def _run_lock(out: str, current: distributed.World):
-    """The lock on ``out`` for the block: held by rank 0 alone under torchrun, and
-    every process stops (Busy, exit 7) when rank 0 cannot take it."""
-    from rnncast.writing import holding_lock
-
-    if not current.is_distributed:
-        with holding_lock(out):
-            yield
-        return
-    with contextlib.ExitStack() as held:
-        refused = None
-        if current.is_main:
-            try:
-                held.enter_context(holding_lock(out))
-            except RnncastError as exc:
-                refused = exc
-        distributed.raise_together(refused)
-        yield
-
-
-@contextlib.contextmanager
-def _stop_on_signals():
-    """Turn the first SIGINT or SIGTERM into a polite request to stop (the loop saves a
-    checkpoint and ends); a second one interrupts at once (Interrupted, 128 + N)."""
-    import signal
-
-    received: list[str] = []
-
-    def request_stop(number: int, frame: Any) -> None:
-        name = signal.Signals(number).name
-        if received:
-            raise Interrupted(f"stopped by a second {name}", signal_number=number)
-        received.append(name)
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield lambda: received[0] if received else None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def main() -> None:

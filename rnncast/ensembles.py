@@ -132,7 +132,7 @@ def assemble(members: list[Model]) -> Model:
     """One Model of the members: an Ensemble network when there are several, the
     first member's settings and history, and a line per member in the history."""
     first = members[0]
-    summary = [_member_summary(member) for member in members]
+    summary = [member_summary(member) for member in members]
     history = {**first.history, "members": summary}
     if all("refit" in member.history for member in members):
         refits = [member.history["refit"] for member in members]
@@ -145,7 +145,7 @@ def assemble(members: list[Model]) -> Model:
                    history=history)  # fmt: skip
 
 
-def _member_summary(member: Model) -> dict[str, Any]:
+def member_summary(member: Model) -> dict[str, Any]:
     history = member.history
     return {
         "seed": member.training.seed,

@@ -24,7 +24,13 @@ from rnncast import training as network_training
 from rnncast.artifact import Model, save_model
 from rnncast.bases import BASES, Combination, base_forecasts, history_scales
 from rnncast.config import ModelConfig, TrainConfig
-from rnncast.ensembles import assemble, stop_name, stop_requested, train_members
+from rnncast.ensembles import (
+    assemble,
+    member_summary,
+    stop_name,
+    stop_requested,
+    train_members,
+)
 from rnncast.errors import Interrupted
 from rnncast.forecasting import forecast_origins
 from rnncast.panel import Panel
@@ -73,11 +79,25 @@ def train(
     first = replace(training, max_time=budget * _FIRST_SHARE if refit else budget)
     share = _refit_share(panel, model, training, refit)
     members = train_members(panel, model, first, refit_share=share, out=out, **options)
-    trained = replace(assemble(members), training=replace(members[0].training,
+    spent = sum(member.history["seconds"] for member in members)
+    arrays = validation_arrays(members, panel)
+    left_out: list[dict[str, Any]] = []
+    # Members the budget chose are kept as validation says; --ensemble N keeps all N.
+    if arrays is not None and len(members) > 1 and training.ensemble is None:
+        # Every process keeps the same members, and the same blend below: rank 0's
+        # choices are taken so that no rounding on another device can part them.
+        kept = distributed.from_main(choose_members(arrays, model.output_quantiles))
+        left_out = _left_out(arrays, kept, members, model.output_quantiles)
+        members = [members[index] for index in kept]
+        arrays = _members_taken(arrays, kept)
+    trained = assemble(members)
+    if left_out:
+        trained = replace(trained, history={**trained.history, "left_out": left_out})
+    trained = replace(trained, training=replace(members[0].training,
                       max_time=training.max_time, ensemble=training.ensemble))  # fmt: skip
-    # Every process chooses the same blend from the same weights; rank 0's is taken so
-    # that no rounding on another device can part them.
-    combination = distributed.from_main(choose_combination(trained, panel))
+    combination = None
+    if arrays is not None:
+        combination = distributed.from_main(_combination(arrays, model.output_quantiles))
     trained = replace(trained, combination=combination)
     if before_refit is not None:
         before_refit(trained)
@@ -87,7 +107,6 @@ def train(
                     stop_name(should_stop),
                     extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
     elif refit:
-        spent = sum(member.history["seconds"] for member in members)
         try:
             refitted = []
             for index, member in enumerate(members):
@@ -195,12 +214,21 @@ def validation_panel(model: Model, panel: Panel) -> Panel:
 def choose_combination(model: Model, panel: Panel) -> Combination | None:
     """The base and the network's share per step that score best, in MASE's units, on
     every whole horizon of the validation part; None without validation steps."""
-    horizon = model.config.horizon
-    val_size = model.training.val_size or 0
+    arrays = validation_arrays([model], panel)
+    return None if arrays is None else _combination(arrays, model.config.output_quantiles)
+
+
+def validation_arrays(members: list[Model], panel: Panel) -> dict[str, np.ndarray] | None:
+    """At the K whole horizons of the validation part of every validated series: the
+    actual values and each base's forecasts (S, K, H), the MASE scales (S, K, 1) and
+    each member's forecasts ("members", (M, S, K, H, Q)); None without validation."""
+    first = members[0]
+    horizon = first.config.horizon
+    val_size = first.training.val_size or 0
     origins = val_size // horizon
     if origins < 1:
         return None
-    seen = validation_panel(model, panel)
+    seen = validation_panel(first, panel)
     # Series too short to have been validated (training.validation_sizes) do not vote.
     validated = network_training.validation_sizes(seen.lengths, val_size, horizon) > 0
     if not validated.any():
@@ -212,12 +240,70 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
         # arrays, small beside the forecasting, are joined in order: the same arrays
         # as one process makes, at a share of its peak memory.
         seen = seen.take(distributed.consecutive_share(seen.n_series, current))
-    arrays = _validation_arrays(model, seen, val_size, origins) if seen.n_series else None
+    arrays = _validation_arrays(members, seen, val_size, origins) if seen.n_series else None
     if current.is_distributed:
         shares = [found for found in distributed.gather_to_all(arrays) if found is not None]
-        arrays = {name: np.concatenate([found[name] for found in shares]) for name in shares[0]}
-    actual, scale, network = arrays["actual"], arrays["scale"], arrays["network"]
-    median = model.config.output_quantiles.index(0.5)
+        arrays = {name: np.concatenate([found[name] for found in shares],
+                                       axis=1 if name == "members" else 0)
+                  for name in shares[0]}  # fmt: skip
+    return arrays
+
+
+def choose_members(arrays: dict[str, np.ndarray], quantiles: tuple[float, ...]) -> list[int]:
+    """The members whose median forecasts best on the validation origins, in training
+    order: the best member alone first, then each of the others, best first, joins
+    when the median of those chosen scores lower with it (MASE's units).
+
+    A member that training left far from the others' level (stopped early on a
+    plateau, say) would otherwise pull the median of two halfway to it."""
+    forecasts = arrays["members"][..., quantiles.index(0.5)]  # (M, S, K, H)
+    actual, scale = arrays["actual"], arrays["scale"]
+
+    def error(chosen: list[int]) -> float:
+        point = np.median(forecasts[chosen], axis=0)  # the mean of the middle two when even
+        return float(np.mean(np.abs(point - actual) / scale))
+
+    order = sorted(range(forecasts.shape[0]), key=lambda index: error([index]))
+    chosen, best = [order[0]], error(order[:1])
+    for index in order[1:]:
+        trial = error([*chosen, index])
+        if trial < best:
+            chosen, best = [*chosen, index], trial
+    return sorted(chosen)
+
+
+def _members_taken(arrays: dict[str, np.ndarray], kept: list[int]) -> dict[str, np.ndarray]:
+    return {**arrays, "members": arrays["members"][kept]}
+
+
+def _left_out(
+    arrays: dict[str, np.ndarray], kept: list[int], members: list[Model],
+    quantiles: tuple[float, ...],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The members not ``kept``, each with its validation MASE, logged in one line."""
+    forecasts = arrays["members"][..., quantiles.index(0.5)]
+    errors = [float(np.mean(np.abs(f - arrays["actual"]) / arrays["scale"])) for f in forecasts]
+    dropped = [index for index in range(len(members)) if index not in kept]
+    if not dropped:
+        return []
+    log.info(
+        "kept %d of %d members, whose median validates best (MASE %s); left out: %s",
+        len(kept), len(members), ", ".join(f"{errors[i]:.3f}" for i in kept),
+        ", ".join(f"seed {members[i].training.seed} (MASE {errors[i]:.3f})" for i in dropped),
+        extra={"event": "members_kept", "fields": {
+            "kept": [members[i].training.seed for i in kept],
+            "left_out": [members[i].training.seed for i in dropped], "errors": errors}},
+    )  # fmt: skip
+    return [{**member_summary(members[i]), "validation_mase": round(errors[i], 6)}
+            for i in dropped]  # fmt: skip
+
+
+def _combination(arrays: dict[str, np.ndarray], quantiles: tuple[float, ...]) -> Combination:
+    """The base and the network's share per step that score best on ``arrays``, and the
+    calibration of the blend's quantiles."""
+    actual, scale = arrays["actual"], arrays["scale"]
+    network = np.median(arrays["members"], axis=0)  # (S, K, H, Q), as the Ensemble's
+    median = quantiles.index(0.5)
     candidates = {method: arrays[f"base {method}"] for method in BASES}
     errors = {method: float(np.mean(np.abs(candidates[method] - actual) / scale))
               for method in BASES}  # fmt: skip
@@ -235,25 +321,25 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
     )  # fmt: skip
     blend = Combination(base=base, weights=tuple(float(w) for w in weights))
     offsets = _calibration(blend.apply(network, candidates[base], median), actual, scale,
-                           model.config.output_quantiles)  # fmt: skip
+                           quantiles)  # fmt: skip
     return Combination(base=base, weights=blend.weights, offsets=offsets)
 
 
 def _validation_arrays(
-    model: Model, seen: Panel, val_size: int, origins: int
+    members: list[Model], seen: Panel, val_size: int, origins: int
 ) -> dict[str, np.ndarray]:
-    """At the K whole horizons of each series' validation part: the actual values and
-    the base forecasts (S, K, H), the MASE scales (S, K, 1) and the network's
-    forecasts (S, K, H, Q)."""
-    horizon = model.config.horizon
+    """``validation_arrays`` for the series of ``seen``."""
+    horizon = members[0].config.horizon
     lengths = seen.lengths
     cuts = (lengths - val_size)[:, None] + horizon * np.arange(origins)[None, :]  # (S, K)
     steps = seen.begins[:, None, None] + cuts[..., None] + np.arange(horizon)  # (S, K, H)
     season = seen.freq.season_length
+    forecasts = [forecast_origins(replace(member, combination=None), seen, cuts)
+                 for member in members]  # fmt: skip
     arrays = {
         "actual": seen.values[steps].astype(np.float64),
         "scale": history_scales(seen.values, seen.begins, cuts, season)[..., None],
-        "network": forecast_origins(replace(model, combination=None), seen, cuts),
+        "members": np.stack(forecasts),
     }
     adjustment = seasonal_adjustment(seen.values, seen.begins, cuts, season)  # shared by all
     for method in BASES:

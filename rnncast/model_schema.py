@@ -171,6 +171,8 @@ _HISTORY_FIELDS: dict[str, Any] = {
     "refit": dict,  # format 2: the training again on every step (fitting.refit_on_everything)
     "members": list,  # format 3: how each member of an ensemble was trained
     "averaged": dict | None,  # format 3: the average of the weights up to the best epoch
+    # Members trained and then left out, as their median validated better without them.
+    "left_out": list,
 }
 _AVERAGED_FIELDS: dict[str, Any] = {
     "tried": list[dict],
@@ -189,6 +191,7 @@ _MEMBER_FIELDS: dict[str, Any] = {
     "seconds": float,
     "stopped": str | None,
 }
+_LEFT_OUT_FIELDS: dict[str, Any] = {**_MEMBER_FIELDS, "validation_mase": float}
 _REFIT_FIELDS: dict[str, Any] = {
     "epochs": int,
     "seconds": float,
@@ -316,6 +319,8 @@ def check_history(document: Any, file: str | Path) -> dict[str, Any]:
                 _check_keys(tried, _AVERAGE_FIELDS, f"averaged.tried[{index}]", required=None)
         for index, member in enumerate(document.get("members", [])):
             _check_keys(member, _MEMBER_FIELDS, f"members[{index}]", required=None)
+        for index, member in enumerate(document.get("left_out", [])):
+            _check_keys(member, _LEFT_OUT_FIELDS, f"left_out[{index}]", required=None)
         best = document.get("best_epoch")
         if best is not None and not 0 <= best <= len(epochs):
             raise _Broken(

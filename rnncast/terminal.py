@@ -138,6 +138,8 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
         ("network", f"{config['cell']}, {config['layers']} x {config['hidden']}, "
                     f"{network['parameters']:,} parameters"
                     + (f" in {members} members (forecasts: their median)" if members > 1 else "")
+                    + (f"; {len(history['left_out'])} more trained and left out on validation"
+                       if history.get("left_out") else "")
                     + (f", seasons {season} and {config['long_season']}"
                        if config.get("long_season") else "")),
         ("forecasts", f"{config['horizon']} steps, "

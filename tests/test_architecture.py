@@ -99,6 +99,10 @@ STAGES = [
     "options",
     # Command lines Click refuses, reported like every other error.
     "usage",
+    # What a command run holds around its work (its output's lock, signals), and the
+    # reports the commands leave.
+    "runs",
+    "command_reports",
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}

@@ -20,7 +20,9 @@ from rnncast.artifact import MANIFEST, load_model, save_model
 from rnncast.cli import app
 from rnncast.config import DEFAULT_MEMBERS
 from rnncast.ensembles import CHUNK_FACTORS, another_fits, member_training
-from rnncast.errors import ConfigError
+from rnncast.errors import ArtifactError, ConfigError
+from rnncast.fitting import choose_members
+from rnncast.model_schema import check_history
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.nn.forecaster import Forecaster
 from tests.test_training import HORIZON, seasonal_panel
@@ -114,7 +116,13 @@ def test_by_default_small_data_gets_the_default_members_and_a_full_budget_one() 
     # Two epochs of eight weights take well under a second: a budget of ten minutes
     # holds every default member.
     roomy = train(panel, tiny(), settings(max_time=600.0))
-    assert roomy.config.members == DEFAULT_MEMBERS == len(roomy.history["members"])
+    # Validation then keeps those whose median forecasts best; the others are listed.
+    kept, left_out = roomy.history["members"], roomy.history.get("left_out", [])
+    assert roomy.config.members == len(kept) >= 1
+    assert len(kept) + len(left_out) == DEFAULT_MEMBERS
+    seeds = sorted(member["seed"] for member in kept + left_out)
+    assert seeds == list(range(3, 3 + DEFAULT_MEMBERS))
+    assert all(member["validation_mase"] > 0 for member in left_out)
     # A budget the first network fills leaves none for a second.
     full = train(panel, tiny(), settings(max_time=0.01, max_epochs=50))
     assert full.config.members == 1
@@ -176,3 +184,43 @@ def test_the_cli_trains_forecasts_and_inspects_an_ensemble(tmp_path: Path) -> No
 def test_an_ensemble_outside_1_to_64_is_refused(count: int) -> None:
     with pytest.raises(ConfigError, match="ensemble must be between 1 and 64"):
         TrainConfig(ensemble=count)
+
+
+def _validation(members: np.ndarray, actual: np.ndarray) -> dict[str, np.ndarray]:
+    """Arrays as fitting.validation_arrays gives them: members (M, S, K, H, Q=1)."""
+    return {
+        "members": members[..., None],
+        "actual": actual,
+        "scale": np.ones((*actual.shape[:2], 1)),
+    }
+
+
+def test_members_are_kept_while_their_median_validates_better() -> None:
+    rng = np.random.default_rng(0)
+    actual = rng.normal(size=(40, 2, 6))  # (S, K, H)
+    good = [actual + rng.normal(0, 0.5, actual.shape) for _ in range(3)]
+    stuck = actual + 3.0  # a member training left far off, as on a plateau
+    members = np.stack([stuck, good[0], good[1], good[2]])
+    # The median of the three good ones beats each alone; the stuck one would pull it.
+    assert choose_members(_validation(members, actual), (0.5,)) == [1, 2, 3]
+    # Identical members: the second adds nothing, so the first stays alone.
+    same = np.stack([good[0], good[0]])
+    assert choose_members(_validation(same, actual), (0.5,)) == [0]
+    # Two members, one far off: the median of two is their mean, so only one is kept.
+    assert choose_members(_validation(np.stack([stuck, good[1]]), actual), (0.5,)) == [1]
+
+
+def test_an_ensemble_asked_for_keeps_every_member_and_left_out_ones_are_saved(tmp_path) -> None:
+    panel = seasonal_panel(2, n_series=3, length=120)
+    asked = train(panel, tiny(), settings(ensemble=4))
+    assert asked.config.members == 4 and "left_out" not in asked.history
+    entry = {**asked.history["members"][3], "validation_mase": 1.25}
+    with_left_out = replace(asked, history={**asked.history, "left_out": [entry]})
+    save_model(with_left_out, tmp_path / "model")
+    assert load_model(tmp_path / "model").history["left_out"] == [entry]
+    shown = runner.invoke(app, ["inspect", str(tmp_path / "model")], env={"COLUMNS": "200"})
+    assert "in 4 members (forecasts: their median); 1 more trained and left out" in shown.stdout
+    history = json.loads((tmp_path / "model" / "history.json").read_text())
+    history["left_out"][0]["why"] = "unknown"
+    with pytest.raises(ArtifactError, match=r"left_out\[0\] has the unknown key"):
+        check_history(history, "history.json")
