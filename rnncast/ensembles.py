@@ -12,7 +12,8 @@ default the first member has all of it, as a single network would, and more are
 trained only while the budget still holds one more at the cost the members so far
 have shown: large data, whose one network fills the budget, keeps one member; a
 small panel whose network stops early gets the rest of its budget as members, up to
-DEFAULT_MEMBERS.
+DEFAULT_MEMBERS. Which of those the model keeps, validation decides
+(fitting.choose_members); ``--ensemble N`` keeps all N.
 """
 
 from __future__ import annotations

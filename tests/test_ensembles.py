@@ -195,19 +195,25 @@ def _validation(members: np.ndarray, actual: np.ndarray) -> dict[str, np.ndarray
     }
 
 
-def test_members_are_kept_while_their_median_validates_better() -> None:
+def test_only_members_clearly_worse_on_validation_are_left_out() -> None:
     rng = np.random.default_rng(0)
     actual = rng.normal(size=(40, 2, 6))  # (S, K, H)
     good = [actual + rng.normal(0, 0.5, actual.shape) for _ in range(3)]
     stuck = actual + 3.0  # a member training left far off, as on a plateau
     members = np.stack([stuck, good[0], good[1], good[2]])
-    # The median of the three good ones beats each alone; the stuck one would pull it.
+    # The good members differ by noise alone: all kept; the stuck one is left out.
     assert choose_members(_validation(members, actual), (0.5,)) == [1, 2, 3]
-    # Identical members: the second adds nothing, so the first stays alone.
+    # Identical members are all kept.
     same = np.stack([good[0], good[0]])
-    assert choose_members(_validation(same, actual), (0.5,)) == [0]
-    # Two members, one far off: the median of two is their mean, so only one is kept.
+    assert choose_members(_validation(same, actual), (0.5,)) == [0, 1]
+    # A little different, within the noise of 80 forecasts, is kept too.
+    slightly = good[1] + rng.normal(0, 0.05, actual.shape)
+    kept = choose_members(_validation(np.stack([good[0], slightly]), actual), (0.5,))
+    assert kept == [0, 1]
     assert choose_members(_validation(np.stack([stuck, good[1]]), actual), (0.5,)) == [1]
+    # One validation forecast tells nothing of noise: every member is kept.
+    single = np.stack([stuck, good[1]])[:, :1, :1]
+    assert choose_members(_validation(single, actual[:1, :1]), (0.5,)) == [0, 1]
 
 
 def test_an_ensemble_asked_for_keeps_every_member_and_left_out_ones_are_saved(tmp_path) -> None:
@@ -224,3 +230,17 @@ def test_an_ensemble_asked_for_keeps_every_member_and_left_out_ones_are_saved(tm
     history["left_out"][0]["why"] = "unknown"
     with pytest.raises(ArtifactError, match=r"left_out\[0\] has the unknown key"):
         check_history(history, "history.json")
+
+
+def test_members_left_out_are_not_refitted_and_stay_listed_after_the_refit(monkeypatch) -> None:
+    import rnncast.fitting
+
+    panel = seasonal_panel(2, n_series=3, length=120)
+    # Whatever validation says, keep the second member alone.
+    monkeypatch.setattr(rnncast.fitting, "choose_members", lambda arrays, quantiles: [1])
+    model = train(panel, tiny(), settings(max_time=600.0, refit=True))
+    assert model.config.members == 1 and isinstance(model.network, Forecaster)
+    assert [member["seed"] for member in model.history["members"]] == [4]
+    assert "refit" in model.history
+    seeds_left_out = [member["seed"] for member in model.history["left_out"]]
+    assert seeds_left_out == [3, *range(5, 3 + DEFAULT_MEMBERS)]
