@@ -95,10 +95,8 @@ def train(
         kept = distributed.from_main(choose_members(arrays, model.output_quantiles))
         left_out = _left_out(arrays, kept, members, model.output_quantiles)
         members = [members[index] for index in kept]
-        arrays = _members_taken(arrays, kept)
-    trained = assemble(members)
-    if left_out:
-        trained = replace(trained, history={**trained.history, "left_out": left_out})
+        arrays = {**arrays, "members": arrays["members"][kept]}
+    trained = _listing(assemble(members), left_out)
     trained = replace(trained, training=replace(members[0].training,
                       max_time=training.max_time, ensemble=training.ensemble))  # fmt: skip
     combination = None
@@ -120,10 +118,8 @@ def train(
                 refitted.append(refit_on_everything(
                     member, panel, left / (len(members) - index), members=len(members),
                     **options))  # fmt: skip
-            assembled = assemble(refitted)
-            history = {**assembled.history, **({"left_out": left_out} if left_out else {})}
-            trained = replace(assembled, training=trained.training,
-                              combination=trained.combination, history=history)  # fmt: skip
+            trained = replace(_listing(assemble(refitted), left_out), training=trained.training,
+                              combination=trained.combination)  # fmt: skip
         except Interrupted as stop:
             if not stop.polite:
                 raise
@@ -276,8 +272,11 @@ def choose_members(arrays: dict[str, np.ndarray], quantiles: tuple[float, ...]) 
     return [int(index) for index in np.flatnonzero(gaps.mean(axis=1) <= limits)]
 
 
-def _members_taken(arrays: dict[str, np.ndarray], kept: list[int]) -> dict[str, np.ndarray]:
-    return {**arrays, "members": arrays["members"][kept]}
+def _listing(model: Model, left_out: list[dict[str, Any]]) -> Model:
+    """``model`` with the members left out named in its history (when there are any)."""
+    if not left_out:
+        return model
+    return replace(model, history={**model.history, "left_out": left_out})
 
 
 def _left_out(
