@@ -9,8 +9,9 @@ multiplicative decomposition first (seasons.py, as for Naive2), and its forecast
 reseasonalised; any other is forecast as it is, so no seasonal pattern is imposed
 where the data shows none.
 
-Pure numpy: the adjustment is vectorised over every history, exponential
-smoothing runs one history at a time (about a hundred microseconds each).
+Pure numpy, vectorised over every history: the adjustment at once, exponential
+smoothing step by step over all histories together (a thousand 960-hour histories
+in about 0.1 s, where one at a time took 2 ms each).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from rnncast.seasons import SeasonalAdjustment, seasonal_adjustment
 BASES = ("naive", "seasonal_naive", "drift", "ses", "theta")
 # Smoothing weights tried for SES, fitted by the in-sample one-step squared error.
 _ALPHAS = np.array([0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+# Histories are smoothed in blocks of about this many values (L x n), so that the
+# float64 temporaries stay near 16 MB whatever the panel.
+_BLOCK_VALUES = 1 << 21
 
 
 def base_forecasts(
@@ -53,17 +57,26 @@ def base_forecasts(
         return seasonal_naive(values, begins, cuts, horizon, season)
     if adjustment is None:
         adjustment = seasonal_adjustment(values, begins, cuts, season)
-    out = np.empty((*cuts.shape, horizon))
+    values = np.asarray(values, dtype=np.float64)
+    counts = cuts.reshape(-1)
+    starts = np.repeat(begins, cuts.shape[1])
+    indices = adjustment.indices.reshape(counts.shape[0], -1)  # (N, m), all 1 where not adjusted
+    out = np.empty((counts.shape[0], horizon))
     steps = np.arange(horizon)
-    for series, origin in np.ndindex(*cuts.shape):
-        cut = int(cuts[series, origin])
-        history = np.asarray(values[begins[series] : begins[series] + cut], dtype=np.float64)
-        indices = adjustment.indices[series, origin]  # (m,), all 1 where not adjusted
-        if adjustment.adjusted[series, origin]:
-            history = history / indices[np.arange(cut) % season]
-        forecast = _nonseasonal(history, horizon, method)
-        out[series, origin] = forecast * indices[(cut + steps) % season]
-    return out
+    # Longest history first, so that the histories still running at any step are a
+    # prefix of the block (_smooth); blocks bound the (L, N) temporaries.
+    order = np.argsort(-counts, kind="stable")
+    for block in _history_blocks(counts[order]):
+        rows = order[block]
+        longest = int(counts[rows[0]])
+        within = np.minimum(np.arange(longest)[:, None], counts[rows] - 1)  # (L, n)
+        # Steps past a history's end repeat its last value; they are never read. An
+        # unadjusted history divided by its indices of 1 stays exactly as it is.
+        histories = values[starts[rows] + within] / indices[rows, within % season]
+        forecast = _nonseasonal(histories, counts[rows], horizon, method)  # (n, H)
+        ahead = (counts[rows, None] + steps) % season
+        out[rows] = forecast * indices[rows[:, None], ahead]
+    return out.reshape(*cuts.shape, horizon)
 
 
 def base_forecast(values: np.ndarray, horizon: int, season: int, method: str) -> np.ndarray:
@@ -73,35 +86,71 @@ def base_forecast(values: np.ndarray, horizon: int, season: int, method: str) ->
     return base_forecasts(values, np.zeros(1, dtype=np.int64), cuts, horizon, season, method)[0, 0]
 
 
-def _nonseasonal(values: np.ndarray, horizon: int, method: str) -> np.ndarray:
-    n = values.shape[0]
-    if n < 2:
-        return np.full(horizon, values[-1])
+def _nonseasonal(
+    histories: np.ndarray, counts: np.ndarray, horizon: int, method: str
+) -> np.ndarray:
+    """(L, n) histories, longest first, history i of ``counts[i]`` values -> (n, H)."""
+    rows = np.arange(counts.shape[0])
+    last = histories[counts - 1, rows]
     steps = np.arange(1, horizon + 1)
+    n = counts.astype(np.float64)[:, None]
     if method == "drift":
-        return values[-1] + steps * (values[-1] - values[0]) / (n - 1)
-    alpha, level = _fit_ses(values)
-    if method == "ses":
-        return np.full(horizon, level)
-    if method == "theta":
-        slope = np.polyfit(np.arange(n), values, 1)[0] if n > 2 else 0.0
-        # The theta = 2 line's SES forecast plus half the trend line's slope, with the
-        # correction for the level SES has already absorbed (Hyndman & Billah 2003).
-        return level + slope / 2 * (steps - 1 + (1 - (1 - alpha) ** n) / alpha)
-    raise ValueError(f"unknown base forecast {method!r}; choose one of {', '.join(BASES)}")
+        forecast = last[:, None] + steps * (last - histories[0])[:, None] / np.maximum(n - 1, 1)
+    elif method in ("ses", "theta"):
+        alpha, level, moment = _smooth(histories, counts, trend=method == "theta")
+        forecast = np.repeat(level[:, None], horizon, axis=1)
+        if method == "theta":
+            # The least-squares slope of the trend line over positions 0 .. n-1; none
+            # through two points, as before.
+            spread = n[:, 0] * (n[:, 0] ** 2 - 1) / 12
+            slope = np.where(counts > 2, moment / np.maximum(spread, 1e-300), 0.0)[:, None]
+            alpha = alpha[:, None]
+            # The theta = 2 line's SES forecast plus half the trend line's slope, with the
+            # correction for the level SES has already absorbed (Hyndman & Billah 2003).
+            forecast = forecast + slope / 2 * (steps - 1 + (1 - (1 - alpha) ** n) / alpha)
+    else:
+        raise ValueError(f"unknown base forecast {method!r}; choose one of {', '.join(BASES)}")
+    # Under two values there is nothing to fit: the last value goes on.
+    return np.where(counts[:, None] < 2, last[:, None], forecast)
 
 
-def _fit_ses(values: np.ndarray) -> tuple[float, float]:
-    """The smoothing weight with the least in-sample one-step squared error, and the
-    last level it gives; all weights are run at once."""
-    levels = np.full(_ALPHAS.shape[0], values[0])
-    errors = np.zeros(_ALPHAS.shape[0])
-    for value in values[1:]:
-        miss = value - levels
-        errors += miss * miss
-        levels = levels + _ALPHAS * miss
-    best = int(np.argmin(errors))
-    return float(_ALPHAS[best]), float(levels[best])
+def _smooth(
+    histories: np.ndarray, counts: np.ndarray, trend: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SES of every history (L, n), longest first, with every smoothing weight at once:
+    for each history the weight with the least in-sample one-step squared error and
+    the last level it gives; with ``trend``, also sum_t (t - mean t) y_t, the trend
+    line's moment. Histories are run step by step together, each only while it lasts,
+    so each sees the same arithmetic as it would alone."""
+    length = histories.shape[0]
+    levels = np.repeat(histories[0][:, None], _ALPHAS.shape[0], axis=1)  # (n, A)
+    errors = np.zeros_like(levels)
+    centre = (counts - 1) / 2.0
+    moment = -centre * histories[0]
+    # lasting[t]: how many histories (a prefix, longest first) hold a value at step t.
+    lasting = np.searchsorted(-counts, -np.arange(length), side="left")
+    for step in range(1, length):
+        k = lasting[step]
+        value = histories[step, :k]
+        miss = value[:, None] - levels[:k]
+        errors[:k] += miss * miss
+        levels[:k] += _ALPHAS * miss
+        if trend:
+            moment[:k] += (step - centre[:k]) * value
+    best = np.argmin(errors, axis=1)
+    rows = np.arange(counts.shape[0])
+    return _ALPHAS[best], levels[rows, best], moment
+
+
+def _history_blocks(counts: np.ndarray) -> list[slice]:
+    """Consecutive blocks of histories sorted longest first, each of about
+    _BLOCK_VALUES values at most (one history at least)."""
+    blocks, begin = [], 0
+    while begin < counts.shape[0]:
+        size = max(1, _BLOCK_VALUES // max(int(counts[begin]), 1))
+        blocks.append(slice(begin, begin + size))
+        begin += size
+    return blocks
 
 
 @dataclass(frozen=True)

@@ -249,8 +249,7 @@ def _forecast(
         values = model.combination.apply(values, base, config.output_quantiles.index(0.5), scale)
         # A series that never moved is forecast as the constant it is: every base says
         # so, and no network output is evidence enough to say otherwise.
-        still = np.array([np.ptp(panel.series(i)[: cuts[i].max()]) == 0
-                          for i in range(panel.n_series)], dtype=bool)  # fmt: skip
+        still = _never_moved(panel.values, panel.begins, panel.begins + cuts.max(axis=1))
         values[still] = base[still][..., None]
     broken = ~np.isfinite(values).all(axis=(1, 2, 3))
     if broken.any():
@@ -260,6 +259,17 @@ def _forecast(
             "written. Their values may be far outside the range the model was trained on"
         )
     return values
+
+
+def _never_moved(values: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """(S,) bool: whether every value in ``values[begins[s] : ends[s]]`` (never empty) is
+    the same; NaN anywhere is movement enough. One pass over all series at once."""
+    bounds = np.column_stack([begins, ends]).reshape(-1)
+    # reduceat reads [bounds[i], bounds[i + 1]); a last bound at the end needs one more value.
+    padded = np.append(values, values[-1:])
+    highest = np.maximum.reduceat(padded, bounds)[::2]
+    lowest = np.minimum.reduceat(padded, bounds)[::2]
+    return highest - lowest == 0
 
 
 def _decode_windows(network: torch.nn.Module, windows: Windows, n_origins: int) -> torch.Tensor:

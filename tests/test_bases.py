@@ -150,3 +150,59 @@ def test_calibration_reaches_the_nominal_coverage_on_known_quantiles() -> None:
     before = (blended[..., 0] <= fresh) & (fresh <= blended[..., 2])
     assert abs(inside.mean() - 0.8) < 0.02, inside.mean()
     assert before.mean() < 0.45  # the uncalibrated +-0.5 covers about 38 %
+
+
+def _textbook(history: np.ndarray, horizon: int, method: str) -> np.ndarray:
+    """One history at a time, as the definitions read: SES with each weight of the
+    grid, the best by in-sample squared one-step error; Theta adds half of
+    np.polyfit's slope."""
+    from rnncast.bases import _ALPHAS
+
+    n = history.shape[0]
+    steps = np.arange(1, horizon + 1)
+    if n < 2:
+        return np.full(horizon, history[-1])
+    if method == "drift":
+        return history[-1] + steps * (history[-1] - history[0]) / (n - 1)
+    best = None
+    for alpha in _ALPHAS:
+        level, error = history[0], 0.0
+        for value in history[1:]:
+            error += (value - level) ** 2
+            level += alpha * (value - level)
+        if best is None or error < best[0]:
+            best = (error, alpha, level)
+    _, alpha, level = best
+    if method == "ses":
+        return np.full(horizon, level)
+    slope = np.polyfit(np.arange(n), history, 1)[0] if n > 2 else 0.0
+    return level + slope / 2 * (steps - 1 + (1 - (1 - alpha) ** n) / alpha)
+
+
+@pytest.mark.parametrize("method", ["ses", "theta", "drift"])
+def test_histories_smoothed_together_match_the_textbook_one_at_a_time(method: str) -> None:
+    rng = np.random.default_rng(7)
+    lengths = [1, 2, 3, 5, 17, 64, 200, 3]
+    series = [100 + np.cumsum(rng.normal(0, 3, n)) for n in lengths]
+    values = np.concatenate(series)
+    begins = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    cuts = np.array([[n, max(n - 1, 1)] for n in lengths])
+    together = base_forecasts(values, begins, cuts, 5, 1, method)
+    for s, row in enumerate(cuts):
+        for k, cut in enumerate(row):
+            expected = _textbook(series[s][:cut], 5, method)
+            np.testing.assert_allclose(together[s, k], expected, rtol=1e-10, atol=1e-9)
+
+
+def test_blocks_of_histories_change_no_forecast(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rnncast.bases as bases
+
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 90, 40)
+    values = rng.gamma(3.0, 10.0, int(lengths.sum())) + 1.0
+    begins = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    cuts = np.column_stack([lengths, np.maximum(lengths // 2, 1)])
+    whole = {m: base_forecasts(values, begins, cuts, 7, 4, m) for m in ("ses", "theta", "drift")}
+    monkeypatch.setattr(bases, "_BLOCK_VALUES", 100)  # a block of one to a few histories
+    for method, expected in whole.items():
+        np.testing.assert_array_equal(base_forecasts(values, begins, cuts, 7, 4, method), expected)

@@ -271,3 +271,14 @@ def test_window_models_forecast_from_their_lookback(panel: Panel) -> None:
     cut = forecast(model, panel.split_tail(24 + 12)[1])
     np.testing.assert_allclose(full.values, cut.values, rtol=1e-5, atol=1e-5)
     assert full.to_frame().shape == (3 * HORIZON, 6)
+
+
+def test_series_that_never_moved_are_found_in_one_pass() -> None:
+    from rnncast.forecasting import _never_moved
+
+    values = np.array([4, 4, 4, 2, 3, 3, np.nan, 5, 6, 6], dtype=np.float32)
+    begins = np.array([0, 3, 4, 6, 8, 7, 9])
+    ends = np.array([3, 4, 6, 8, 10, 9, 10])  # the last ones reach the buffer's end
+    expected = [np.ptp(values[b:e]) == 0 for b, e in zip(begins, ends, strict=True)]
+    assert expected == [True, True, True, False, True, False, True]
+    np.testing.assert_array_equal(_never_moved(values, begins, ends), expected)
