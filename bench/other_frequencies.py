@@ -94,7 +94,9 @@ def run(name: str, horizon: int, season: int) -> dict:
             "forecasts": len(histories), "train_seconds": seconds, "methods": rows,
             "base": combination.base if combination else None,
             "network_share": round(float(np.mean(combination.weights)), 3)
-            if combination else None}  # fmt: skip
+            if combination else None,
+            "members_kept": len(model.history.get("members") or [None]),
+            "members_left_out": len(model.history.get("left_out") or [])}  # fmt: skip
 
 
 def main() -> None:

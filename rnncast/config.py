@@ -173,11 +173,12 @@ MAX_THREADS = 1024
 # Each member is a network that forecasting runs: past a few dozen the median hardly
 # moves and the forecast costs grow, so more are refused rather than trained.
 MAX_MEMBERS = 64
-# Members trained by default when the time budget holds them (ensembles.py). The
-# median's error falls with the members roughly as the noise in one member's does
-# (1/sqrt(N)), so past a handful the gain is small while every member adds its
-# share of each forecast.
-DEFAULT_MEMBERS = 5
+# Members trained by default when the time budget holds them (ensembles.py). The noise
+# one member brings to the median falls as 1/sqrt(N): at 20 it is half what it is at 5.
+# Where members are cheap that paid: M3 Yearly over three seeds, sMAPE 16.44 on average
+# (16.22 to 16.69) with 5, 16.30 (16.19 to 16.37) with 20, and 15 or 40 kept alike
+# scored the same. Past 20, each member only adds its share of every forecast.
+DEFAULT_MEMBERS = 20
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def invoke(*args):
 def train(out: Path, *extra):
     return invoke(
         "train", LOAD, "--horizon", 24, "--covariates", "temperature", "--out", out,
-        "--max-epochs", 2, "--hidden", 8, *extra,
+        "--max-epochs", 2, "--hidden", 8, "--ensemble", 1, *extra,
     )  # fmt: skip
 
 

@@ -50,7 +50,7 @@ RUNNER = CliRunner()
 # (up to a second); shrinking a failure took minutes, so they are reported unshrunk.
 NO_SHRINK = (Phase.explicit, Phase.generate)
 HORIZON = 2
-TINY = ["--horizon", str(HORIZON), "--hidden", "4", "--max-epochs", "1"]
+TINY = ["--horizon", str(HORIZON), "--hidden", "4", "--max-epochs", "1", "--ensemble", "1"]
 USER_ERRORS = (2, 3, 4, 5)
 
 

@@ -29,7 +29,10 @@ def fit(panel: Panel, epochs: int = 3, **training) -> object:
     return train(
         panel,
         ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1),
-        TrainConfig(device="cpu", max_epochs=epochs, seed=0, test_size=0, **training),
+        # Three members whatever the budget: what these tests are about is the blend.
+        TrainConfig(
+            device="cpu", max_epochs=epochs, seed=0, test_size=0, **{"ensemble": 3, **training}
+        ),
     )
 
 

@@ -35,7 +35,7 @@ def json_lines(text: str) -> list[dict]:
 def json_training(tmp_path_factory):
     out = tmp_path_factory.mktemp("logs") / "model"
     result = invoke("train", LOAD, "--horizon", 24, "--out", out, "--max-epochs", 2,
-                    "--hidden", 4, "--log-format", "json")  # fmt: skip
+                    "--hidden", 4, "--ensemble", 1, "--log-format", "json")  # fmt: skip
     return out, result
 
 
@@ -81,7 +81,7 @@ def test_json_warnings_carry_their_event(tmp_path: Path) -> None:
     rows += ["short,2024-01-01 00:00,1", "short,2024-01-01 01:00,2"]
     data.write_text("\n".join(rows) + "\n")
     result = invoke("train", data, "--horizon", 2, "--out", tmp_path / "m", "--max-epochs", 1,
-                    "--hidden", 4, "--log-format", "json", "--quiet")  # fmt: skip
+                    "--hidden", 4, "--ensemble", 1, "--log-format", "json", "--quiet")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     lines = json_lines(result.stderr)
     assert {line["level"] for line in lines} == {"warning"}  # --quiet drops info, not warnings
@@ -153,7 +153,7 @@ def test_json_summaries_go_to_stdout_and_logs_to_stderr(json_training, tmp_path:
     assert [line["event"] for line in json_lines(result.stderr)] == ["forecast_written"]
 
     trained = invoke("train", LOAD, "--horizon", 24, "--out", tmp_path / "m", "--max-epochs", 1,
-                     "--hidden", 4, "--json", "--quiet")  # fmt: skip
+                     "--hidden", 4, "--ensemble", 1, "--json", "--quiet")  # fmt: skip
     assert trained.exit_code == 0, trained.stderr
     summary = json.loads(trained.stdout)
     assert summary["model"] == str(tmp_path / "m") and summary["epochs"] == 1

@@ -131,7 +131,7 @@ def test_keys_of_other_commands_at_the_top_are_left_to_them(tmp_path: Path) -> N
 def test_train_stores_its_settings_in_the_model_and_an_edit_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "m"
     config = write_toml(tmp_path, f"[train]\nhorizon = 24\nout = '{out}'\nmax_epochs = 1\n")
-    options = ("--config", config, "--hidden", 4, "--test-size", 0)
+    options = ("--config", config, "--hidden", 4, "--ensemble", 1, "--test-size", 0)
     result = invoke("train", LOAD, *options)
     assert result.exit_code == 0, result.stderr
     stored = (out / SETTINGS_FILE).read_text()
@@ -147,7 +147,7 @@ def test_train_stores_its_settings_in_the_model_and_an_edit_is_refused(tmp_path:
 def test_forecast_reads_its_own_table(tmp_path: Path) -> None:
     model = tmp_path / "m"
     trained = invoke("train", LOAD, "--horizon", 6, "--out", model, "--max-epochs", 1,
-                     "--hidden", 4, "--test-size", 0)  # fmt: skip
+                     "--hidden", 4, "--ensemble", 1, "--test-size", 0)  # fmt: skip
     assert trained.exit_code == 0, trained.stderr
     out = tmp_path / "f.csv"
     config = write_toml(

@@ -245,7 +245,7 @@ def test_forecast_refuses_to_race_a_run_holding_its_output(tmp_path: Path) -> No
 def model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("writing") / "model"
     result = invoke("train", LOAD, "--horizon", 6, "--out", out, "--max-epochs", 1,
-                    "--hidden", 4)  # fmt: skip
+                    "--hidden", 4, "--ensemble", 1)  # fmt: skip
     assert result.exit_code == 0, result.stderr
     return out
 
@@ -283,7 +283,7 @@ def test_an_unwritable_folder_while_training_exits_6_and_keeps_the_old_model(
 
     monkeypatch.setattr("rnncast.writing.write_synced", refuse)
     result = invoke("train", LOAD, "--horizon", 6, "--out", model_dir, "--max-epochs", 1,
-                    "--hidden", 4, "--test-size", 0)  # fmt: skip
+                    "--hidden", 4, "--ensemble", 1, "--test-size", 0)  # fmt: skip
     assert result.exit_code == 6, result.output
     assert f"error: cannot write {model_dir}: permission denied" in result.stderr
     after = {p.name: p.read_bytes() for p in model_dir.iterdir()}
@@ -312,6 +312,6 @@ def test_a_checkpoint_temp_file_left_in_the_model_dir_does_not_block_training(
 ) -> None:
     (model_dir / ".checkpoint.safetensors.4242.abcd.tmp").write_bytes(b"half")
     result = invoke("train", LOAD, "--horizon", 6, "--out", model_dir, "--max-epochs", 1,
-                    "--hidden", 4, "--test-size", 0)  # fmt: skip
+                    "--hidden", 4, "--ensemble", 1, "--test-size", 0)  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert hidden(model_dir) == []
