@@ -244,3 +244,17 @@ def test_members_left_out_are_not_refitted_and_stay_listed_after_the_refit(monke
     assert "refit" in model.history
     seeds_left_out = [member["seed"] for member in model.history["left_out"]]
     assert seeds_left_out == [3, *range(5, 3 + DEFAULT_MEMBERS)]
+
+
+def test_a_member_worse_alone_is_kept_while_the_median_gains_from_it() -> None:
+    # Four members with independent errors and a fifth a little biased: on 2,400
+    # validation forecasts it is clearly worse alone, yet the median of five is no
+    # worse with it than the median of the four without it, so it stays.
+    rng = np.random.default_rng(1)
+    actual = rng.normal(size=(400, 2, 6))
+    members = np.stack([actual + rng.normal(0, 0.5, actual.shape) for _ in range(4)]
+                       + [actual + 0.15 + rng.normal(0, 0.5, actual.shape)])  # fmt: skip
+    arrays = _validation(members, actual)
+    alone = np.abs(members - actual).mean(axis=(1, 2, 3))
+    assert alone[4] > alone[:4].max()  # the worst one alone
+    assert choose_members(arrays, (0.5,)) == [0, 1, 2, 3, 4]
