@@ -57,7 +57,6 @@ def base_forecasts(
         return seasonal_naive(values, begins, cuts, horizon, season)
     if adjustment is None:
         adjustment = seasonal_adjustment(values, begins, cuts, season)
-    values = np.asarray(values, dtype=np.float64)
     counts = cuts.reshape(-1)
     starts = np.repeat(begins, cuts.shape[1])
     indices = adjustment.indices.reshape(counts.shape[0], -1)  # (N, m), all 1 where not adjusted
@@ -72,7 +71,9 @@ def base_forecasts(
         within = np.minimum(np.arange(longest)[:, None], counts[rows] - 1)  # (L, n)
         # Steps past a history's end repeat its last value; they are never read. An
         # unadjusted history divided by its indices of 1 stays exactly as it is.
-        histories = values[starts[rows] + within] / indices[rows, within % season]
+        # Gathered, then widened: the panel's buffer itself is never copied whole.
+        gathered = np.asarray(values[starts[rows] + within], dtype=np.float64)
+        histories = gathered / indices[rows, within % season]
         forecast = _nonseasonal(histories, counts[rows], horizon, method)  # (n, H)
         ahead = (counts[rows, None] + steps) % season
         out[rows] = forecast * indices[rows[:, None], ahead]

@@ -273,7 +273,7 @@ def choose_members(arrays: dict[str, np.ndarray], quantiles: tuple[float, ...]) 
 
     def per_forecast(members: list[int]) -> np.ndarray:
         # The median as the Ensemble takes it (the mean of the middle two when even).
-        median = np.median(forecasts[sorted(members)], axis=0)
+        median = np.median(forecasts[members], axis=0)
         return (np.abs(median - arrays["actual"]) / arrays["scale"]).mean(axis=-1).reshape(-1)
 
     kept = list(range(forecasts.shape[0]))
