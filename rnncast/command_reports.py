@@ -34,7 +34,7 @@ class Holdout:
 
         evaluation = holdout(trained, self.panel, season=self.season,
                              device=resolve_device(self.device))  # fmt: skip
-        if not self.writes:
+        if evaluation is None or not self.writes:
             return
         saved = ("refit on every step, the test part included, after this test"
                  if trained.training.refit else "the model scored here")  # fmt: skip

@@ -7,7 +7,9 @@ distributed engine; rnncast adds only the few agreements a run needs:
 
 - sums and maxima of a few numbers (losses, counts, seconds), so that every
   process takes the same decision (stop, diverge, one more ensemble member);
-- small values that rank 0 decides and the others take (a blend, a folder name).
+- small values that rank 0 decides and the others take (a blend, a folder name);
+- arrays that only rank 0 reads (validation and test forecasts), gathered to it
+  alone, so that no other process holds the whole run's copy.
 
 A run of one process (``WORLD_SIZE`` unset or 1) never starts a process group,
 and every function here then returns its input at once, so single-process code
@@ -29,7 +31,7 @@ import contextlib
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -214,6 +216,27 @@ def from_main(value: Any) -> Any:
     holder = [value]
     _guarded(lambda: dist.broadcast_object_list(holder, src=0))
     return holder[0]
+
+
+def decided_by_main(decide: Callable[[], Any]) -> Any:
+    """What ``decide()`` returns on rank 0, on every process; the others never call
+    it (it may read what rank 0 alone holds, gather_to_main)."""
+    current = world()
+    return from_main(decide() if current.is_main else None)
+
+
+def gather_to_main(value: Any) -> list[Any] | None:
+    """Every process's ``value``, in rank order, on rank 0; None on the others. For
+    arrays only rank 0 reads (validation and test forecasts, to decide and to score):
+    the other processes then never hold the whole run's copy."""
+    current = world()
+    if not current.is_distributed:
+        return [value]
+    import torch.distributed as dist
+
+    values: list[Any] | None = [None] * current.size if current.is_main else None
+    _guarded(lambda: dist.gather_object(value, values, dst=0))
+    return values
 
 
 def gather_to_all(value: Any) -> list[Any]:

@@ -81,10 +81,11 @@ def evaluate(
     batch_size: int = 512,
     device: Any = None,
     unseen: bool = False,
-) -> Evaluation:
+) -> Evaluation | None:
     """Rolling-origin backtest: forecast H steps from ``folds`` origins ``step``
     steps apart (default H) over the end of every series, and score the forecasts
-    and the baselines' on the actuals that followed.
+    and the baselines' on the actuals that followed. Under a process group (torchrun)
+    the processes share the forecasting and rank 0 alone scores; the others get None.
 
     Without ``refit`` the model is not retrained: its state is warmed up over the
     true history up to each origin. ``refit(history) -> Model`` retrains it at
@@ -105,6 +106,8 @@ def evaluate(
     cuts = backtest_cuts(panel.lengths, horizon, folds, step)
     if refit is None:
         values = _forecast_shares(model, panel, cuts, batch_size=batch_size, device=device)
+        if values is None:
+            return None  # another process than rank 0 under torchrun: rank 0 scores
     else:
         values = np.empty((panel.n_series, folds, horizon, len(model.config.output_quantiles)))
         for fold in range(folds):
@@ -150,11 +153,12 @@ def holdout(
     season: int | None = None,
     batch_size: int = 512,
     device: Any = None,
-) -> Evaluation:
+) -> Evaluation | None:
     """Score a model on the test part ``rnncast train`` held out of ``panel``, the
     data it was trained on: every whole horizon of the last ``test_size`` steps.
 
-    Raises ConfigError when the model was trained without a test part.
+    Under torchrun every process forecasts its share, and rank 0 alone scores: the
+    others get None. Raises ConfigError when the model was trained without a test part.
     """
     test_size = model.training.test_size or 0
     horizon = model.config.horizon
@@ -170,14 +174,19 @@ def holdout(
     protocol = {"folds": test_size // horizon, "step": horizon, "season": season,
                 "batch_size": batch_size, "device": device, "unseen": True}  # fmt: skip
     evaluation = evaluate(model, panel, **protocol)
-    settings = {"test_size": test_size, **evaluation.settings}
     combination = model.combination
     uncalibrated = None
-    if combination is not None and combination.offsets and evaluation.quantiles:
+    # Every process takes the same branches (no evaluation needed to choose), so that
+    # each joins the same collectives.
+    if combination is not None and combination.offsets and model.config.loss == "quantile":
         # The same forecasts before the conformal offsets moved their quantiles: the
         # report sets their coverage beside the calibrated one, step by step.
         before = replace(model, combination=replace(combination, offsets=()))
-        uncalibrated = evaluate(before, panel, **protocol).scores["model"]
+        scored = evaluate(before, panel, **protocol)
+        uncalibrated = None if scored is None else scored.scores["model"]
+    if evaluation is None:
+        return None
+    settings = {"test_size": test_size, **evaluation.settings}
     return replace(evaluation, kind="holdout", settings=settings, uncalibrated=uncalibrated)
 
 
@@ -263,10 +272,11 @@ def read_forecasts(
 
 def _forecast_shares(
     model: Model, panel: Panel, cuts: np.ndarray, *, batch_size: int, device: Any
-) -> np.ndarray:
+) -> np.ndarray | None:
     """(S, K, H, Q) forecasts from every cut. Under torchrun each process forecasts a
-    consecutive share of the series and the shares are joined in order (a collective):
-    rank 0 then scores the whole test part without forecasting it alone."""
+    consecutive share of the series and rank 0 alone receives the shares, joined in
+    order (a collective): it then scores the whole test part without forecasting it
+    alone, and the other processes, which get None, never hold all of it."""
     from rnncast.forecasting import forecast_origins
 
     current = distributed.world()
@@ -277,7 +287,10 @@ def _forecast_shares(
     if share.size:
         mine = forecast_origins(model, panel.take(share), cuts[share], batch_size=batch_size,
                                 device=device)  # fmt: skip
-    return np.concatenate([found for found in distributed.gather_to_all(mine) if found is not None])
+    gathered = distributed.gather_to_main(mine)
+    if gathered is None:
+        return None
+    return np.concatenate([found for found in gathered if found is not None])
 
 
 def _assemble(

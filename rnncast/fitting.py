@@ -89,20 +89,22 @@ def train(
     spent = sum(member.history["seconds"] for member in members)
     arrays = validation_arrays(members, panel)
     left_out: list[dict[str, Any]] = []
+    quantiles = model.output_quantiles
     # Members the budget chose are kept as validation says; --ensemble N keeps all N.
     if arrays is not None and len(members) > 1 and training.ensemble is None:
-        # Every process keeps the same members, and the same blend below: rank 0's
-        # choices are taken so that no rounding on another device can part them.
-        kept = distributed.from_main(choose_members(arrays, model.output_quantiles))
-        left_out = _left_out(arrays, kept, members, model.output_quantiles)
+        # Rank 0 alone holds the arrays (validation_arrays) and decides; every process
+        # keeps the members it chose, and the blend below.
+        kept = distributed.decided_by_main(lambda: choose_members(arrays, quantiles))
+        left_out = distributed.decided_by_main(lambda: _left_out(arrays, kept, members, quantiles))
         members = [members[index] for index in kept]
-        arrays = {**arrays, "members": arrays["members"][kept]}
+        if arrays:
+            arrays = {**arrays, "members": arrays["members"][kept]}
     trained = _listing(assemble(members), left_out)
     trained = replace(trained, training=replace(members[0].training,
                       max_time=training.max_time, ensemble=training.ensemble))  # fmt: skip
     combination = None
     if arrays is not None:
-        combination = distributed.from_main(_combination(arrays, model.output_quantiles))
+        combination = distributed.decided_by_main(lambda: _combination(arrays, quantiles))
     trained = replace(trained, combination=combination)
     if before_refit is not None:
         before_refit(trained)
@@ -226,7 +228,12 @@ def choose_combination(model: Model, panel: Panel) -> Combination | None:
 def validation_arrays(members: list[Model], panel: Panel) -> dict[str, np.ndarray] | None:
     """At the K whole horizons of the validation part of every validated series: the
     actual values and each base's forecasts (S, K, H), the MASE scales (S, K, 1) and
-    each member's forecasts ("members", (M, S, K, H, Q)); None without validation."""
+    each member's forecasts ("members", (M, S, K, H, Q)); None without validation.
+
+    Under torchrun each process forecasts a consecutive share of the series, and rank 0
+    alone receives the shares, joined in order: the same arrays as one process makes.
+    The other processes get an empty dict (there is validation; rank 0 decides from
+    it), so none but rank 0 ever holds every member's forecasts of every series."""
     first = members[0]
     horizon = first.config.horizon
     val_size = first.training.val_size or 0
@@ -241,13 +248,13 @@ def validation_arrays(members: list[Model], panel: Panel) -> dict[str, np.ndarra
     seen = seen.take(np.flatnonzero(validated))
     current = distributed.world()
     if current.is_distributed:
-        # Each process forecasts a consecutive share of the series, and the shares'
-        # arrays, small beside the forecasting, are joined in order: the same arrays
-        # as one process makes, at a share of its peak memory.
         seen = seen.take(distributed.consecutive_share(seen.n_series, current))
     arrays = _validation_arrays(members, seen, val_size, origins) if seen.n_series else None
     if current.is_distributed:
-        shares = [found for found in distributed.gather_to_all(arrays) if found is not None]
+        gathered = distributed.gather_to_main(arrays)
+        if gathered is None:
+            return {}
+        shares = [found for found in gathered if found is not None]
         arrays = {name: np.concatenate([found[name] for found in shares],
                                        axis=1 if name == "members" else 0)
                   for name in shares[0]}  # fmt: skip

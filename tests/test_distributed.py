@@ -81,6 +81,8 @@ def test_in_one_process_the_agreements_are_the_values_themselves() -> None:
     assert distributed.any_true(True) and not distributed.any_true(False)
     assert distributed.from_main(("ses", 0.5)) == ("ses", 0.5)
     assert distributed.gather_to_all({"a": 1}) == [{"a": 1}]
+    assert distributed.gather_to_main({"a": 1}) == [{"a": 1}]
+    assert distributed.decided_by_main(lambda: ("theta", 0.2)) == ("theta", 0.2)
     distributed.raise_together(None)
     with pytest.raises(DataError, match="mine"):
         distributed.raise_together(DataError("mine"))
@@ -382,6 +384,66 @@ def test_an_error_on_one_rank_stops_the_run_naming_that_rank(tiny_data: Path, tm
     assert "rank 0: another process of this run failed or stopped" in done.stderr
     # Two whole epochs were checkpointed before the failure; no model was written.
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["checkpoint.safetensors"]
+
+
+MAIN_ONLY = """
+import json
+import os
+import sys
+
+import rnncast.evaluation
+import rnncast.fitting
+from rnncast.cli import main
+
+RANK = int(os.environ["RANK"])
+calls = []
+
+
+def on_rank_zero_only(module, name):
+    original = getattr(module, name)
+
+    def guarded(*args, **kwargs):
+        calls.append(name)
+        if RANK != 0:
+            raise AssertionError(f"{name} ran on rank {RANK}")
+        return original(*args, **kwargs)
+
+    setattr(module, name, guarded)
+
+
+# What reads the gathered validation and test arrays: rank 0's work alone.
+on_rank_zero_only(rnncast.fitting, "choose_members")
+on_rank_zero_only(rnncast.fitting, "_left_out")
+on_rank_zero_only(rnncast.fitting, "_combination")
+on_rank_zero_only(rnncast.evaluation, "_assemble")
+sys.argv = ["rnncast", *sys.argv[1:]]
+try:
+    main()
+finally:
+    with open(f"calls-{RANK}.json", "w") as record:
+        json.dump(calls, record)
+"""
+
+
+def test_only_rank_zero_receives_and_reads_the_validation_and_test_forecasts(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "main_only.py"
+    script.write_text(MAIN_ONLY)
+    # No --ensemble: members as a short budget holds, so rank 0 also chooses among them.
+    arguments = ["--horizon", str(HORIZON), "--hidden", "8", "--layers", "1", "--seed", "1",
+                 "--max-epochs", "2", "--max-time", "4", "--no-refit"]  # fmt: skip
+    done = _run(_torchrun("train", str(tiny_data), "--out", "model", *arguments, script=script),
+                tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    on_zero = json.loads((tmp_path / "calls-0.json").read_text())
+    assert json.loads((tmp_path / "calls-1.json").read_text()) == []
+    assert {"choose_members", "_combination", "_assemble"} <= set(on_zero), on_zero
+    import rnncast
+
+    model = rnncast.load_model(tmp_path / "model")
+    assert len(model.history["members"]) >= 1 and model.combination is not None
+    assert (tmp_path / "model" / "metrics.json").is_file()
 
 
 def test_rank_zero_failing_to_take_the_lock_stops_every_rank(tiny_data: Path, tmp_path) -> None:
