@@ -22,8 +22,13 @@ Results are merged into ``bench/results/distributed.json`` under ``--label``; a 
 goes to stdout. No GPU figures are made here: on a machine with CUDA, ``--cases``
 takes ``gpu1`` and ``gpuN`` (N GPUs, one process each).
 
+``--extra-args`` adds options to every ``rnncast train`` (after the fixed sizes, so
+that it may override them): ``--extra-args "--ensemble 4 --quantiles 0.1,...,0.9"`` on
+many short series makes the validation and test forecasts, which rank 0 alone
+gathers, weigh in each rank's memory.
+
 Usage: python bench/distributed.py [--series 64,256,1024] [--steps 2000] [--epochs 4]
-       [--cases 1x2,1x1,2x1] [--label NAME]
+       [--cases 1x2,1x1,2x1] [--extra-args "..."] [--label NAME]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import argparse
 import datetime as dt
 import itertools
 import json
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -69,10 +75,12 @@ pd.concat(frames, ignore_index=True).to_parquet({str(path)!r}, index=False)
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def command_for(case: str, data: Path, out: Path, peaks: Path, epochs: int) -> list[str]:
+def command_for(
+    case: str, data: Path, out: Path, peaks: Path, epochs: int, extra: list[str]
+) -> list[str]:
     wrapper = [str(BENCH_DIR / "rank_peak.py"), str(peaks)]
     train = ["train", str(data), "--horizon", str(HORIZON), "--out", str(out), *SIZES,
-             "--max-epochs", str(epochs), "--patience", str(epochs)]  # fmt: skip
+             "--max-epochs", str(epochs), "--patience", str(epochs), *extra]  # fmt: skip
     if case == "1x2":
         return [sys.executable, *wrapper, *train]
     if case == "1x1":
@@ -83,13 +91,15 @@ def command_for(case: str, data: Path, out: Path, peaks: Path, epochs: int) -> l
             str(processes), *wrapper, *train, *threads]  # fmt: skip
 
 
-def run_case(case: str, data: Path, work: Path, epochs: int, series: int) -> dict[str, Any]:
+def run_case(
+    case: str, data: Path, work: Path, epochs: int, series: int, extra: list[str]
+) -> dict[str, Any]:
     out = work / f"model-{case}"
     peaks = work / f"peaks-{case}"
     peaks.mkdir()
     environment = {"OMP_NUM_THREADS": "1"} if case.endswith("x1") else {}
     began = time.perf_counter()
-    done = subprocess.run(command_for(case, data, out, peaks, epochs), capture_output=True,
+    done = subprocess.run(command_for(case, data, out, peaks, epochs, extra), capture_output=True,
                           text=True, env={**_environment(), **environment})  # fmt: skip
     wall = time.perf_counter() - began
     if done.returncode != 0:
@@ -130,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--cases", default="1x2,1x1,2x1")
+    parser.add_argument("--extra-args", default="", help="more options for rnncast train")
     parser.add_argument("--label", default="cpu")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
+    extra = shlex.split(args.extra_args)
     rows = []
     work = Path(tempfile.mkdtemp(prefix="rnncast-distributed-"))
     try:
@@ -144,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{series} series, {case} ...", flush=True)
                 folder = work / f"{series}"
                 folder.mkdir(exist_ok=True)
-                row = run_case(case, data, folder, args.epochs, series)
+                row = run_case(case, data, folder, args.epochs, series, extra)
                 rows.append(row)
                 print("  " + json.dumps(row), flush=True)
     finally:
@@ -157,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             "steps": args.steps,
             "epochs": args.epochs,
             "horizon": HORIZON,
-            "train_args": SIZES,
+            "train_args": [*SIZES, *extra],
         },
         "rows": rows,
     }
