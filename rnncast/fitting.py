@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,23 +87,24 @@ def train(
     share = _refit_share(panel, model, training, refit)
     members = train_members(panel, model, first, refit_share=share, out=out, **options)
     spent = sum(member.history["seconds"] for member in members)
-    arrays = validation_arrays(members, panel)
+    validation = validation_forecasts(members, panel)
     left_out: list[dict[str, Any]] = []
     quantiles = model.output_quantiles
+    kept = list(range(len(members)))
     # Members the budget chose are kept as validation says; --ensemble N keeps all N.
-    if arrays is not None and len(members) > 1 and training.ensemble is None:
-        # Rank 0 alone holds the arrays (validation_arrays) and decides; every process
-        # keeps the members it chose, and the blend below.
-        kept = distributed.decided_by_main(lambda: choose_members(arrays, quantiles))
-        left_out = distributed.decided_by_main(lambda: _left_out(arrays, kept, members, quantiles))
+    if validation is not None and len(members) > 1 and training.ensemble is None:
+        # Rank 0 alone holds the gathered arrays and decides; every process keeps the
+        # members it chose, and the blend below.
+        arrays = validation.arrays
+        kept = distributed.decided_by_main(lambda: choose_members(arrays))
+        left_out = distributed.decided_by_main(lambda: _left_out(arrays, kept, members))
         members = [members[index] for index in kept]
-        if arrays:
-            arrays = {**arrays, "members": arrays["members"][kept]}
     trained = _listing(assemble(members), left_out)
     trained = replace(trained, training=replace(members[0].training,
                       max_time=training.max_time, ensemble=training.ensemble))  # fmt: skip
     combination = None
-    if arrays is not None:
+    if validation is not None:
+        arrays = validation.with_network(kept)
         combination = distributed.decided_by_main(lambda: _combination(arrays, quantiles))
     trained = replace(trained, combination=combination)
     if before_refit is not None:
@@ -221,19 +222,45 @@ def validation_panel(model: Model, panel: Panel) -> Panel:
 def choose_combination(model: Model, panel: Panel) -> Combination | None:
     """The base and the network's share per step that score best, in MASE's units, on
     every whole horizon of the validation part; None without validation steps."""
-    arrays = validation_arrays([model], panel)
-    return None if arrays is None else _combination(arrays, model.config.output_quantiles)
+    validation = validation_forecasts([model], panel)
+    if validation is None:
+        return None
+    return _combination(validation.with_network([0]), model.config.output_quantiles)
 
 
-def validation_arrays(members: list[Model], panel: Panel) -> dict[str, np.ndarray] | None:
-    """At the K whole horizons of the validation part of every validated series: the
-    actual values and each base's forecasts (S, K, H), the MASE scales (S, K, 1) and
-    each member's forecasts ("members", (M, S, K, H, Q)); None without validation.
+@dataclass(frozen=True)
+class Validation:
+    """Every member's forecasts at the K whole horizons of the validation part.
 
-    Under torchrun each process forecasts a consecutive share of the series, and rank 0
-    alone receives the shares, joined in order: the same arrays as one process makes.
-    The other processes get an empty dict (there is validation; rank 0 decides from
-    it), so none but rank 0 ever holds every member's forecasts of every series."""
+    ``arrays``, on rank 0 (every process when there is one): the actual values and
+    each base's forecasts (S, K, H), the MASE scales (S, K, 1) and each member's
+    median forecasts ("medians", (M, S, K, H)), all that choosing members needs;
+    empty on the other processes, which take rank 0's decisions. ``mine``: this
+    process's members' forecasts of every quantile for its own share of the series
+    (M, s, K, H, Q). Under torchrun each process forecasts a consecutive share and
+    rank 0 receives the shares joined in order: the same arrays as one process makes,
+    while no process holds every member's quantiles of every series.
+    """
+
+    arrays: dict[str, np.ndarray]
+    mine: np.ndarray | None  # None where this process's share is empty
+
+    def with_network(self, kept: list[int]) -> dict[str, np.ndarray]:
+        """``arrays`` and, on rank 0, the median of the ``kept`` members' quantiles,
+        "network" (S, K, H, Q), as the Ensemble takes it. A collective under torchrun."""
+        median = None if self.mine is None else np.median(self.mine[kept], axis=0)
+        if not distributed.world().is_distributed:
+            return {**self.arrays, "network": median}
+        gathered = distributed.gather_to_main(median)
+        if gathered is None:
+            return self.arrays
+        shares = [found for found in gathered if found is not None]
+        return {**self.arrays, "network": np.concatenate(shares)}
+
+
+def validation_forecasts(members: list[Model], panel: Panel) -> Validation | None:
+    """The members' forecasts at the validation horizons of every validated series
+    (Validation); None without validation, alike in every process."""
     first = members[0]
     horizon = first.config.horizon
     val_size = first.training.val_size or 0
@@ -250,18 +277,22 @@ def validation_arrays(members: list[Model], panel: Panel) -> dict[str, np.ndarra
     if current.is_distributed:
         seen = seen.take(distributed.consecutive_share(seen.n_series, current))
     arrays = _validation_arrays(members, seen, val_size, origins) if seen.n_series else None
+    mine = None if arrays is None else arrays.pop("members")
+    if mine is not None:
+        median = first.config.output_quantiles.index(0.5)
+        arrays["medians"] = mine[..., median]
     if current.is_distributed:
         gathered = distributed.gather_to_main(arrays)
         if gathered is None:
-            return {}
+            return Validation(arrays={}, mine=mine)
         shares = [found for found in gathered if found is not None]
         arrays = {name: np.concatenate([found[name] for found in shares],
-                                       axis=1 if name == "members" else 0)
+                                       axis=1 if name == "medians" else 0)
                   for name in shares[0]}  # fmt: skip
-    return arrays
+    return Validation(arrays=arrays, mine=mine)
 
 
-def choose_members(arrays: dict[str, np.ndarray], quantiles: tuple[float, ...]) -> list[int]:
+def choose_members(arrays: dict[str, np.ndarray]) -> list[int]:
     """The members to keep, in training order. While more than one is kept, the worst
     of them by its own validation error is left out if the median of the others
     validates clearly better than the median with it: by more than _CLEARLY_WORSE
@@ -271,7 +302,7 @@ def choose_members(arrays: dict[str, np.ndarray], quantiles: tuple[float, ...]) 
     A member that training left far from the others (stuck on a plateau and stopped
     early, say) pulls the median towards it, and goes; one that is merely worse than
     the rest, even by more than the noise, is kept while the median gains from it."""
-    forecasts = arrays["members"][..., quantiles.index(0.5)]  # (M, S, K, H)
+    forecasts = arrays["medians"]  # (M, S, K, H)
     own = np.abs(forecasts - arrays["actual"]) / arrays["scale"]
     count = own.shape[1] * own.shape[2]
     if count < 2:
@@ -306,11 +337,10 @@ def _listing(model: Model, left_out: list[dict[str, Any]]) -> Model:
 
 
 def _left_out(
-    arrays: dict[str, np.ndarray], kept: list[int], members: list[Model],
-    quantiles: tuple[float, ...],
-) -> list[dict[str, Any]]:  # fmt: skip
+    arrays: dict[str, np.ndarray], kept: list[int], members: list[Model]
+) -> list[dict[str, Any]]:
     """The members not ``kept``, each with its validation MASE, logged in one line."""
-    forecasts = arrays["members"][..., quantiles.index(0.5)]
+    forecasts = arrays["medians"]
     errors = [float(np.mean(np.abs(f - arrays["actual"]) / arrays["scale"])) for f in forecasts]
     dropped = [index for index in range(len(members)) if index not in kept]
     if not dropped:
@@ -331,7 +361,7 @@ def _combination(arrays: dict[str, np.ndarray], quantiles: tuple[float, ...]) ->
     """The base and the network's share per step that score best on ``arrays``, and the
     calibration of the blend's quantiles."""
     actual, scale = arrays["actual"], arrays["scale"]
-    network = np.median(arrays["members"], axis=0)  # (S, K, H, Q), as the Ensemble's
+    network = arrays["network"]  # (S, K, H, Q), the median of the members kept
     median = quantiles.index(0.5)
     candidates = {method: arrays[f"base {method}"] for method in BASES}
     errors = {method: float(np.mean(np.abs(candidates[method] - actual) / scale))
@@ -357,7 +387,9 @@ def _combination(arrays: dict[str, np.ndarray], quantiles: tuple[float, ...]) ->
 def _validation_arrays(
     members: list[Model], seen: Panel, val_size: int, origins: int
 ) -> dict[str, np.ndarray]:
-    """``validation_arrays`` for the series of ``seen``."""
+    """For the series of ``seen``: the actual values, the MASE scales, each base's
+    forecasts and each member's forecasts of every quantile ("members", (M, S, K, H,
+    Q)); Validation says how they are shared out."""
     horizon = members[0].config.horizon
     lengths = seen.lengths
     cuts = (lengths - val_size)[:, None] + horizon * np.arange(origins)[None, :]  # (S, K)

@@ -187,9 +187,9 @@ def test_an_ensemble_outside_1_to_64_is_refused(count: int) -> None:
 
 
 def _validation(members: np.ndarray, actual: np.ndarray) -> dict[str, np.ndarray]:
-    """Arrays as fitting.validation_arrays gives them: members (M, S, K, H, Q=1)."""
+    """Arrays as fitting.Validation holds them: each member's medians (M, S, K, H)."""
     return {
-        "members": members[..., None],
+        "medians": members,
         "actual": actual,
         "scale": np.ones((*actual.shape[:2], 1)),
     }
@@ -202,18 +202,18 @@ def test_only_members_clearly_worse_on_validation_are_left_out() -> None:
     stuck = actual + 3.0  # a member training left far off, as on a plateau
     members = np.stack([stuck, good[0], good[1], good[2]])
     # The good members differ by noise alone: all kept; the stuck one is left out.
-    assert choose_members(_validation(members, actual), (0.5,)) == [1, 2, 3]
+    assert choose_members(_validation(members, actual)) == [1, 2, 3]
     # Identical members are all kept.
     same = np.stack([good[0], good[0]])
-    assert choose_members(_validation(same, actual), (0.5,)) == [0, 1]
+    assert choose_members(_validation(same, actual)) == [0, 1]
     # A little different, within the noise of 80 forecasts, is kept too.
     slightly = good[1] + rng.normal(0, 0.05, actual.shape)
-    kept = choose_members(_validation(np.stack([good[0], slightly]), actual), (0.5,))
+    kept = choose_members(_validation(np.stack([good[0], slightly]), actual))
     assert kept == [0, 1]
-    assert choose_members(_validation(np.stack([stuck, good[1]]), actual), (0.5,)) == [1]
+    assert choose_members(_validation(np.stack([stuck, good[1]]), actual)) == [1]
     # One validation forecast tells nothing of noise: every member is kept.
     single = np.stack([stuck, good[1]])[:, :1, :1]
-    assert choose_members(_validation(single, actual[:1, :1]), (0.5,)) == [0, 1]
+    assert choose_members(_validation(single, actual[:1, :1])) == [0, 1]
 
 
 def test_an_ensemble_asked_for_keeps_every_member_and_left_out_ones_are_saved(tmp_path) -> None:
@@ -237,7 +237,7 @@ def test_members_left_out_are_not_refitted_and_stay_listed_after_the_refit(monke
 
     panel = seasonal_panel(2, n_series=3, length=120)
     # Whatever validation says, keep the second member alone.
-    monkeypatch.setattr(rnncast.fitting, "choose_members", lambda arrays, quantiles: [1])
+    monkeypatch.setattr(rnncast.fitting, "choose_members", lambda arrays: [1])
     model = train(panel, tiny(), settings(max_time=600.0, refit=True))
     assert model.config.members == 1 and isinstance(model.network, Forecaster)
     assert [member["seed"] for member in model.history["members"]] == [4]
@@ -257,4 +257,4 @@ def test_a_member_worse_alone_is_kept_while_the_median_gains_from_it() -> None:
     arrays = _validation(members, actual)
     alone = np.abs(members - actual).mean(axis=(1, 2, 3))
     assert alone[4] > alone[:4].max()  # the worst one alone
-    assert choose_members(arrays, (0.5,)) == [0, 1, 2, 3, 4]
+    assert choose_members(arrays) == [0, 1, 2, 3, 4]
