@@ -633,7 +633,7 @@ def _model_summary(description: dict[str, Any]) -> dict[str, Any]:
         "long_season": model.get("long_season"),
         # Per member: seed, chunk, epochs, best epoch, seconds (an ensemble's members).
         "members": history.get("members"),
-        # Members trained and left out by validation (fitting.choose_members), if any.
+        # Members trained and left out by validation (selection.choose_members), if any.
         "left_out": history.get("left_out"),
         # Which weight averages were tried and whether one was kept (loop.py).
         "averaged": history.get("averaged"),

@@ -128,7 +128,7 @@ def test_many_origins_of_many_series_equal_their_histories_forecast_alone() -> N
 def test_calibration_reaches_the_nominal_coverage_on_known_quantiles() -> None:
     # Issue 13: the network's intervals are too narrow (it claims +-0.5 where the noise is
     # standard normal); offsets fitted on one sample cover 80 % of a fresh one.
-    from rnncast.fitting import _calibration
+    from rnncast.selection import _calibration
 
     rng = np.random.default_rng(0)
     quantiles = (0.1, 0.5, 0.9)

@@ -392,7 +392,7 @@ import os
 import sys
 
 import rnncast.evaluation
-import rnncast.fitting
+import rnncast.selection
 from rnncast.cli import main
 
 RANK = int(os.environ["RANK"])
@@ -412,9 +412,9 @@ def on_rank_zero_only(module, name):
 
 
 # What reads the gathered validation and test arrays: rank 0's work alone.
-on_rank_zero_only(rnncast.fitting, "choose_members")
-on_rank_zero_only(rnncast.fitting, "_left_out")
-on_rank_zero_only(rnncast.fitting, "_combination")
+on_rank_zero_only(rnncast.selection, "choose_members")
+on_rank_zero_only(rnncast.selection, "left_out_members")
+on_rank_zero_only(rnncast.selection, "choose_blend")
 on_rank_zero_only(rnncast.evaluation, "_assemble")
 sys.argv = ["rnncast", *sys.argv[1:]]
 try:
@@ -438,7 +438,7 @@ def test_only_rank_zero_receives_and_reads_the_validation_and_test_forecasts(
     assert done.returncode == 0, done.stderr
     on_zero = json.loads((tmp_path / "calls-0.json").read_text())
     assert json.loads((tmp_path / "calls-1.json").read_text()) == []
-    assert {"choose_members", "_combination", "_assemble"} <= set(on_zero), on_zero
+    assert {"choose_members", "choose_blend", "_assemble"} <= set(on_zero), on_zero
     import rnncast
 
     model = rnncast.load_model(tmp_path / "model")

@@ -21,10 +21,10 @@ from rnncast.cli import app
 from rnncast.config import DEFAULT_MEMBERS
 from rnncast.ensembles import CHUNK_FACTORS, another_fits, member_training
 from rnncast.errors import ArtifactError, ConfigError
-from rnncast.fitting import choose_members
 from rnncast.model_schema import check_history
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.nn.forecaster import Forecaster
+from rnncast.selection import choose_members
 from tests.test_training import HORIZON, seasonal_panel
 
 runner = CliRunner()
@@ -233,11 +233,11 @@ def test_an_ensemble_asked_for_keeps_every_member_and_left_out_ones_are_saved(tm
 
 
 def test_members_left_out_are_not_refitted_and_stay_listed_after_the_refit(monkeypatch) -> None:
-    import rnncast.fitting
+    import rnncast.selection
 
     panel = seasonal_panel(2, n_series=3, length=120)
     # Whatever validation says, keep the second member alone.
-    monkeypatch.setattr(rnncast.fitting, "choose_members", lambda arrays: [1])
+    monkeypatch.setattr(rnncast.selection, "choose_members", lambda arrays: [1])
     model = train(panel, tiny(), settings(max_time=600.0, refit=True))
     assert model.config.members == 1 and isinstance(model.network, Forecaster)
     assert [member["seed"] for member in model.history["members"]] == [4]
