@@ -72,7 +72,10 @@ STAGES = [
     "forecasting",
     # The members of an ensemble, trained in turn within one budget.
     "ensembles",
-    # The whole fit: the network (training), then its base and blend chosen on validation.
+    # What validation chooses: the members kept, the base, the blend, the calibration
+    # (rank 0 alone under torchrun).
+    "selection",
+    # The whole fit: the network (training), the choices of selection, then the refit.
     "fitting",
     # Rows of forecasts to a file in batches (replaced whole) or to stdout.
     "sinks",
