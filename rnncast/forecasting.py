@@ -18,7 +18,14 @@ import torch
 from rnncast.ahead import too_few_rows
 from rnncast.artifact import Model
 from rnncast.bases import base_forecasts, history_scales
-from rnncast.batches import Block, Windows, gather_block, gather_windows, lay_out
+from rnncast.batches import (
+    Block,
+    Windows,
+    gather_block,
+    gather_windows,
+    lay_out,
+    summaries_at,
+)
 from rnncast.config import DataConfig
 from rnncast.errors import DataError
 from rnncast.frequency import Frequency, shift_times, to_datetimes
@@ -283,10 +290,9 @@ def _decode_block(
     network: torch.nn.Module, block: Block, last: int, rows: torch.Tensor, steps: torch.Tensor
 ) -> torch.Tensor:
     """One network's forecasts at block positions ``steps`` (B, K): (B, K, H, Q)."""
-    summaries, _ = network.encode(block.inputs(0, last), block.codes)  # (B, T, D)
-    return network.decode(
-        summaries[rows, steps], block.future_at(rows, steps), block.codes_at(rows)
-    )
+    summaries = summaries_at(network.encode, block, last, rows, steps,
+                             network.global_layer.in_features)  # fmt: skip
+    return network.decode(summaries, block.future_at(rows, steps), block.codes_at(rows))
 
 
 def _check_fits(model: Model, panel: Panel) -> None:

@@ -16,7 +16,13 @@ import numpy as np
 import torch
 
 from rnncast import distributed
-from rnncast.batches import SeriesTensors, gather_block, gather_windows, iter_chunks
+from rnncast.batches import (
+    SeriesTensors,
+    gather_block,
+    gather_windows,
+    iter_chunks,
+    summaries_at,
+)
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import TrainingDiverged
 from rnncast.lockstep import Lockstep
@@ -345,13 +351,13 @@ class Loop:
                 series = scored[begin : begin + 256]
                 block = gather_block(self.tensors, series)
                 limit = int(high[series].max()) + 1
-                with self._autocast():
-                    summaries, _ = self.network.encode(block.inputs(0, limit), block.codes)
                 mask = block.mask(0, limit, low[series], high[series])
                 rows, steps = torch.nonzero(mask, as_tuple=True)
                 with self._autocast():
+                    summaries = summaries_at(self.network.encode, block, limit, rows, steps,
+                                             self.network.global_layer.in_features)  # fmt: skip
                     forecasts = self.network.decode(
-                        summaries[rows, steps].unsqueeze(1),
+                        summaries.unsqueeze(1),
                         block.future_at(rows, steps),
                         block.codes_at(rows),
                     )

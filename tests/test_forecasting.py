@@ -258,6 +258,24 @@ def test_batching_series_of_different_lengths_changes_nothing(
     )
 
 
+@pytest.mark.parametrize("cell", ["lstm", "indrnn"])
+def test_reading_histories_in_pieces_gives_the_forecasts_of_one_read(
+    panel: Panel, cell: str, monkeypatch
+) -> None:
+    import rnncast.batches
+    import rnncast.forecasting
+
+    # A model's own validation origins are inner origins: several per series.
+    cell_model = fit(panel, cell=cell)
+    cuts = np.stack([panel.lengths - 13, panel.lengths - 6, panel.lengths], axis=1)
+    whole = rnncast.forecasting.forecast_origins(cell_model, panel, cuts)
+    for values in (1, 3 * 8 * 7):  # a step a piece; 7 steps (3 series, summaries of 8)
+        monkeypatch.setattr(rnncast.batches, "ENCODE_VALUES", values)
+        pieces = rnncast.forecasting.forecast_origins(cell_model, panel, cuts)
+        np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-5)
+    assert np.isfinite(whole).all() and whole.shape[:2] == cuts.shape
+
+
 def test_window_models_forecast_from_their_lookback(panel: Panel) -> None:
     model = train(
         panel,
