@@ -30,6 +30,7 @@ from rnncast.config import (
     SCALERS,
     SCHEDULES,
     STRATEGIES,
+    TRANSFORMS,
     DataConfig,
     ModelConfig,
     TrainConfig,
@@ -263,6 +264,13 @@ def train(
     scaler: Annotated[str, typer.Option(help=f"Per-series scaling: {' | '.join(SCALERS)}.")] = (
         "standard"
     ),
+    transform: Annotated[
+        str,
+        typer.Option(
+            help=f"What the model forecasts: auto | {' | '.join(TRANSFORMS)} (log: the "
+            "logarithms of the values; auto: log where every value is above 0)."
+        ),
+    ] = "auto",
     season_inputs: Annotated[
         bool, typer.Option(help="Give the head the value one season back (seasonal naive).")
     ] = True,
@@ -353,6 +361,7 @@ def train(
         )
     )
     options["quantiles"] = parse_quantiles(quantiles)
+    options["transform"] = None if transform == "auto" else transform
     data_config = DataConfig(**_fields(DataConfig, options, horizon=None))
     model = ModelConfig(**_fields(ModelConfig, options))
     training = TrainConfig(**_fields(TrainConfig, options))

@@ -159,6 +159,7 @@ CELLS = ("lstm", "gru", "indrnn", "rnn")
 ACTIVATIONS = ("tanh", "relu")
 LOSSES = ("quantile", "mse", "mae")
 SCALERS = ("standard", "meanabs", "robust")
+TRANSFORMS = ("log", "none")
 STRATEGIES = ("tbptt", "window")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("plateau", "cosine", "budget", "none")
@@ -199,6 +200,12 @@ class ModelConfig:
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     loss: str = "quantile"
     scaler: str = "standard"
+    # What the model forecasts: "log", the logarithms of the values (where every value
+    # is above zero: errors are then relative, as sMAPE judges them, and a series that
+    # grows by a factor looks to the model like one that moves by a constant), or
+    # "none", the values. None: chosen from the data (scaling.choose_transform).
+    # Measured on M3 Monthly: sMAPE 13.727 -> 13.504.
+    transform: str | None = None
     # The head also sees, for each future step, the last observed value at the same
     # phase of the season: seasonal naive is then one input away, and the network
     # learns how far to trust it (strongly seasonal data, e.g. M4 Hourly, gains most).
@@ -224,6 +231,8 @@ class ModelConfig:
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("loss", self.loss, LOSSES)
         _check_choice("scaler", self.scaler, SCALERS)
+        if self.transform is not None:
+            _check_choice("transform", self.transform, TRANSFORMS)
         if not isinstance(self.horizon, int) or isinstance(self.horizon, bool):
             raise ConfigError(f"horizon must be a whole number of steps, got {self.horizon!r}")
         _check_at_least("horizon", self.horizon, 1)

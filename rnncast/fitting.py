@@ -33,6 +33,7 @@ from rnncast.ensembles import (
 )
 from rnncast.errors import Interrupted
 from rnncast.panel import Panel
+from rnncast.scaling import choose_transform, to_model_space
 
 log = logging.getLogger("rnncast")
 
@@ -64,9 +65,20 @@ def train(
     there), and with ``training.refit`` every member is trained again on every step
     of every series, for the epochs validation chose, keeping the blend.
     ``max_time`` (default: from the data's size, ``time_budget``) bounds all of it
-    together. With ``out`` and ``save`` the model is written.
+    together. With ``out`` and ``save`` the model is written. ``model.transform`` None
+    is chosen from the data (scaling.choose_transform).
     """
     training = training or TrainConfig()
+    if model.transform is None:
+        model = replace(model, transform=choose_transform(panel))
+        if model.transform == "log":
+            log.info(
+                "every value is above 0: the model forecasts their logarithms",
+                extra={"event": "transform_chosen", "fields": {"transform": "log"}},
+            )
+    # Everything below, the network, the bases and the blend, works on the model's
+    # space; forecasting.forecast maps its forecasts back to the data's units.
+    panel = to_model_space(panel, model.transform)
     budget = training.max_time if training.max_time is not None else time_budget(panel)
     refit = training.refit and training.val_size != 0
     first = replace(training, max_time=budget * _FIRST_SHARE if refit else budget)
@@ -203,7 +215,8 @@ def _refit_share(panel: Panel, model: ModelConfig, training: TrainConfig, refit:
 def choose_combination(model: Model, panel: Panel) -> Combination | None:
     """The base and the network's share per step that score best, in MASE's units, on
     every whole horizon of the validation part; None without validation steps."""
-    validation = selection.validation_forecasts([model], panel)
+    space = to_model_space(panel, model.config.transform or "none")
+    validation = selection.validation_forecasts([model], space)
     if validation is None:
         return None
     return selection.choose_blend(validation.with_network([0]), model.config.output_quantiles)

@@ -32,7 +32,7 @@ from rnncast.frequency import Frequency, shift_times, to_datetimes
 from rnncast.inputs import input_arrays
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.panel import Panel
-from rnncast.scaling import Scaler, fit_scaler, unscale
+from rnncast.scaling import Scaler, fit_scaler, from_model_space, to_model_space, unscale
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -159,7 +159,7 @@ def forecast(
     times = panel.future_times(config.horizon)  # (S, H)
     _check_ahead(model, panel)
     lengths = panel.lengths
-    values = _forecast(model, panel, lengths[:, None], panel, batch_size, device)
+    values = _forecast(model, panel, lengths[:, None], panel, batch_size, device, False)
     return Forecasts(
         ids=panel.ids,
         times=times,
@@ -178,6 +178,7 @@ def forecast_origins(
     *,
     batch_size: int = 512,
     device: torch.device | None = None,
+    model_space: bool = False,
 ) -> np.ndarray:
     """Forecasts from K origins inside every series, as a backtest needs them.
 
@@ -187,7 +188,9 @@ def forecast_origins(
     Only steps before an origin reach its forecast: the state at step t has read
     up to t, and the season inputs are past values. Series the model has not seen
     are scaled from their history before their first origin. Returns (S, K, H, Q)
-    in the data's units; raises like ``forecast``.
+    in the data's units; raises like ``forecast``. ``model_space``: ``panel`` is in the
+    model's space already (scaling.to_model_space), and so are the forecasts, as the
+    choices made in training read them.
     """
     cuts = np.asarray(cuts, dtype=np.int64)
     if cuts.ndim != 2 or cuts.shape[0] != panel.n_series:
@@ -195,7 +198,7 @@ def forecast_origins(
     if (cuts < 1).any() or (cuts > panel.lengths[:, None]).any():
         raise ValueError("every cut must lie between 1 and its series' length")
     seen = replace(panel, ends=panel.begins + cuts.min(axis=1))
-    return _forecast(model, panel, cuts, seen, batch_size, device)
+    return _forecast(model, panel, cuts, seen, batch_size, device, model_space)
 
 
 def _forecast(
@@ -205,11 +208,16 @@ def _forecast(
     seen: Panel,
     batch_size: int,
     device: torch.device | None,
+    model_space: bool,
 ) -> np.ndarray:
     """(S, K, H, Q) forecasts in data units after ``cuts`` (S, K) steps of every
-    series; unseen series get a scaler fitted on ``seen``."""
+    series; unseen series get a scaler fitted on ``seen``. With ``model_space`` the
+    panels and the forecasts are in the model's space."""
     device = device or torch.device("cpu")
     _check_fits(model, panel)
+    transform = "none" if model_space else model.config.transform or "none"
+    given = panel
+    panel, seen = to_model_space(panel, transform), to_model_space(seen, transform)
     scaler, codes = _match_scaler(model, seen)
     config = model.config
     season = panel.freq.season_length if config.season_inputs else 0
@@ -254,10 +262,12 @@ def _forecast(
                               panel.freq.season_length, model.combination.base)  # fmt: skip
         scale = history_scales(panel.values, panel.begins, cuts, panel.freq.season_length)
         values = model.combination.apply(values, base, config.output_quantiles.index(0.5), scale)
-        # A series that never moved is forecast as the constant it is: every base says
-        # so, and no network output is evidence enough to say otherwise.
-        still = _never_moved(panel.values, panel.begins, panel.begins + cuts.max(axis=1))
-        values[still] = base[still][..., None]
+    values = from_model_space(values, transform)  # may overflow: checked below
+    if model.combination is not None:
+        # A series that never moved is forecast as the constant it is, to the digit:
+        # every base says so, and no network output is evidence enough to say otherwise.
+        still = _never_moved(given.values, given.begins, given.begins + cuts.max(axis=1))
+        values[still] = given.values[given.begins[still], None, None, None]
     broken = ~np.isfinite(values).all(axis=(1, 2, 3))
     if broken.any():
         names = ", ".join(repr(str(i)) for i in panel.ids[broken][:5])

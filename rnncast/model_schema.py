@@ -114,7 +114,8 @@ _FORMAT_1_TRAINING = frozenset(
 # What a model written before a key existed did, where that differs from the
 # dataclass default (which is for new models): such a model lacks the key.
 _BEFORE_ADDED: dict[str, dict[str, Any]] = {
-    "model": {"relative_inputs": False, "long_season": 0},  # read levels, one season
+    # read levels, one season, the values themselves
+    "model": {"relative_inputs": False, "long_season": 0, "transform": "none"},
 }
 _FORMAT_1_SETTINGS = frozenset(
     {"layout", "id_col", "time_col", "target_col", "covariates", "time_format", "freq"}

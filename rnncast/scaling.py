@@ -1,4 +1,12 @@
-"""Per-series scaling, fitted on the training part of each series only.
+"""The target's transform and per-series scaling, fitted on the training part only.
+
+Where every value of every series is above zero, the model works on their
+logarithms (``choose_transform``): every stage after this one, the network, the
+base forecasts, the blend and its calibration, then sees a series grow by a
+factor as it sees one move by a constant, and its errors are relative, as
+positive quantities' are judged (sMAPE). ``to_model_space`` and
+``from_model_space`` are exact inverses; quantiles pass through both unchanged
+in order, so the median of the logarithms is the logarithm of the median.
 
 A network shared by many series needs them on one scale. Each series gets a
 location and a scale fitted on its training steps; covariates get one location
@@ -8,10 +16,11 @@ and scale per column over all training steps. ``fit_scaler`` returns a frozen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rnncast.errors import DataError
 from rnncast.panel import Panel
 
 # A series whose spread is below this fraction of its level is treated as
@@ -114,3 +123,45 @@ def _rows(panel: Panel) -> np.ndarray:
     lengths = panel.lengths
     within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     return np.repeat(panel.begins, lengths) + within
+
+
+def choose_transform(panel: Panel) -> str:
+    """The model's transform for ``panel``: "log" when every value of every series is
+    above zero, else "none"."""
+    rows = _rows(panel)
+    return "log" if rows.shape[0] and bool((panel.values[rows] > 0).all()) else "none"
+
+
+def to_model_space(panel: Panel, transform: str) -> Panel:
+    """``panel`` with its target transformed as the model reads it (a new buffer; the
+    covariates are shared). DataError naming the series, the column and the step of
+    a value the transform cannot take."""
+    if transform == "none":
+        return panel
+    rows = _rows(panel)
+    values = panel.values[rows]
+    bad = np.flatnonzero(values <= 0)
+    if bad.shape[0]:
+        first = int(bad[0])  # steps are numbered series after series, as panel.times()
+        series = int(np.searchsorted(np.cumsum(panel.lengths), first, side="right"))
+        source = f"{panel.ingest.source}: " if panel.ingest is not None else ""
+        raise DataError(
+            f"{source}series {str(panel.ids[series])!r} has {float(values[first]):g} in column "
+            f"{panel.target_name!r} at {panel.format_time(int(panel.times()[first]))}"
+            f" ({bad.shape[0]} such values in all); the model forecasts the logarithms of "
+            "the values and needs every value above 0: train it with --transform none"
+        )
+    # Rows of the buffer outside every series may hold anything and are read by masked
+    # sums, where a NaN would not vanish: they become 0.
+    logged = np.zeros_like(panel.values)
+    logged[rows] = np.log(values)
+    return replace(panel, values=logged)
+
+
+def from_model_space(values: np.ndarray, transform: str) -> np.ndarray:
+    """Forecasts in the model's space back in the data's units (float64)."""
+    values = values.astype(np.float64, copy=False)
+    if transform != "log":
+        return values
+    with np.errstate(over="ignore"):  # an overflow is a forecast that is not finite
+        return np.exp(values)

@@ -209,7 +209,9 @@ def _validation_arrays(
     cuts = (lengths - val_size)[:, None] + horizon * np.arange(origins)[None, :]  # (S, K)
     steps = seen.begins[:, None, None] + cuts[..., None] + np.arange(horizon)  # (S, K, H)
     season = seen.freq.season_length
-    forecasts = [forecast_origins(replace(member, combination=None), seen, cuts)
+    # Training works on the model's space (fitting.train): so does every choice.
+    forecasts = [forecast_origins(replace(member, combination=None), seen, cuts,
+                                  model_space=True)
                  for member in members]  # fmt: skip
     arrays = {
         "actual": seen.values[steps].astype(np.float64),

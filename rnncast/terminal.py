@@ -143,7 +143,9 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
                     + (f", seasons {season} and {config['long_season']}"
                        if config.get("long_season") else "")),
         ("forecasts", f"{config['horizon']} steps, "
-                      + (f"quantiles {quantiles}" if quantiles else f"point ({config['loss']})")),
+                      + (f"quantiles {quantiles}" if quantiles else f"point ({config['loss']})")
+                      + ("; modelled on the logarithms" if config.get("transform") == "log"
+                         else "")),
         ("data", f"{description['series']:,} series, {data['frequency']}, target "
                  f"{data['target']}, covariates {', '.join(data['covariates']) or 'none'}"),
         ("known ahead", _known_ahead(data)),

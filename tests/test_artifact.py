@@ -557,6 +557,7 @@ def test_the_golden_models_still_load_and_forecast_the_same(version: int) -> Non
     model = load_model(directory)
     assert (model.combination is None) == (version == 1)
     assert model.config.members == (2 if version >= 3 else 1)
+    assert model.config.transform == "none"  # written before models forecast logarithms
     roles = {"future_covariates": ["temperature_forecast"]} if version >= 4 else {}
     assert model.schema.get("future_covariates", []) == roles.get("future_covariates", [])
     panel = Panel.from_frame(script.golden_future_frame(), data_config(model))

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from rnncast import ModelConfig, Panel, TrainConfig, forecast, train
+from rnncast.errors import DataError
 from rnncast.fitting import choose_combination, time_budget
+from rnncast.scaling import to_model_space
 
 HORIZON = 6
 
@@ -113,3 +115,34 @@ def test_the_default_budget_grows_with_the_data_within_bounds() -> None:
     large = panel_of({f"s{i}": np.ones(960) for i in range(414)}, freq="h")  # M4 Hourly's size
     assert time_budget(small) == pytest.approx(30.0 + 50 / 700)
     assert 400.0 < time_budget(large) <= 540.0
+
+
+def test_a_model_of_the_logarithms_is_one_trained_on_them() -> None:
+    # Where every value is above 0 the model forecasts their logarithms: the network,
+    # the bases, the blend and its calibration all work on them, and only the
+    # forecasts come back to the data's units.
+    rng = np.random.default_rng(3)
+    series = {f"g{i}": 100 * np.exp(np.cumsum(rng.normal(0.01, 0.05, 90))) for i in range(4)}
+    panel = panel_of(series)
+    settings = TrainConfig(device="cpu", max_epochs=2, seed=0, test_size=0, ensemble=2)
+    chosen = train(panel, ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1), settings)
+    assert chosen.config.transform == "log"
+    logged = to_model_space(panel, "log")
+    on_logs = train(
+        logged,
+        ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1, transform="none"),
+        settings,
+    )
+    assert on_logs.combination == chosen.combination
+    expected = np.exp(forecast(on_logs, logged).values)
+    np.testing.assert_allclose(forecast(chosen, panel).values, expected, rtol=1e-12)
+    assert (forecast(chosen, panel).values > 0).all()
+
+    with_zero = {**series, "g0": np.concatenate([series["g0"][:-1], [0.0]])}
+    with pytest.raises(DataError, match="'g0' has 0 in column 'y'"):
+        forecast(chosen, panel_of(with_zero))
+    untransformed = train(
+        panel_of(with_zero), ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1),
+        replace(settings, ensemble=1, max_epochs=1),
+    )  # fmt: skip
+    assert untransformed.config.transform == "none"

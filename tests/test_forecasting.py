@@ -141,17 +141,21 @@ def test_a_point_loss_gives_the_point_forecast_alone(panel: Panel) -> None:
     assert list(frame.columns) == ["unique_id", "ds", "y_hat"]
 
 
-def test_unseen_series_are_forecast_from_their_own_history(model) -> None:
-    # "copy" repeats series a; "big" is 10 a + 1000. Neither id was trained on, so each
-    # is scaled from its own history: the scaled inputs are the same, and the forecasts
-    # must differ by the same affine map.
+@pytest.mark.parametrize("transform", ["none", "log"])
+def test_unseen_series_are_forecast_from_their_own_history(panel: Panel, transform: str) -> None:
+    # "copy" repeats series a; "big" is 10 a + 1000 (10 a for a model of the
+    # logarithms, where a factor is what shifts them). Neither id was trained on, so
+    # each is scaled from its own history: the scaled inputs are the same, and the
+    # forecasts must differ by the same map.
+    model = fit(panel, transform=transform)
     known = monthly_frame(LENGTHS)
     a = known[known["unique_id"] == "a"]
+    shift = 1000 if transform == "none" else 0
     frame = pd.concat(
         [
             known,
             a.assign(unique_id="copy"),
-            a.assign(unique_id="big", y=10 * a["y"] + 1000),
+            a.assign(unique_id="big", y=10 * a["y"] + shift),
         ],
         ignore_index=True,
     )
@@ -160,8 +164,8 @@ def test_unseen_series_are_forecast_from_their_own_history(model) -> None:
     # scale-equivariant but not shift-equivariant (test_bases.py covers them).
     result = forecast(replace(model, combination=None), mixed)
     point = dict(zip(result.ids.tolist(), result.point, strict=True))
-    np.testing.assert_allclose(point["big"], 10 * point["copy"] + 1000, rtol=1e-4)
-    recent = 10 * a["y"].to_numpy()[-12:] + 1000  # about 1560-1620; series a is near 60
+    np.testing.assert_allclose(point["big"], 10 * point["copy"] + shift, rtol=1e-4)
+    recent = 10 * a["y"].to_numpy()[-12:] + shift  # series a is near 60
     assert recent.min() - 100 < point["big"].min() and point["big"].max() < recent.max() + 100
     # Known series keep their training scale, whatever else is in the data.
     alone = forecast(replace(model, combination=None), Panel.from_frame(known)).point
@@ -234,7 +238,7 @@ def test_context_limits_the_history_read(model, panel: Panel, context: int) -> N
     # all, while one over the whole history does.
     frame = monthly_frame(LENGTHS)
     position = frame.groupby("unique_id", sort=False).cumcount(ascending=False)
-    frame.loc[position >= context, "y"] *= -3
+    frame.loc[position >= context, "y"] *= 3  # still above 0, as a model of logarithms needs
     changed = Panel.from_frame(frame)
     np.testing.assert_array_equal(forecast(model, changed, context=context).values, limited.values)
     assert not np.array_equal(forecast(model, changed).values, forecast(model, panel).values)

@@ -11,9 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnncast.config import SCALERS, DataConfig
+from rnncast.errors import DataError
 from rnncast.frequency import NS_PER_HOUR, Frequency
 from rnncast.panel import Panel
-from rnncast.scaling import Scaler, fit_scaler, scale_values, unscale
+from rnncast.scaling import (
+    Scaler,
+    choose_transform,
+    fit_scaler,
+    from_model_space,
+    scale_values,
+    to_model_space,
+    unscale,
+)
 
 PROPERTY_SETTINGS = settings(max_examples=50, deadline=None, derandomize=True, database=None)
 
@@ -214,3 +223,39 @@ def test_take_reorders_series_and_keeps_covariates() -> None:
 def test_unknown_method_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown scaler 'minmax'"):
         fit_scaler(make_panel([[1.0, 2.0]]), "minmax")
+
+
+def test_the_logarithm_is_chosen_only_where_every_value_is_above_zero() -> None:
+    assert choose_transform(make_panel([[1.0, 2.0, 3.0], [0.5, 7.0]])) == "log"
+    assert choose_transform(make_panel([[1.0, 2.0, 3.0], [0.0, 7.0]])) == "none"
+    assert choose_transform(make_panel([[1.0, -2.0, 3.0]])) == "none"
+    # Only the series' own steps count, not the rest of a shared buffer.
+    panel = make_panel([[-5.0, 2.0, 3.0], [4.0, 7.0]])
+    assert choose_transform(panel.take([1])) == "log"
+    assert to_model_space(panel.take([1]), "log").series(0).tolist() == pytest.approx(
+        np.log([4.0, 7.0]).tolist()
+    )
+
+
+@given(st.lists(st.floats(1e-3, 1e6), min_size=1, max_size=30))
+@PROPERTY_SETTINGS
+def test_the_model_space_maps_back_to_the_values(values: list[float]) -> None:
+    panel = make_panel([values, [2.0, 3.0]])
+    logged = to_model_space(panel, "log")
+    assert logged.values is not panel.values
+    np.testing.assert_allclose(logged.series(0), np.log(panel.series(0)), rtol=1e-6, atol=1e-6)
+    back = from_model_space(logged.values[: len(values)], "log")
+    np.testing.assert_allclose(back, panel.series(0), rtol=1e-5)
+    assert to_model_space(panel, "none") is panel
+    np.testing.assert_array_equal(from_model_space(panel.values, "none"), panel.values)
+
+
+def test_a_value_the_logarithm_cannot_take_is_named() -> None:
+    panel = make_panel([[1.0, 2.0, 3.0], [4.0, 5.0, 0.0, -1.0]])
+    with pytest.raises(DataError) as raised:
+        to_model_space(panel, "log")
+    message = str(raised.value)
+    assert "'s1' has 0 in column 'y'" in message
+    assert "1970-01-01 02:00" in message  # its third hour
+    assert "2 such values" in message and "--transform none" in message
+    assert "\n" not in message
