@@ -1,10 +1,10 @@
 """The target's transform and per-series scaling, fitted on the training part only.
 
-Where every value of every series is above zero, the model works on their
-logarithms (``choose_transform``): every stage after this one, the network, the
-base forecasts, the blend and its calibration, then sees a series grow by a
-factor as it sees one move by a constant, and its errors are relative, as
-positive quantities' are judged (sMAPE). ``to_model_space`` and
+Where the steps are a week or longer and every value of every series is above
+zero, the model works on their logarithms (``choose_transform``): every stage
+after this one, the network, the base forecasts, the blend and its calibration,
+then sees a series grow by a factor as it sees one move by a constant, and its
+errors are relative, as positive quantities' are judged (sMAPE). ``to_model_space`` and
 ``from_model_space`` are exact inverses; quantiles pass through both unchanged
 in order, so the median of the logarithms is the logarithm of the median.
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rnncast.errors import DataError
+from rnncast.frequency import NS_PER_WEEK
 from rnncast.panel import Panel
 
 # A series whose spread is below this fraction of its level is treated as
@@ -126,8 +127,19 @@ def _rows(panel: Panel) -> np.ndarray:
 
 
 def choose_transform(panel: Panel) -> str:
-    """The model's transform for ``panel``: "log" when every value of every series is
-    above zero, else "none"."""
+    """The model's transform for ``panel``: "log" when its steps are a week or longer
+    and every value of every series is above zero, else "none".
+
+    Series counted in weeks, months or years grow and shrink by factors over their
+    history, and logarithms paid there (M3 Monthly sMAPE 13.727 -> 13.484, M3 Yearly
+    16.151 -> 16.084). On hourly series they cost MASE (M4 Hourly 0.846 -> 0.893,
+    while sMAPE went 11.550 -> 10.818) and both measures on the sample data (OWA
+    0.398 -> 0.441): their daily cycle, and covariates such as temperature, seem to
+    add to the level more than scale it. Daily data was not measured: it keeps its
+    values."""
+    weekly_or_longer = panel.freq.months > 0 or panel.freq.step_ns >= NS_PER_WEEK
+    if not weekly_or_longer:
+        return "none"
     rows = _rows(panel)
     return "log" if rows.shape[0] and bool((panel.values[rows] > 0).all()) else "none"
 

@@ -123,7 +123,7 @@ def test_a_model_of_the_logarithms_is_one_trained_on_them() -> None:
     # forecasts come back to the data's units.
     rng = np.random.default_rng(3)
     series = {f"g{i}": 100 * np.exp(np.cumsum(rng.normal(0.01, 0.05, 90))) for i in range(4)}
-    panel = panel_of(series)
+    panel = panel_of(series, freq="MS")
     settings = TrainConfig(device="cpu", max_epochs=2, seed=0, test_size=0, ensemble=2)
     chosen = train(panel, ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1), settings)
     assert chosen.config.transform == "log"
@@ -140,9 +140,10 @@ def test_a_model_of_the_logarithms_is_one_trained_on_them() -> None:
 
     with_zero = {**series, "g0": np.concatenate([series["g0"][:-1], [0.0]])}
     with pytest.raises(DataError, match="'g0' has 0 in column 'y'"):
-        forecast(chosen, panel_of(with_zero))
+        forecast(chosen, panel_of(with_zero, freq="MS"))
     untransformed = train(
-        panel_of(with_zero), ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1),
+        panel_of(with_zero, freq="MS"),
+        ModelConfig(horizon=HORIZON, cell="gru", hidden=8, layers=1),
         replace(settings, ensemble=1, max_epochs=1),
-    )  # fmt: skip
+    )
     assert untransformed.config.transform == "none"

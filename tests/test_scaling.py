@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -225,13 +226,24 @@ def test_unknown_method_is_refused() -> None:
         fit_scaler(make_panel([[1.0, 2.0]]), "minmax")
 
 
-def test_the_logarithm_is_chosen_only_where_every_value_is_above_zero() -> None:
-    assert choose_transform(make_panel([[1.0, 2.0, 3.0], [0.5, 7.0]])) == "log"
-    assert choose_transform(make_panel([[1.0, 2.0, 3.0], [0.0, 7.0]])) == "none"
-    assert choose_transform(make_panel([[1.0, -2.0, 3.0]])) == "none"
+@pytest.mark.parametrize(
+    ("freq", "chosen"),
+    [(Frequency(months=1), "log"), (Frequency(months=12), "log"),
+     (Frequency(step_ns=7 * 24 * NS_PER_HOUR), "log"),
+     (Frequency(step_ns=24 * NS_PER_HOUR), "none"), (Frequency(step_ns=NS_PER_HOUR), "none")],
+)  # fmt: skip
+def test_logarithms_are_chosen_for_weeks_and_longer_where_every_value_is_above_zero(
+    freq: Frequency, chosen: str
+) -> None:
+    def of(series: list[list[float]]) -> Panel:
+        return replace(make_panel(series), freq=freq)
+
+    assert choose_transform(of([[1.0, 2.0, 3.0], [0.5, 7.0]])) == chosen
+    assert choose_transform(of([[1.0, 2.0, 3.0], [0.0, 7.0]])) == "none"
+    assert choose_transform(of([[1.0, -2.0, 3.0]])) == "none"
     # Only the series' own steps count, not the rest of a shared buffer.
-    panel = make_panel([[-5.0, 2.0, 3.0], [4.0, 7.0]])
-    assert choose_transform(panel.take([1])) == "log"
+    panel = of([[-5.0, 2.0, 3.0], [4.0, 7.0]])
+    assert choose_transform(panel.take([1])) == chosen
     assert to_model_space(panel.take([1]), "log").series(0).tolist() == pytest.approx(
         np.log([4.0, 7.0]).tolist()
     )
