@@ -15,11 +15,18 @@ seed) and scored like ``bench/ablation.py``: mean sMAPE, MASE (seasonal scale of
 the fitted part) and OWA against Naive2, beside naive and seasonal naive from the
 same histories. Results: ``bench/results/other_frequencies.json``.
 
-Usage: python bench/other_frequencies.py
+Usage: python bench/other_frequencies.py [--datasets etth1_daily,m3_quarterly,ettm1]
+       [--transform log|none] [--label NAME]
+
+Without a label the run replaces ``runs``; with one, its data sets go under
+``labels[NAME]`` and the rest of the file is kept. ``--transform`` overrides the
+choice the defaults make from the data.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -54,7 +61,7 @@ def quarterly_m3():
     return rnncast.Panel.from_frame(quarters[["unique_id", "ds", "y"]])
 
 
-def run(name: str, horizon: int, season: int) -> dict:
+def run(name: str, horizon: int, season: int, transform: str | None = None) -> dict:
     import rnncast
     from rnncast.config import ModelConfig, TrainConfig
     from rnncast.forecasting import forecast_origins
@@ -70,7 +77,8 @@ def run(name: str, horizon: int, season: int) -> dict:
         daily = hourly.set_index("date")["OT"].resample("D").mean().reset_index()
         train, full, cuts = ett_panels(daily, 480, horizon, 30)
     began = time.perf_counter()
-    model = rnncast.train(train, ModelConfig(horizon=horizon), TrainConfig(seed=SEED))
+    config = ModelConfig(horizon=horizon, transform=transform)
+    model = rnncast.train(train, config, TrainConfig(seed=SEED))
     seconds = round(time.perf_counter() - began, 1)
     median = model.config.output_quantiles.index(0.5)
     predicted = forecast_origins(model, full, cuts)[..., median]  # (S, K, H)
@@ -95,19 +103,33 @@ def run(name: str, horizon: int, season: int) -> dict:
             "base": combination.base if combination else None,
             "network_share": round(float(np.mean(combination.weights)), 3)
             if combination else None,
+            "transform": model.config.transform,
             "members_kept": len(model.history.get("members") or [None]),
             "members_left_out": len(model.history.get("left_out") or [])}  # fmt: skip
 
 
+DATASETS = {"etth1_daily": (7, 7), "m3_quarterly": (6, 4), "ettm1": (96, 96)}
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--transform", choices=("log", "none"))
+    parser.add_argument("--label")
+    args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = {}
-    for name, horizon, season in (("etth1_daily", 7, 7), ("m3_quarterly", 6, 4),
-                                  ("ettm1", 96, 96)):  # fmt: skip
-        results[name] = run(name, horizon, season)
+    for name in args.datasets.split(","):
+        horizon, season = DATASETS[name]
+        results[name] = run(name, horizon, season, args.transform)
         print(name, results[name], flush=True)
-    document = {"benchmark": "other_frequencies", "runs": results,
-                "machine": machine_info(("rnncast", "torch", "numpy"))}  # fmt: skip
+    machine = machine_info(("rnncast", "torch", "numpy"))
+    if args.label is None:
+        document = {"benchmark": "other_frequencies", "runs": results, "machine": machine}
+    else:
+        document = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        label = document.setdefault("labels", {}).setdefault(args.label, {})
+        label.update({name: {**result, "machine": machine} for name, result in results.items()})
     write_json_atomically(RESULTS, document)
 
 

@@ -39,13 +39,17 @@ def base_forecasts(
     season: int,
     method: str,
     adjustment: SeasonalAdjustment | None = None,
+    logarithms: bool = False,
 ) -> np.ndarray:
     """Forecasts of ``method`` from K origins of S series: (S, K, H) float64.
 
     Inputs as in baselines.py: series s's history at origin k is ``values[begins[s] :
     begins[s] + cuts[s, k]]``. Histories that M4's test finds seasonal (and that are
     positive) are adjusted with ``adjustment`` (computed here when None) and their
-    forecasts reseasonalised.
+    forecasts reseasonalised. With ``logarithms`` the values are logarithms (a model's
+    space, scaling.to_model_space): the season is found and measured on the values
+    themselves (``adjustment`` of ``exp(values)``, see ``adjustment_of``), and its
+    logarithm is taken off and put back, which is the same adjustment.
     """
     if method not in BASES:
         raise ValueError(f"unknown base forecast {method!r}; choose one of {', '.join(BASES)}")
@@ -56,10 +60,12 @@ def base_forecasts(
     if method == "seasonal_naive":
         return seasonal_naive(values, begins, cuts, horizon, season)
     if adjustment is None:
-        adjustment = seasonal_adjustment(values, begins, cuts, season)
+        adjustment = adjustment_of(values, begins, cuts, season, logarithms)
     counts = cuts.reshape(-1)
     starts = np.repeat(begins, cuts.shape[1])
     indices = adjustment.indices.reshape(counts.shape[0], -1)  # (N, m), all 1 where not adjusted
+    if logarithms:
+        indices = np.log(indices)  # all 0 where not adjusted
     out = np.empty((counts.shape[0], horizon))
     steps = np.arange(horizon)
     # Longest history first, so that the histories still running at any step are a
@@ -73,11 +79,29 @@ def base_forecasts(
         # unadjusted history divided by its indices of 1 stays exactly as it is.
         # Gathered, then widened: the panel's buffer itself is never copied whole.
         gathered = np.asarray(values[starts[rows] + within], dtype=np.float64)
-        histories = gathered / indices[rows, within % season]
-        forecast = _nonseasonal(histories, counts[rows], horizon, method)  # (n, H)
         ahead = (counts[rows, None] + steps) % season
-        out[rows] = forecast * indices[rows[:, None], ahead]
+        if logarithms:
+            histories = gathered - indices[rows, within % season]
+            forecast = _nonseasonal(histories, counts[rows], horizon, method)  # (n, H)
+            out[rows] = forecast + indices[rows[:, None], ahead]
+        else:
+            histories = gathered / indices[rows, within % season]
+            forecast = _nonseasonal(histories, counts[rows], horizon, method)  # (n, H)
+            out[rows] = forecast * indices[rows[:, None], ahead]
     return out.reshape(*cuts.shape, horizon)
+
+
+def adjustment_of(
+    values: np.ndarray, begins: np.ndarray, cuts: np.ndarray, season: int, logarithms: bool
+) -> SeasonalAdjustment:
+    """The seasonal adjustment of every history, of the values themselves when
+    ``values`` are their logarithms: a multiplicative season is the data's, and
+    multiplying logarithms by indices would make one of another size wherever the
+    level moved (and none at all where values are below 1, whose logarithms are not
+    above 0)."""
+    if logarithms:
+        values = np.exp(np.asarray(values, dtype=np.float64))
+    return seasonal_adjustment(values, begins, cuts, season)
 
 
 def base_forecast(values: np.ndarray, horizon: int, season: int, method: str) -> np.ndarray:

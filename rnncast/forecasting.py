@@ -259,7 +259,8 @@ def _forecast(
         # The base reads all the history given, whatever the network's reach: a window
         # model's lookback is no limit on it.
         base = base_forecasts(panel.values, panel.begins, cuts, config.horizon,
-                              panel.freq.season_length, model.combination.base)  # fmt: skip
+                              panel.freq.season_length, model.combination.base,
+                              logarithms=config.transform == "log")  # fmt: skip
         scale = history_scales(panel.values, panel.begins, cuts, panel.freq.season_length)
         values = model.combination.apply(values, base, config.output_quantiles.index(0.5), scale)
     values = from_model_space(values, transform)  # may overflow: checked below

@@ -19,11 +19,10 @@ import numpy as np
 from rnncast import distributed
 from rnncast import training as network_training
 from rnncast.artifact import Model
-from rnncast.bases import BASES, Combination, base_forecasts, history_scales
+from rnncast.bases import BASES, Combination, adjustment_of, base_forecasts, history_scales
 from rnncast.ensembles import member_summary
 from rnncast.forecasting import forecast_origins
 from rnncast.panel import Panel
-from rnncast.seasons import seasonal_adjustment
 
 log = logging.getLogger("rnncast")
 
@@ -218,10 +217,13 @@ def _validation_arrays(
         "scale": history_scales(seen.values, seen.begins, cuts, season)[..., None],
         "members": np.stack(forecasts),
     }
-    adjustment = seasonal_adjustment(seen.values, seen.begins, cuts, season)  # shared by all
+    logarithms = members[0].config.transform == "log"
+    # Shared by all the bases.
+    adjustment = adjustment_of(seen.values, seen.begins, cuts, season, logarithms)
     for method in BASES:
         arrays[f"base {method}"] = base_forecasts(seen.values, seen.begins, cuts, horizon,
-                                                  season, method, adjustment)  # fmt: skip
+                                                  season, method, adjustment,
+                                                  logarithms)  # fmt: skip
     return arrays
 
 

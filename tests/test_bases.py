@@ -206,3 +206,25 @@ def test_blocks_of_histories_change_no_forecast(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(bases, "_BLOCK_VALUES", 100)  # a block of one to a few histories
     for method, expected in whole.items():
         np.testing.assert_array_equal(base_forecasts(values, begins, cuts, 7, 4, method), expected)
+
+
+@pytest.mark.parametrize("method", BASES)
+@pytest.mark.parametrize("level", [0.05, 800.0])
+def test_logarithms_are_adjusted_for_the_season_the_values_show(method: str, level: float) -> None:
+    # A multiplicative season at a steady level, below 1 or far above it: forecast
+    # from the logarithms, the season is the values' (measured on them, its logarithm
+    # taken off and put back), so every base gives the logarithm of its forecast of
+    # the values. Multiplying logarithms by the indices would not; below 1, where the
+    # logarithms are all below 0, it would not adjust at all.
+    season, horizon = 12, 18
+    pattern = 1 + 0.3 * np.sin(2 * np.pi * np.arange(season) / season)
+    values = level * np.tile(pattern, 8)
+    begins, cuts = np.zeros(1, dtype=np.int64), np.array([[84, 96]])
+    assert seasonal_adjustment(values, begins, cuts, season).adjusted.all()
+    of_values = base_forecasts(values, begins, cuts, horizon, season, method)
+    of_logs = base_forecasts(np.log(values), begins, cuts, horizon, season, method,
+                             logarithms=True)  # fmt: skip
+    np.testing.assert_allclose(of_logs, np.log(of_values), atol=1e-9)
+    if method != "naive":  # every other base continues the season
+        np.testing.assert_allclose(np.exp(of_logs[0, 1]), np.resize(values[:season], horizon),
+                                   rtol=1e-9)  # fmt: skip
