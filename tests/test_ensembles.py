@@ -24,6 +24,7 @@ from rnncast.errors import ArtifactError, ConfigError
 from rnncast.model_schema import check_history
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.nn.forecaster import Forecaster
+from rnncast.scaling import to_model_space
 from rnncast.selection import choose_members
 from tests.test_training import HORIZON, seasonal_panel
 
@@ -81,9 +82,12 @@ def test_members_trained_in_turn_equal_members_trained_alone() -> None:
     chosen = model.training.chunk_len
     expected_chunks = [max(2, round(chosen * CHUNK_FACTORS[k])) for k in range(3)]
     assert [m["chunk_len"] for m in model.history["members"]] == expected_chunks
+    # The members were trained on the model's space (monthly values above 0: logarithms).
+    assert model.config.transform == "log"
+    space = to_model_space(panel, "log")
     for index, member in enumerate(model.network.members):
         alone = network_training.train(
-            panel, tiny(), replace(member_training(model.training, index), max_time=None)
+            space, tiny(), replace(member_training(model.training, index), max_time=None)
         )
         assert isinstance(alone.network, Forecaster)
         theirs, ours = alone.network.state_dict(), member.state_dict()
