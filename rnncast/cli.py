@@ -268,7 +268,8 @@ def train(
         str,
         typer.Option(
             help=f"What the model forecasts: auto | {' | '.join(TRANSFORMS)} (log: the "
-            "logarithms of the values; auto: log where every value is above 0)."
+            "logarithms of the values; auto: log for steps of a week or longer where "
+            "every value is above 0)."
         ),
     ] = "auto",
     season_inputs: Annotated[

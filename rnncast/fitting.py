@@ -73,7 +73,8 @@ def train(
         model = replace(model, transform=choose_transform(panel))
         if model.transform == "log":
             log.info(
-                "every value is above 0: the model forecasts their logarithms",
+                "steps of a week or longer, every value above 0: the model forecasts "
+                "their logarithms",
                 extra={"event": "transform_chosen", "fields": {"transform": "log"}},
             )
     # Everything below, the network, the bases and the blend, works on the model's

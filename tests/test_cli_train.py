@@ -406,3 +406,34 @@ def test_the_origin_stride_is_saved_shown_and_refused_with_windows(tmp_path: Pat
     assert result.stderr.strip().splitlines()[-1] == (
         "error: --origin-stride applies to --strategy tbptt only"
     )
+
+
+def test_monthly_data_above_zero_is_modelled_on_its_logarithms(tmp_path: Path) -> None:
+    data = tiny_csv(tmp_path / "tiny.csv")  # monthly, every value above 0
+    model = tmp_path / "model"
+    result = invoke("train", data, "--horizon", 6, "--out", model, "--hidden", 8,
+                    "--max-epochs", 1, "--ensemble", 1)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "every value above 0: the model forecasts their logarithms" in result.stderr
+    described = json.loads(invoke("inspect", model, "--json").stdout)
+    assert described["model"]["transform"] == "log"
+    assert "modelled on the logarithms" in invoke("inspect", model).stdout
+    kept = tmp_path / "kept"
+    result = invoke("train", data, "--horizon", 6, "--out", kept, "--hidden", 8,
+                    "--max-epochs", 1, "--ensemble", 1, "--transform", "none")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(invoke("inspect", kept, "--json").stdout)["model"]["transform"] == "none"
+    # A value of 0 in new data: one line naming the file, series, column and time;
+    # exit 3, and no forecast file.
+    frame = pd.read_csv(data)
+    frame.loc[frame.index[-1], "y"] = 0.0
+    zero = tmp_path / "zero.csv"
+    frame.to_csv(zero, index=False)
+    out = tmp_path / "f.csv"
+    result = forecast(model, out, zero)
+    assert result.exit_code == 3
+    assert "series 'b' has 0 in column 'y' at 2009-12-01" in result.stderr
+    assert "--transform none" in result.stderr
+    assert str(zero) in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+    assert forecast(kept, out, zero).exit_code == 0
