@@ -302,7 +302,7 @@ def _decode_block(
 ) -> torch.Tensor:
     """One network's forecasts at block positions ``steps`` (B, K): (B, K, H, Q)."""
     summaries = summaries_at(network.encode, block, last, rows, steps,
-                             network.global_layer.in_features)  # fmt: skip
+                             network.summary_width)  # fmt: skip
     return network.decode(summaries, block.future_at(rows, steps), block.codes_at(rows))
 
 

@@ -355,7 +355,7 @@ class Loop:
                 rows, steps = torch.nonzero(mask, as_tuple=True)
                 with self._autocast():
                     summaries = summaries_at(self.network.encode, block, limit, rows, steps,
-                                             self.network.global_layer.in_features)  # fmt: skip
+                                             self.network.summary_width)  # fmt: skip
                     forecasts = self.network.decode(
                         summaries.unsqueeze(1),
                         block.future_at(rows, steps),

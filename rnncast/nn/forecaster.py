@@ -124,6 +124,11 @@ class Forecaster(nn.Module):
         self.anchored = config.season_inputs
         self.dropout = nn.Dropout(config.dropout)
 
+    @property
+    def summary_width(self) -> int:
+        """D of the (B, T, D) summaries ``encode`` gives: what the head reads per step."""
+        return self.global_layer.in_features
+
     def encode(
         self, inputs: torch.Tensor, codes: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, State]:
