@@ -362,6 +362,10 @@ def train(
         )
     )
     options["quantiles"] = parse_quantiles(quantiles)
+    if transform not in ("auto", *TRANSFORMS):
+        raise ConfigError(
+            f"transform must be one of auto, {', '.join(TRANSFORMS)}; got {transform!r}"
+        )
     options["transform"] = None if transform == "auto" else transform
     data_config = DataConfig(**_fields(DataConfig, options, horizon=None))
     model = ModelConfig(**_fields(ModelConfig, options))

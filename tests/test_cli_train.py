@@ -437,3 +437,6 @@ def test_monthly_data_above_zero_is_modelled_on_its_logarithms(tmp_path: Path) -
     assert str(zero) in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
     assert forecast(kept, out, zero).exit_code == 0
+    result = invoke("train", data, "--horizon", 6, "--out", tmp_path / "m", "--transform", "ln")
+    assert result.exit_code == 2
+    assert "transform must be one of auto, log, none; got 'ln'" in result.stderr
