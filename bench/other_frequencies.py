@@ -9,6 +9,8 @@ Derived from the data in ``../shared/data`` (never copied into the project):
   days, forecast from 30 origins a week apart after them.
 * ``m3_quarterly`` M3 Monthly summed to whole quarters (m 4), h 6: the last 6
   quarters of each series held out, the rest fitted.
+* ``m4h_daily`` M4 Hourly (its training and test hours) summed to whole days (m 7),
+  h 7: the last 7 days of each series held out, the rest (about 35 days) fitted.
 
 Each is trained with the defaults through the Python API (only the horizon and a
 seed) and scored like ``bench/ablation.py``: mean sMAPE, MASE (seasonal scale of
@@ -61,13 +63,27 @@ def quarterly_m3():
     return rnncast.Panel.from_frame(quarters[["unique_id", "ds", "y"]])
 
 
+def daily_m4():
+    import rnncast
+
+    frame = pd.concat([pd.read_parquet(DATA / f"m4_hourly_{part}.parquet") for part in
+                       ("train", "test")]).sort_values(["unique_id", "ds"])  # fmt: skip
+    # Whole days counted back from each series' last hour.
+    back = frame.groupby("unique_id").cumcount(ascending=False)
+    frame["day"] = -(back // 24)
+    whole = frame.groupby(["unique_id", "day"]).filter(lambda g: len(g) == 24)
+    days = whole.groupby(["unique_id", "day"], as_index=False).agg(y=("y", "sum"))
+    days["ds"] = pd.Timestamp("2000-06-30") + pd.to_timedelta(days["day"], unit="D")
+    return rnncast.Panel.from_frame(days[["unique_id", "ds", "y"]])
+
+
 def run(name: str, horizon: int, season: int, transform: str | None = None) -> dict:
     import rnncast
     from rnncast.config import ModelConfig, TrainConfig
     from rnncast.forecasting import forecast_origins
 
-    if name == "m3_quarterly":
-        full = quarterly_m3()
+    if name in ("m3_quarterly", "m4h_daily"):
+        full = quarterly_m3() if name == "m3_quarterly" else daily_m4()
         train = full.split_tail(horizon)[0]
         cuts = train.lengths[:, None]
     elif name == "ettm1":
@@ -108,7 +124,7 @@ def run(name: str, horizon: int, season: int, transform: str | None = None) -> d
             "members_left_out": len(model.history.get("left_out") or [])}  # fmt: skip
 
 
-DATASETS = {"etth1_daily": (7, 7), "m3_quarterly": (6, 4), "ettm1": (96, 96)}
+DATASETS = {"etth1_daily": (7, 7), "m3_quarterly": (6, 4), "ettm1": (96, 96), "m4h_daily": (7, 7)}
 
 
 def main() -> None:

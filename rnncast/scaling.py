@@ -137,7 +137,8 @@ def choose_transform(panel: Panel) -> str:
     hourly series they cost MASE (M4 Hourly 0.846 -> 0.893, while sMAPE went 11.550
     -> 10.818) and both measures on the sample data (OWA 0.398 -> 0.441): their daily
     cycle, and covariates such as temperature, seem to add to the level more than
-    scale it. Daily data was not measured: it keeps its values."""
+    scale it. On daily data (M4 Hourly summed to days) the runs disagreed, so it
+    keeps its values."""
     weekly_or_longer = panel.freq.months > 0 or panel.freq.step_ns >= NS_PER_WEEK
     if not weekly_or_longer:
         return "none"
