@@ -64,8 +64,10 @@ def base_forecasts(
     counts = cuts.reshape(-1)
     starts = np.repeat(begins, cuts.shape[1])
     indices = adjustment.indices.reshape(counts.shape[0], -1)  # (N, m), all 1 where not adjusted
+    take_off, put_back = np.divide, np.multiply
     if logarithms:
         indices = np.log(indices)  # all 0 where not adjusted
+        take_off, put_back = np.subtract, np.add
     out = np.empty((counts.shape[0], horizon))
     steps = np.arange(horizon)
     # Longest history first, so that the histories still running at any step are a
@@ -79,15 +81,10 @@ def base_forecasts(
         # unadjusted history divided by its indices of 1 stays exactly as it is.
         # Gathered, then widened: the panel's buffer itself is never copied whole.
         gathered = np.asarray(values[starts[rows] + within], dtype=np.float64)
+        histories = take_off(gathered, indices[rows, within % season])
+        forecast = _nonseasonal(histories, counts[rows], horizon, method)  # (n, H)
         ahead = (counts[rows, None] + steps) % season
-        if logarithms:
-            histories = gathered - indices[rows, within % season]
-            forecast = _nonseasonal(histories, counts[rows], horizon, method)  # (n, H)
-            out[rows] = forecast + indices[rows[:, None], ahead]
-        else:
-            histories = gathered / indices[rows, within % season]
-            forecast = _nonseasonal(histories, counts[rows], horizon, method)  # (n, H)
-            out[rows] = forecast * indices[rows[:, None], ahead]
+        out[rows] = put_back(forecast, indices[rows[:, None], ahead])
     return out.reshape(*cuts.shape, horizon)
 
 

@@ -159,7 +159,7 @@ def forecast(
     times = panel.future_times(config.horizon)  # (S, H)
     _check_ahead(model, panel)
     lengths = panel.lengths
-    values = _forecast(model, panel, lengths[:, None], panel, batch_size, device, False)
+    values = _forecast(model, panel, lengths[:, None], panel.ends, batch_size, device, False)
     return Forecasts(
         ids=panel.ids,
         times=times,
@@ -197,27 +197,28 @@ def forecast_origins(
         raise ValueError(f"cuts must be (series, origins), got shape {cuts.shape}")
     if (cuts < 1).any() or (cuts > panel.lengths[:, None]).any():
         raise ValueError("every cut must lie between 1 and its series' length")
-    seen = replace(panel, ends=panel.begins + cuts.min(axis=1))
-    return _forecast(model, panel, cuts, seen, batch_size, device, model_space)
+    seen_ends = panel.begins + cuts.min(axis=1)
+    return _forecast(model, panel, cuts, seen_ends, batch_size, device, model_space)
 
 
 def _forecast(
     model: Model,
     panel: Panel,
     cuts: np.ndarray,
-    seen: Panel,
+    seen_ends: np.ndarray,
     batch_size: int,
     device: torch.device | None,
     model_space: bool,
 ) -> np.ndarray:
     """(S, K, H, Q) forecasts in data units after ``cuts`` (S, K) steps of every
-    series; unseen series get a scaler fitted on ``seen``. With ``model_space`` the
-    panels and the forecasts are in the model's space."""
+    series; unseen series get a scaler fitted on their steps before ``seen_ends``.
+    With ``model_space`` the panel and the forecasts are in the model's space."""
     device = device or torch.device("cpu")
     _check_fits(model, panel)
     transform = "none" if model_space else model.config.transform or "none"
     given = panel
-    panel, seen = to_model_space(panel, transform), to_model_space(seen, transform)
+    panel = to_model_space(panel, transform)  # once: ``seen`` is a part of it
+    seen = replace(panel, ends=seen_ends)
     scaler, codes = _match_scaler(model, seen)
     config = model.config
     season = panel.freq.season_length if config.season_inputs else 0
