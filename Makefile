@@ -24,8 +24,10 @@ demo: $(STAMP)
 		--out demo/forecasts.csv
 	head -4 demo/forecasts.csv
 
+# Tests run in as many processes as there are cores: most of a test's time is one
+# core's (in-process torch keeps one thread) or waits on a subprocess.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check rnncast tests bench scripts
