@@ -261,9 +261,14 @@ def train(
     loss: Annotated[
         str, typer.Option(help=f"{' | '.join(LOSSES)} (mse, mae: point forecast only).")
     ] = "quantile",
-    scaler: Annotated[str, typer.Option(help=f"Per-series scaling: {' | '.join(SCALERS)}.")] = (
-        "standard"
-    ),
+    scaler: Annotated[
+        str,
+        typer.Option(
+            help=f"How series are scaled: auto | {' | '.join(SCALERS)} (shared: one scale "
+            "for all; auto: shared for the logarithms of series without a season, else "
+            "standard)."
+        ),
+    ] = "auto",
     transform: Annotated[
         str,
         typer.Option(
@@ -367,6 +372,9 @@ def train(
             f"transform must be one of auto, {', '.join(TRANSFORMS)}; got {transform!r}"
         )
     options["transform"] = None if transform == "auto" else transform
+    if scaler not in ("auto", *SCALERS):
+        raise ConfigError(f"scaler must be one of auto, {', '.join(SCALERS)}; got {scaler!r}")
+    options["scaler"] = None if scaler == "auto" else scaler
     data_config = DataConfig(**_fields(DataConfig, options, horizon=None))
     model = ModelConfig(**_fields(ModelConfig, options))
     training = TrainConfig(**_fields(TrainConfig, options))

@@ -158,7 +158,7 @@ def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
 CELLS = ("lstm", "gru", "indrnn", "rnn")
 ACTIVATIONS = ("tanh", "relu")
 LOSSES = ("quantile", "mse", "mae")
-SCALERS = ("standard", "meanabs", "robust")
+SCALERS = ("standard", "meanabs", "robust", "shared")
 TRANSFORMS = ("log", "none")
 STRATEGIES = ("tbptt", "window")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
@@ -199,7 +199,9 @@ class ModelConfig:
     id_embedding: int = 0  # size of a learned per-series vector; 0 turns it off
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     loss: str = "quantile"
-    scaler: str = "standard"
+    # How each series is put on the network's scale (scaling.fit_scaler). None: chosen
+    # from the data (scaling.choose_scaler, which says what was measured).
+    scaler: str | None = None
     # What the model forecasts: "log", the logarithms of the values (where every value
     # is above zero: errors are then relative, as sMAPE judges them, and a series that
     # grows by a factor looks to the model like one that moves by a constant), or
@@ -230,7 +232,8 @@ class ModelConfig:
         _check_choice("cell", self.cell, CELLS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("loss", self.loss, LOSSES)
-        _check_choice("scaler", self.scaler, SCALERS)
+        if self.scaler is not None:
+            _check_choice("scaler", self.scaler, SCALERS)
         if self.transform is not None:
             _check_choice("transform", self.transform, TRANSFORMS)
         if not isinstance(self.horizon, int) or isinstance(self.horizon, bool):

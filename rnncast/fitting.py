@@ -33,7 +33,7 @@ from rnncast.ensembles import (
 )
 from rnncast.errors import Interrupted
 from rnncast.panel import Panel
-from rnncast.scaling import choose_transform, to_model_space
+from rnncast.scaling import choose_scaler, choose_transform, to_model_space
 
 log = logging.getLogger("rnncast")
 
@@ -76,6 +76,13 @@ def train(
                 "steps of a week or longer, every value above 0: the model forecasts "
                 "their logarithms",
                 extra={"event": "transform_chosen", "fields": {"transform": "log"}},
+            )
+    if model.scaler is None:
+        model = replace(model, scaler=choose_scaler(panel, model.transform))
+        if model.scaler == "shared":
+            log.info(
+                "logarithms of series without a season: one scale for every series",
+                extra={"event": "scaler_chosen", "fields": {"scaler": "shared"}},
             )
     # Everything below, the network, the bases and the blend, works on the model's
     # space; forecasting.forecast maps its forecasts back to the data's units.

@@ -65,13 +65,19 @@ def fit_scaler(panel: Panel, method: str) -> Scaler:
     absolute value, which keeps zero at zero (sparse or intermittent series).
     ``robust``: median and interquartile range / 1.349 (the standard deviation of
     a normal distribution), unmoved by a few outliers. A constant series gets
-    scale max(|level|, 1), so it maps to a constant of at most one.
+    scale max(|level|, 1), so it maps to a constant of at most one. ``shared``: each
+    series' mean, and one scale for all, ``shared_scale`` (see choose_scaler).
     """
     loc = np.empty(panel.n_series)
     scale = np.empty(panel.n_series)
     for index in range(panel.n_series):
         values = panel.series(index).astype(np.float64)
-        loc[index], scale[index] = _fit_one(values, method)
+        if method == "shared":
+            loc[index] = float(values.mean())
+        else:
+            loc[index], scale[index] = _fit_one(values, method)
+    if method == "shared":
+        scale[:] = shared_scale(panel)
     covariate_loc = np.zeros(len(panel.covariate_names))
     covariate_scale = np.ones(len(panel.covariate_names))
     if panel.covariate_names:
@@ -97,6 +103,18 @@ def _fit_one(values: np.ndarray, method: str) -> tuple[float, float]:
     if not spread > _RELATIVE_FLOOR * level or spread == 0.0:
         spread = max(level, 1.0)
     return float(loc), spread
+
+
+def shared_scale(panel: Panel) -> float:
+    """One scale for every series of ``panel``: the median over series of the mean
+    absolute change from one step to the next (1 where no series changes)."""
+    changes = []
+    for index in range(panel.n_series):
+        values = panel.series(index).astype(np.float64)
+        if values.shape[0] > 1:
+            changes.append(float(np.abs(np.diff(values)).mean()))
+    moving = [change for change in changes if change > 0]
+    return float(np.median(moving)) if moving else 1.0
 
 
 def scale_values(panel: Panel, scaler: Scaler) -> tuple[np.ndarray, np.ndarray]:
@@ -144,6 +162,26 @@ def choose_transform(panel: Panel) -> str:
         return "none"
     rows = _rows(panel)
     return "log" if rows.shape[0] and bool((panel.values[rows] > 0).all()) else "none"
+
+
+def choose_scaler(panel: Panel, transform: str) -> str:
+    """The scaler for ``panel`` in the model's space: "shared" for logarithms of series
+    without a season, else "standard".
+
+    A scale fitted on a series' whole training part tells the network, at every
+    origin it trains on, how far the series still goes before that part ends: the
+    standard deviation of a short trending series is mostly its trend. At the end of
+    the series, where it forecasts, there is no such hint, and validation got worse
+    from the first epoch on (M3 Yearly: best epochs 1 to 4). Logarithms are already on
+    one relative scale, so one scale for every series loses nothing there and hints at
+    nothing: M3 Yearly sMAPE 16.105 -> 15.830, and the best epochs 3 to 29. Where a
+    season moves the series, its swing is most of their spread, which then measures
+    how each series moves rather than where it is going: M3 Monthly lost with one
+    scale (13.414 -> 13.598, and 13.737 with a scale of each series' changes), so
+    seasonal data keeps each series' own."""
+    if transform == "log" and panel.freq.season_length <= 1:
+        return "shared"
+    return "standard"
 
 
 def to_model_space(panel: Panel, transform: str) -> Panel:

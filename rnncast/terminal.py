@@ -145,6 +145,8 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
         ("forecasts", f"{config['horizon']} steps, "
                       + (f"quantiles {quantiles}" if quantiles else f"point ({config['loss']})")
                       + ("; modelled on the logarithms" if config.get("transform") == "log"
+                         else "")
+                      + ("; one scale for every series" if config.get("scaler") == "shared"
                          else "")),
         ("data", f"{description['series']:,} series, {data['frequency']}, target "
                  f"{data['target']}, covariates {', '.join(data['covariates']) or 'none'}"),

@@ -46,7 +46,7 @@ from rnncast.loop import EpochReport, Loop
 from rnncast.nn.device import cpu_threads, describe_device, resolve_device, training_threads
 from rnncast.nn.memory import check_fits, parameter_count, training_bytes
 from rnncast.panel import Panel, keep_long_enough
-from rnncast.scaling import fit_scaler
+from rnncast.scaling import choose_scaler, fit_scaler
 
 log = logging.getLogger("rnncast")
 
@@ -221,6 +221,8 @@ def train(
     # One network: the members of an ensemble are trained one by one (ensembles.py),
     # also when ``model`` comes from an ensemble being retrained.
     model = replace(model, members=1)
+    if model.scaler is None:
+        model = replace(model, scaler=choose_scaler(panel, model.transform or "none"))
     checkpoint: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
     if resume:
         if out is None:

@@ -141,13 +141,20 @@ def test_a_point_loss_gives_the_point_forecast_alone(panel: Panel) -> None:
     assert list(frame.columns) == ["unique_id", "ds", "y_hat"]
 
 
-@pytest.mark.parametrize("transform", ["none", "log"])
-def test_unseen_series_are_forecast_from_their_own_history(panel: Panel, transform: str) -> None:
+@pytest.mark.parametrize(
+    ("transform", "scaler"), [("none", "standard"), ("log", "standard"), ("log", "shared")]
+)
+def test_unseen_series_are_forecast_from_their_own_history(
+    panel: Panel, transform: str, scaler: str
+) -> None:
     # "copy" repeats series a; "big" is 10 a + 1000 (10 a for a model of the
     # logarithms, where a factor is what shifts them). Neither id was trained on, so
-    # each is scaled from its own history: the scaled inputs are the same, and the
-    # forecasts must differ by the same map.
-    model = fit(panel, transform=transform)
+    # each is scaled from its own history (a shared scale stays the one the network
+    # learned on): the scaled inputs are the same, and the forecasts must differ by
+    # the same map.
+    model = fit(panel, transform=transform, scaler=scaler)
+    if scaler == "shared":
+        assert len(set(model.scaler.scale.tolist())) == 1
     known = monthly_frame(LENGTHS)
     a = known[known["unique_id"] == "a"]
     shift = 1000 if transform == "none" else 0
@@ -165,6 +172,9 @@ def test_unseen_series_are_forecast_from_their_own_history(panel: Panel, transfo
     result = forecast(replace(model, combination=None), mixed)
     point = dict(zip(result.ids.tolist(), result.point, strict=True))
     np.testing.assert_allclose(point["big"], 10 * point["copy"] + shift, rtol=1e-4)
+    if scaler == "shared":
+        # The inputs read changes, and the scale is a's own: the copy is forecast as a.
+        np.testing.assert_allclose(point["copy"], point["a"], rtol=1e-4)
     recent = 10 * a["y"].to_numpy()[-12:] + shift  # series a is near 60
     assert recent.min() - 100 < point["big"].min() and point["big"].max() < recent.max() + 100
     # Known series keep their training scale, whatever else is in the data.

@@ -17,6 +17,7 @@ from rnncast.frequency import NS_PER_HOUR, Frequency
 from rnncast.panel import Panel
 from rnncast.scaling import (
     Scaler,
+    choose_scaler,
     choose_transform,
     fit_scaler,
     from_model_space,
@@ -219,6 +220,29 @@ def test_take_reorders_series_and_keeps_covariates() -> None:
     whole, _ = scale_values(panel, scaler)
     part, _ = scale_values(panel.take(order), taken)
     np.testing.assert_array_equal(part, np.concatenate([whole[6:9], whole[0:3]]))
+
+
+def test_the_shared_scaler_gives_every_series_the_typical_change() -> None:
+    # Mean absolute changes: 1, 3 and 10 (median 3); the last series never moves and
+    # has no say.
+    panel = make_panel([[1.0, 2.0, 3.0], [0.0, 3.0, 0.0, 3.0], [5.0, 15.0], [7.0, 7.0]])
+    scaler = fit_scaler(panel, "shared")
+    np.testing.assert_allclose(scaler.scale, [3.0] * 4, rtol=1e-12)
+    np.testing.assert_allclose(scaler.loc, [2.0, 1.5, 10.0, 7.0], rtol=1e-12)
+    assert fit_scaler(make_panel([[2.0, 2.0], [5.0]]), "shared").scale.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("freq", "transform", "chosen"),
+    [(Frequency(months=12), "log", "shared"), (Frequency(months=12), "none", "standard"),
+     (Frequency(months=1), "log", "standard"), (Frequency(months=3), "log", "standard"),
+     (Frequency(step_ns=7 * 24 * NS_PER_HOUR), "log", "standard"),
+     (Frequency(step_ns=NS_PER_HOUR), "none", "standard")],
+)  # fmt: skip
+def test_one_scale_is_chosen_for_the_logarithms_of_series_without_a_season(
+    freq: Frequency, transform: str, chosen: str
+) -> None:
+    assert choose_scaler(replace(make_panel([[1.0, 2.0, 4.0]]), freq=freq), transform) == chosen
 
 
 def test_unknown_method_is_refused() -> None:
