@@ -1,4 +1,5 @@
-"""The defaults on frequencies the benchmark sets lack: 15-minute, daily and quarterly.
+"""The defaults on frequencies and lengths the benchmark sets lack: 15-minute, daily,
+quarterly, and yearly series shorter than M3 Yearly's.
 
 Derived from the data in ``../shared/data`` (never copied into the project):
 
@@ -9,6 +10,9 @@ Derived from the data in ``../shared/data`` (never copied into the project):
   days, forecast from 30 origins a week apart after them.
 * ``m3_quarterly`` M3 Monthly summed to whole quarters (m 4), h 6: the last 6
   quarters of each series held out, the rest fitted.
+* ``m3_yearly_short`` M3 Monthly summed to whole years (m 1), h 2, the series of
+  8 years or more (about 9 to 12 years): the last 2 years held out, the rest fitted.
+  Shorter yearly histories than M3 Yearly's, and other series.
 * ``m4h_daily`` M4 Hourly (its training and test hours) summed to whole days (m 7),
   h 7: the last 7 days of each series held out, the rest (about 35 days) fitted.
 
@@ -18,11 +22,11 @@ the fitted part) and OWA against Naive2, beside naive and seasonal naive from th
 same histories. Results: ``bench/results/other_frequencies.json``.
 
 Usage: python bench/other_frequencies.py [--datasets etth1_daily,m3_quarterly,ettm1]
-       [--transform log|none] [--label NAME]
+       [--transform log|none] [--scaler NAME] [--label NAME]
 
 Without a label the run replaces ``runs``; with one, its data sets go under
-``labels[NAME]`` and the rest of the file is kept. ``--transform`` overrides the
-choice the defaults make from the data.
+``labels[NAME]`` and the rest of the file is kept. ``--transform`` and ``--scaler``
+override the choices the defaults make from the data.
 """
 
 from __future__ import annotations
@@ -63,6 +67,20 @@ def quarterly_m3():
     return rnncast.Panel.from_frame(quarters[["unique_id", "ds", "y"]])
 
 
+def yearly_m3():
+    import rnncast
+
+    frame = pd.concat([pd.read_parquet(DATA / f"m3_monthly_{part}.parquet") for part in
+                       ("train", "test")]).sort_values(["unique_id", "ds"])  # fmt: skip
+    frame["year"] = frame.groupby("unique_id").cumcount() // 12
+    whole = frame.groupby(["unique_id", "year"]).filter(lambda g: len(g) == 12)
+    years = whole.groupby(["unique_id", "year"], as_index=False).agg(y=("y", "sum"))
+    years = years.groupby("unique_id").filter(lambda g: len(g) >= 8)
+    years["ds"] = [pd.Timestamp("1980-01-01") + pd.DateOffset(years=int(y))
+                   for y in years["year"]]  # fmt: skip
+    return rnncast.Panel.from_frame(years[["unique_id", "ds", "y"]])
+
+
 def daily_m4():
     import rnncast
 
@@ -77,13 +95,16 @@ def daily_m4():
     return rnncast.Panel.from_frame(days[["unique_id", "ds", "y"]])
 
 
-def run(name: str, horizon: int, season: int, transform: str | None = None) -> dict:
+def run(
+    name: str, horizon: int, season: int, transform: str | None = None, scaler: str | None = None
+) -> dict:
     import rnncast
     from rnncast.config import ModelConfig, TrainConfig
     from rnncast.forecasting import forecast_origins
 
-    if name in ("m3_quarterly", "m4h_daily"):
-        full = quarterly_m3() if name == "m3_quarterly" else daily_m4()
+    if name in ("m3_quarterly", "m4h_daily", "m3_yearly_short"):
+        full = {"m3_quarterly": quarterly_m3, "m4h_daily": daily_m4,
+                "m3_yearly_short": yearly_m3}[name]()  # fmt: skip
         train = full.split_tail(horizon)[0]
         cuts = train.lengths[:, None]
     elif name == "ettm1":
@@ -93,7 +114,7 @@ def run(name: str, horizon: int, season: int, transform: str | None = None) -> d
         daily = hourly.set_index("date")["OT"].resample("D").mean().reset_index()
         train, full, cuts = ett_panels(daily, 480, horizon, 30)
     began = time.perf_counter()
-    config = ModelConfig(horizon=horizon, transform=transform)
+    config = ModelConfig(horizon=horizon, transform=transform, scaler=scaler)
     model = rnncast.train(train, config, TrainConfig(seed=SEED))
     seconds = round(time.perf_counter() - began, 1)
     median = model.config.output_quantiles.index(0.5)
@@ -119,25 +140,27 @@ def run(name: str, horizon: int, season: int, transform: str | None = None) -> d
             "base": combination.base if combination else None,
             "network_share": round(float(np.mean(combination.weights)), 3)
             if combination else None,
-            "transform": model.config.transform,
+            "transform": model.config.transform, "scaler": model.config.scaler,
             "members_kept": len(model.history.get("members") or [None]),
             "members_left_out": len(model.history.get("left_out") or [])}  # fmt: skip
 
 
-DATASETS = {"etth1_daily": (7, 7), "m3_quarterly": (6, 4), "ettm1": (96, 96), "m4h_daily": (7, 7)}
+DATASETS = {"etth1_daily": (7, 7), "m3_quarterly": (6, 4), "ettm1": (96, 96), "m4h_daily": (7, 7),
+            "m3_yearly_short": (2, 1)}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--transform", choices=("log", "none"))
+    parser.add_argument("--scaler", choices=("standard", "meanabs", "robust", "shared"))
     parser.add_argument("--label")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = {}
     for name in args.datasets.split(","):
         horizon, season = DATASETS[name]
-        results[name] = run(name, horizon, season, args.transform)
+        results[name] = run(name, horizon, season, args.transform, args.scaler)
         print(name, results[name], flush=True)
     machine = machine_info(("rnncast", "torch", "numpy"))
     if args.label is None:
