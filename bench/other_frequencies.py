@@ -22,7 +22,7 @@ the fitted part) and OWA against Naive2, beside naive and seasonal naive from th
 same histories. Results: ``bench/results/other_frequencies.json``.
 
 Usage: python bench/other_frequencies.py [--datasets etth1_daily,m3_quarterly,ettm1]
-       [--transform log|none] [--scaler NAME] [--label NAME]
+       [--transform log|none] [--scaler NAME] [--seed N] [--label NAME]
 
 Without a label the run replaces ``runs``; with one, its data sets go under
 ``labels[NAME]`` and the rest of the file is kept. ``--transform`` and ``--scaler``
@@ -96,7 +96,12 @@ def daily_m4():
 
 
 def run(
-    name: str, horizon: int, season: int, transform: str | None = None, scaler: str | None = None
+    name: str,
+    horizon: int,
+    season: int,
+    transform: str | None = None,
+    scaler: str | None = None,
+    seed: int = SEED,
 ) -> dict:
     import rnncast
     from rnncast.config import ModelConfig, TrainConfig
@@ -115,7 +120,7 @@ def run(
         train, full, cuts = ett_panels(daily, 480, horizon, 30)
     began = time.perf_counter()
     config = ModelConfig(horizon=horizon, transform=transform, scaler=scaler)
-    model = rnncast.train(train, config, TrainConfig(seed=SEED))
+    model = rnncast.train(train, config, TrainConfig(seed=seed))
     seconds = round(time.perf_counter() - began, 1)
     median = model.config.output_quantiles.index(0.5)
     predicted = forecast_origins(model, full, cuts)[..., median]  # (S, K, H)
@@ -140,7 +145,7 @@ def run(
             "base": combination.base if combination else None,
             "network_share": round(float(np.mean(combination.weights)), 3)
             if combination else None,
-            "transform": model.config.transform, "scaler": model.config.scaler,
+            "transform": model.config.transform, "scaler": model.config.scaler, "seed": seed,
             "members_kept": len(model.history.get("members") or [None]),
             "members_left_out": len(model.history.get("left_out") or [])}  # fmt: skip
 
@@ -154,13 +159,14 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--transform", choices=("log", "none"))
     parser.add_argument("--scaler", choices=("standard", "meanabs", "robust", "shared"))
+    parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--label")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = {}
     for name in args.datasets.split(","):
         horizon, season = DATASETS[name]
-        results[name] = run(name, horizon, season, args.transform, args.scaler)
+        results[name] = run(name, horizon, season, args.transform, args.scaler, args.seed)
         print(name, results[name], flush=True)
     machine = machine_info(("rnncast", "torch", "numpy"))
     if args.label is None:
