@@ -417,6 +417,7 @@ def test_monthly_data_above_zero_is_modelled_on_its_logarithms(tmp_path: Path) -
     assert "every value above 0: the model forecasts their logarithms" in result.stderr
     described = json.loads(invoke("inspect", model, "--json").stdout)
     assert described["model"]["transform"] == "log"
+    assert described["model"]["scaler"] == "standard"  # monthly: a season, so its own
     assert "modelled on the logarithms" in invoke("inspect", model).stdout
     kept = tmp_path / "kept"
     result = invoke("train", data, "--horizon", 6, "--out", kept, "--hidden", 8,
@@ -440,3 +441,39 @@ def test_monthly_data_above_zero_is_modelled_on_its_logarithms(tmp_path: Path) -
     result = invoke("train", data, "--horizon", 6, "--out", tmp_path / "m", "--transform", "ln")
     assert result.exit_code == 2
     assert "transform must be one of auto, log, none; got 'ln'" in result.stderr
+
+
+def test_yearly_data_above_zero_shares_one_scale_on_its_logarithms(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    years = pd.date_range("1970-01-01", periods=30, freq="YS")
+    frame = pd.concat([pd.DataFrame({"unique_id": name, "ds": years,
+                                     "y": level * np.exp(np.cumsum(rng.normal(0.05, 0.1, 30)))})
+                       for name, level in (("a", 100.0), ("b", 5000.0), ("c", 2.0))])  # fmt: skip
+    data = tmp_path / "yearly.csv"
+    frame.to_csv(data, index=False)
+    model = tmp_path / "model"
+    result = invoke("train", data, "--horizon", 3, "--out", model, "--hidden", 8,
+                    "--max-epochs", 1, "--ensemble", 1)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "one scale for every series" in result.stderr
+    described = json.loads(invoke("inspect", model, "--json").stdout)
+    assert (described["model"]["transform"], described["model"]["scaler"]) == ("log", "shared")
+    assert "one scale for every series" in invoke("inspect", model).stdout
+    # A series the model never saw is forecast on the same scale, in its own units.
+    stranger = frame[frame["unique_id"] == "a"].assign(unique_id="z", y=lambda f: 7 * f["y"])
+    both = tmp_path / "both.csv"
+    pd.concat([frame, stranger]).to_csv(both, index=False)
+    out = tmp_path / "f.csv"
+    assert forecast(model, out, both).exit_code == 0
+    point = pd.read_csv(out).groupby("unique_id")["y_hat"].apply(np.array)
+    np.testing.assert_allclose(point["z"], 7 * point["a"], rtol=1e-4)
+    kept = tmp_path / "kept"
+    result = invoke("train", data, "--horizon", 3, "--out", kept, "--hidden", 8,
+                    "--max-epochs", 1, "--ensemble", 1, "--scaler", "standard")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(invoke("inspect", kept, "--json").stdout)["model"]["scaler"] == "standard"
+    result = invoke("train", data, "--horizon", 3, "--out", tmp_path / "m", "--scaler", "minmax")
+    assert result.exit_code == 2
+    assert "scaler must be one of auto, standard, meanabs, robust, shared; got 'minmax'" in (
+        result.stderr
+    )
