@@ -54,31 +54,21 @@ def ett_panels(frame: pd.DataFrame, fit_rows: int, horizon: int, origins: int):
     return full.split_tail(full.lengths[0] - fit_rows)[0], full, cuts
 
 
-def quarterly_m3():
+def summed_m3(months: int, fewest: int = 1):
+    """M3 Monthly (its training and test months) summed to whole periods of ``months``
+    months, counted from each series' first month; series of fewer than ``fewest``
+    periods left out."""
     import rnncast
 
     frame = pd.concat([pd.read_parquet(DATA / f"m3_monthly_{part}.parquet") for part in
                        ("train", "test")]).sort_values(["unique_id", "ds"])  # fmt: skip
-    frame["quarter"] = frame.groupby("unique_id").cumcount() // 3
-    whole = frame.groupby(["unique_id", "quarter"]).filter(lambda g: len(g) == 3)
-    quarters = whole.groupby(["unique_id", "quarter"], as_index=False).agg(y=("y", "sum"))
-    quarters["ds"] = [pd.Timestamp("1990-01-01") + pd.DateOffset(months=3 * int(q))
-                      for q in quarters["quarter"]]  # fmt: skip
-    return rnncast.Panel.from_frame(quarters[["unique_id", "ds", "y"]])
-
-
-def yearly_m3():
-    import rnncast
-
-    frame = pd.concat([pd.read_parquet(DATA / f"m3_monthly_{part}.parquet") for part in
-                       ("train", "test")]).sort_values(["unique_id", "ds"])  # fmt: skip
-    frame["year"] = frame.groupby("unique_id").cumcount() // 12
-    whole = frame.groupby(["unique_id", "year"]).filter(lambda g: len(g) == 12)
-    years = whole.groupby(["unique_id", "year"], as_index=False).agg(y=("y", "sum"))
-    years = years.groupby("unique_id").filter(lambda g: len(g) >= 8)
-    years["ds"] = [pd.Timestamp("1980-01-01") + pd.DateOffset(years=int(y))
-                   for y in years["year"]]  # fmt: skip
-    return rnncast.Panel.from_frame(years[["unique_id", "ds", "y"]])
+    frame["period"] = frame.groupby("unique_id").cumcount() // months
+    whole = frame.groupby(["unique_id", "period"]).filter(lambda g: len(g) == months)
+    sums = whole.groupby(["unique_id", "period"], as_index=False).agg(y=("y", "sum"))
+    sums = sums.groupby("unique_id").filter(lambda g: len(g) >= fewest)
+    sums["ds"] = [pd.Timestamp("1990-01-01") + pd.DateOffset(months=months * int(period))
+                  for period in sums["period"]]  # fmt: skip
+    return rnncast.Panel.from_frame(sums[["unique_id", "ds", "y"]])
 
 
 def daily_m4():
@@ -108,8 +98,8 @@ def run(
     from rnncast.forecasting import forecast_origins
 
     if name in ("m3_quarterly", "m4h_daily", "m3_yearly_short"):
-        full = {"m3_quarterly": quarterly_m3, "m4h_daily": daily_m4,
-                "m3_yearly_short": yearly_m3}[name]()  # fmt: skip
+        full = {"m3_quarterly": lambda: summed_m3(3), "m4h_daily": daily_m4,
+                "m3_yearly_short": lambda: summed_m3(12, fewest=8)}[name]()  # fmt: skip
         train = full.split_tail(horizon)[0]
         cuts = train.lengths[:, None]
     elif name == "ettm1":

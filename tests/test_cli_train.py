@@ -408,22 +408,24 @@ def test_the_origin_stride_is_saved_shown_and_refused_with_windows(tmp_path: Pat
     )
 
 
+def train_one_epoch(data: Path, out: Path, horizon: int, *extra) -> tuple[str, dict]:
+    """Train a small one-member model for one epoch: its log and ``inspect --json``."""
+    result = invoke("train", data, "--horizon", horizon, "--out", out, "--hidden", 8,
+                    "--max-epochs", 1, "--ensemble", 1, *extra)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    return result.stderr, json.loads(invoke("inspect", out, "--json").stdout)
+
+
 def test_monthly_data_above_zero_is_modelled_on_its_logarithms(tmp_path: Path) -> None:
     data = tiny_csv(tmp_path / "tiny.csv")  # monthly, every value above 0
     model = tmp_path / "model"
-    result = invoke("train", data, "--horizon", 6, "--out", model, "--hidden", 8,
-                    "--max-epochs", 1, "--ensemble", 1)  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    assert "every value above 0: the model forecasts their logarithms" in result.stderr
-    described = json.loads(invoke("inspect", model, "--json").stdout)
+    logged, described = train_one_epoch(data, model, 6)
+    assert "every value above 0: the model forecasts their logarithms" in logged
     assert described["model"]["transform"] == "log"
     assert described["model"]["scaler"] == "standard"  # monthly: a season, so its own
     assert "modelled on the logarithms" in invoke("inspect", model).stdout
     kept = tmp_path / "kept"
-    result = invoke("train", data, "--horizon", 6, "--out", kept, "--hidden", 8,
-                    "--max-epochs", 1, "--ensemble", 1, "--transform", "none")  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    assert json.loads(invoke("inspect", kept, "--json").stdout)["model"]["transform"] == "none"
+    assert train_one_epoch(data, kept, 6, "--transform", "none")[1]["model"]["transform"] == "none"
     # A value of 0 in new data: one line naming the file, series, column and time;
     # exit 3, and no forecast file.
     frame = pd.read_csv(data)
@@ -452,11 +454,8 @@ def test_yearly_data_above_zero_shares_one_scale_on_its_logarithms(tmp_path: Pat
     data = tmp_path / "yearly.csv"
     frame.to_csv(data, index=False)
     model = tmp_path / "model"
-    result = invoke("train", data, "--horizon", 3, "--out", model, "--hidden", 8,
-                    "--max-epochs", 1, "--ensemble", 1)  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    assert "one scale for every series" in result.stderr
-    described = json.loads(invoke("inspect", model, "--json").stdout)
+    logged, described = train_one_epoch(data, model, 3)
+    assert "one scale for every series" in logged
     assert (described["model"]["transform"], described["model"]["scaler"]) == ("log", "shared")
     assert "one scale for every series" in invoke("inspect", model).stdout
     # A series the model never saw is forecast on the same scale, in its own units.
@@ -468,10 +467,9 @@ def test_yearly_data_above_zero_shares_one_scale_on_its_logarithms(tmp_path: Pat
     point = pd.read_csv(out).groupby("unique_id")["y_hat"].apply(np.array)
     np.testing.assert_allclose(point["z"], 7 * point["a"], rtol=1e-4)
     kept = tmp_path / "kept"
-    result = invoke("train", data, "--horizon", 3, "--out", kept, "--hidden", 8,
-                    "--max-epochs", 1, "--ensemble", 1, "--scaler", "standard")  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    assert json.loads(invoke("inspect", kept, "--json").stdout)["model"]["scaler"] == "standard"
+    assert train_one_epoch(data, kept, 3, "--scaler", "standard")[1]["model"]["scaler"] == (
+        "standard"
+    )
     result = invoke("train", data, "--horizon", 3, "--out", tmp_path / "m", "--scaler", "minmax")
     assert result.exit_code == 2
     assert "scaler must be one of auto, standard, meanabs, robust, shared; got 'minmax'" in (
