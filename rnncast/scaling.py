@@ -174,7 +174,7 @@ def choose_scaler(panel: Panel, transform: str) -> str:
     the series, where it forecasts, there is no such hint, and validation got worse
     from the first epoch on (M3 Yearly: best epochs 1 to 4). Logarithms are already on
     one relative scale, so one scale for every series hints at nothing: M3 Yearly
-    sMAPE 16.102 -> 15.805 (mean of three seeds), and the best epochs 3 to 29. It cost
+    sMAPE 16.099 -> 15.786 (mean of five seeds), and the best epochs 3 to 29. It cost
     0.1 on shorter yearly series (M3 Monthly summed to 8 to 12 years, h 2), where the
     rule takes it too. Where a season moves the series, its swing is most of their
     spread, which then measures how each series moves rather than where it is going:
