@@ -360,9 +360,10 @@ def _match_scaler(model: Model, panel: Panel) -> tuple[Scaler, np.ndarray]:
     if unseen.size:
         own = fit_scaler(panel.take(unseen), model.scaler.method)
         loc, scale = scaler.loc.copy(), scaler.scale.copy()
-        loc[unseen], scale[unseen] = own.loc, own.scale
-        if model.scaler.method == "shared":
-            scale[unseen] = model.scaler.scale[0]  # the one scale the network learned on
+        loc[unseen] = own.loc
+        # A shared scale stays the one the network learned on.
+        shared = model.scaler.method == "shared"
+        scale[unseen] = model.scaler.scale[0] if shared else own.scale
         scaler = Scaler(
             scaler.method, panel.ids, loc, scale, scaler.covariate_loc, scaler.covariate_scale
         )
