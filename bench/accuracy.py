@@ -31,7 +31,7 @@ run goes to stdout. See ``bench/README.md``.
 
 Usage: python bench/accuracy.py [--datasets m4h,m3m,m3y,etth1,sample] [--max-time S |
        NAME=S,...] [--series N] [--extra-args "..."] [--label NAME] [--skip-stats]
-       [--skip-rnncast] [--processes N]
+       [--skip-rnncast] [--processes N] [--keep-logs DIR]
 
 ``--processes N`` runs train and forecast under ``torchrun --standalone
 --nproc-per-node N`` (bench/distributed.py compares 1 and 2 processes this way).
@@ -547,6 +547,9 @@ def run_rnncast(name: str, work: Path, prepared: dict[str, Any], args) -> dict[s
                *shlex.split(args.extra_args)]  # fmt: skip
     print(f"  rnncast train ({max_time:g} s at most) ...", flush=True)
     trained = run_process(command, max_time + 1200, work / "train.log")
+    if args.keep_logs is not None:
+        args.keep_logs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(work / "train.log", args.keep_logs / f"{args.label}-{name}-train.log")
     result: dict[str, Any] = {"train_command": _display(command), "fit": _timing(trained)}
     if trained["returncode"] != 0:
         return {**result, **_failed("train", trained)}
@@ -787,6 +790,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-stats", action="store_true", help="no statsforecast models")
     parser.add_argument("--skip-rnncast", action="store_true", help="baselines only")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="JSON file to merge into")
+    parser.add_argument("--keep-logs", type=Path, metavar="DIR",
+                        help="copy each training log to DIR/LABEL-DATA-train.log")
     parser.add_argument("--child", nargs=2, metavar=("JOB", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
