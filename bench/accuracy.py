@@ -790,8 +790,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-stats", action="store_true", help="no statsforecast models")
     parser.add_argument("--skip-rnncast", action="store_true", help="baselines only")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="JSON file to merge into")
-    parser.add_argument("--keep-logs", type=Path, metavar="DIR",
-                        help="copy each training log to DIR/LABEL-DATA-train.log")
+    parser.add_argument(
+        "--keep-logs",
+        type=Path,
+        metavar="DIR",
+        help="copy each training log to DIR/LABEL-DATA-train.log",
+    )
     parser.add_argument("--child", nargs=2, metavar=("JOB", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rnncast.config import ModelConfig
+from rnncast.nn.data_linear import data_linear
 from rnncast.nn.forecaster import CELLS, Forecaster, TorchRecurrent
 from rnncast.nn.indrnn import IndRNN
 
@@ -194,3 +195,48 @@ def test_dropout_has_no_effect_in_eval_mode(cell: str) -> None:
     assert torch.equal(evaluated, reference)
     # In training mode dropout does change the output, so the check above can fail.
     assert not torch.allclose(trained, reference)
+
+
+@pytest.mark.parametrize("widths", [(3, 7), (7, 3)])  # fewer inputs than outputs, and more
+def test_data_linear_is_torchs_linear_with_the_same_weight_gradient(
+    widths: tuple[int, int],
+) -> None:
+    inputs_width, outputs_width = widths
+    generator = torch.Generator().manual_seed(5)
+    inputs = torch.randn(4, 6, 5, inputs_width, generator=generator, dtype=torch.float64)
+    weight = torch.randn(outputs_width, inputs_width, generator=generator, dtype=torch.float64)
+    upstream = torch.randn(4, 6, 5, outputs_width, generator=generator, dtype=torch.float64)
+    ours = weight.clone().requires_grad_(True)
+    theirs = weight.clone().requires_grad_(True)
+    out = data_linear(inputs, ours)
+    expected = torch.nn.functional.linear(inputs, theirs)
+    assert torch.equal(out, expected)
+    (out * upstream).sum().backward()
+    (expected * upstream).sum().backward()
+    assert_near(ours.grad, theirs.grad, atol=1e-12)
+    fresh = ours.detach().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda w: data_linear(inputs, w), (fresh,))
+
+
+def test_data_linear_still_gives_inputs_that_need_one_their_gradient() -> None:
+    inputs = torch.randn(2, 3, requires_grad=True)
+    weight = torch.randn(4, 3, requires_grad=True)
+    data_linear(inputs, weight).sum().backward()
+    assert inputs.grad is not None
+    assert_near(inputs.grad, weight.sum(0).expand(2, 3), atol=1e-6)
+    assert weight.grad is not None
+
+
+def test_training_step_gradients_match_a_plain_linear_future_layer() -> None:
+    network = make_network("lstm").train()
+    inputs, future, codes = make_inputs()
+    forecasts, _ = network(inputs, future, codes)
+    forecasts.square().sum().backward()
+    ours = network.future_layer.weight.grad.clone()
+    network.zero_grad()
+    summaries, _ = network.encode(inputs, codes)
+    per_step = network.global_layer(summaries).view(BATCH, STEPS, HORIZON, network.step_size)
+    hidden = torch.relu(per_step + network.future_layer(future))
+    expected = network._ordered(network.output_layer(hidden)) + future[..., -1:]
+    expected.square().sum().backward()
+    assert_near(ours, network.future_layer.weight.grad, atol=1e-4)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from rnncast.config import ModelConfig, embedding_size
+from rnncast.nn.data_linear import data_linear
 from rnncast.nn.indrnn import IndRNN
 
 State = tuple[torch.Tensor, ...]
@@ -163,7 +164,10 @@ class Forecaster(nn.Module):
                 raise ValueError("a network with static categories decodes with their codes")
             offset = self.static_layer(self._static_vectors(codes))  # (B, L)
             per_step = per_step + offset[:, None, None, :]
-        hidden = torch.relu(per_step + self.future_layer(future))  # (B, T, H, L)
+        # The future layer's weight gradient sums over every (origin, step): data_linear
+        # computes it several times faster on the CPU than nn.Linear's backward does.
+        future_part = data_linear(future, self.future_layer.weight)  # (B, T, H, L)
+        hidden = torch.relu(per_step + future_part)
         forecasts = self._ordered(self.output_layer(hidden))  # (B, T, H, Q)
         if self.anchored:
             forecasts = forecasts + future[..., -1:]
