@@ -218,6 +218,23 @@ def test_data_linear_is_torchs_linear_with_the_same_weight_gradient(
     assert torch.autograd.gradcheck(lambda w: data_linear(inputs, w), (fresh,))
 
 
+def test_data_linear_under_autocast_gives_the_weight_its_own_precision() -> None:
+    generator = torch.Generator().manual_seed(6)
+    inputs = torch.randn(64, 5, 3, generator=generator)
+    weight = torch.randn(8, 3, generator=generator)
+    ours = weight.clone().requires_grad_(True)
+    theirs = weight.clone().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = data_linear(inputs, ours)
+        expected = torch.nn.functional.linear(inputs, theirs)
+    assert out.dtype == expected.dtype == torch.bfloat16
+    out.float().square().sum().backward()
+    expected.float().square().sum().backward()
+    assert ours.grad.dtype == torch.float32
+    relative = (ours.grad - theirs.grad).abs().max() / theirs.grad.abs().max()
+    assert relative.item() < 0.02  # bfloat16 keeps about 3 significant digits
+
+
 def test_data_linear_still_gives_inputs_that_need_one_their_gradient() -> None:
     inputs = torch.randn(2, 3, requires_grad=True)
     weight = torch.randn(4, 3, requires_grad=True)

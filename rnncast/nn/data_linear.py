@@ -24,27 +24,29 @@ class _DataLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(inputs)
+        ctx.weight_dtype = weight.dtype
         return nn.functional.linear(inputs, weight)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
         (inputs,) = ctx.saved_tensors
-        rows = inputs.reshape(-1, inputs.shape[-1])  # (N, in)
+        # Under autocast the gradient comes in the lower precision the forward ran in.
+        rows = inputs.reshape(-1, inputs.shape[-1]).to(grad.dtype)  # (N, in)
         grads = grad.reshape(-1, grad.shape[-1])  # (N, out)
         wide_outputs = grads.shape[1] >= rows.shape[1]
-        return None, (rows.T @ grads).T if wide_outputs else grads.T @ rows
+        weight_grad = (rows.T @ grads).T if wide_outputs else grads.T @ rows
+        return None, weight_grad.to(ctx.weight_dtype)
 
 
 def data_linear(inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``inputs @ weight.T`` (no bias), as ``nn.functional.linear`` gives it; the
-    weight's gradient as described above where that pays: on the CPU, outside autocast,
-    for inputs that take no gradient. Anywhere else, torch's own linear."""
+    weight's gradient as described above where that pays: on the CPU, for inputs that
+    take no gradient. Anywhere else (a GPU's BLAS included), torch's own linear."""
     if (
         inputs.device.type != "cpu"
         or inputs.requires_grad
         or not weight.requires_grad
         or not torch.is_grad_enabled()
-        or torch.is_autocast_enabled("cpu")
     ):
         return nn.functional.linear(inputs, weight)
     return _DataLinear.apply(inputs, weight)
