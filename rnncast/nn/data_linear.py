@@ -5,13 +5,14 @@ The head's future layer maps every origin's every future step, B x T x H rows (6
 x 48 = 295,000 a TBPTT step on M4 Hourly), from a few known future inputs to a few
 hidden units. torch's backward of ``nn.Linear`` takes the weight gradient as
 ``grad.T @ inputs``, whose right operand is the few input columns (10 here). This CPU's
-BLAS ran that product 8x slower than ``(inputs.T @ grad).T``, the same sum with the 16
-hidden units on the right (55 ms against 7 ms), and it was a sixth of a whole training
-step. Over N = 295,000 rows and widths of 10 to 32 on the left, the products whose right
-operand had 16 to 64 columns ran at 15 to 39 GFLOP/s, those with 3 to 10 at 1 to 2; so
-here the wider of the two goes on the right. With it a training step took
-0.75x the time (``bench/data_linear.py``). The forward is ``nn.functional.linear``
-itself, so forecasts are the same to the bit; only the gradient's rounding order moves.
+BLAS ran that product 10x slower than ``(inputs.T @ grad).T``, the same sum with the 16
+hidden units on the right (47 ms against 5 ms), a sixth of a whole training step. Over
+N = 295,000 rows and widths of 10 to 32 on the left, the products whose right operand
+had 16 to 64 columns ran at 15 to 39 GFLOP/s, those with 3 to 10 at 1 to 2; so here the
+wider of the two goes on the right. With it a training step took 0.81x the time and two
+epochs of M4 Hourly 0.87x (``bench/data_linear.py``). The forward is
+``nn.functional.linear`` itself, so forecasts are the same to the bit; the gradient's
+rounding may differ in the last bits.
 """
 
 from __future__ import annotations
