@@ -4,7 +4,7 @@ over very many rows, computed the way the CPU's BLAS runs fast.
 The head's future layer maps every origin's every future step, B x T x H rows (64 x 96
 x 48 = 295,000 a TBPTT step on M4 Hourly), from a few known future inputs to a few
 hidden units. torch's backward of ``nn.Linear`` takes the weight gradient as
-``grad.T @ inputs``, whose right operand is the few input columns (10 here). This CPU's
+``grad.T @ inputs``, whose right operand is the few input columns (8 on M4 Hourly). This CPU's
 BLAS ran that product 10x slower than ``(inputs.T @ grad).T``, the same sum with the 16
 hidden units on the right (47 ms against 5 ms), a sixth of a whole training step. Over
 N = 295,000 rows and widths of 10 to 32 on the left, the products whose right operand
