@@ -4,9 +4,10 @@ over very many rows, computed the way the CPU's BLAS runs fast.
 The head's future layer maps every origin's every future step, B x T x H rows (64 x 96
 x 48 = 295,000 a TBPTT step on M4 Hourly), from a few known future inputs to a few
 hidden units. torch's backward of ``nn.Linear`` takes the weight gradient as
-``grad.T @ inputs``, whose right operand is the few input columns (8 on M4 Hourly). This CPU's
-BLAS ran that product 10x slower than ``(inputs.T @ grad).T``, the same sum with the 16
-hidden units on the right (47 ms against 5 ms), a sixth of a whole training step. Over
+``grad.T @ inputs``, whose right operand is the few input columns (8 on M4 Hourly, 10
+in the benchmark). This CPU's BLAS ran that product 10x slower than
+``(inputs.T @ grad).T``, the same sum with the 16 hidden units on the right (47 ms
+against 5 ms at 10 inputs), a sixth of a whole training step. Over
 N = 295,000 rows and widths of 10 to 32 on the left, the products whose right operand
 had 16 to 64 columns ran at 15 to 39 GFLOP/s, those with 3 to 10 at 1 to 2; so here the
 wider of the two goes on the right. With it a training step took 0.81x the time and two
