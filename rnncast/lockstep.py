@@ -12,7 +12,6 @@ every step one all-reduce of five numbers tells each process what all of them ho
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
@@ -40,17 +39,21 @@ class Lockstep:
     def steps(
         self,
         losses: Iterable[Loss],
-        apply: Callable[[torch.Tensor, bool], None],
+        apply: Callable[[torch.Tensor, bool, float], None],
         idle_loss: Callable[[], torch.Tensor],
         should_stop: Callable[[], str | None] | None,
-        deadline: float | None,
+        spent: Callable[[], float],
+        budget: float | None,
         diverged: str,
     ) -> Iterator[tuple[float, int]]:
         """Take this process's ``losses`` in step with the others; yield each one's loss
-        and origins. ``apply(loss, update)`` backpropagates (and with ``update`` steps
-        the optimizer); ``idle_loss()`` is a zero loss through the whole network, for a
-        process whose series are done while others still walk theirs. ``deadline``: the
-        ``time.perf_counter()`` at which the time budget is spent.
+        and origins. ``spent()``: the seconds this process has trained so far;
+        ``budget``: the seconds the run may (None: no limit). ``apply(loss, update,
+        seconds)`` backpropagates (and with ``update`` steps the optimizer); ``seconds``
+        is the training time the processes agree has gone, so that a rate that follows
+        the clock is the same in every replica. ``idle_loss()`` is a zero loss through
+        the whole network, for a process whose series are done while others still walk
+        theirs.
 
         The loss is scaled so that DDP's mean over the processes is the sum over every
         scored origin divided by their number: the gradient of one process holding the
@@ -62,20 +65,22 @@ class Lockstep:
             active = item is not None
             loss_sum, origins = item if active else (None, 0)
             reason = should_stop() if should_stop is not None else None
-            late = deadline is not None and time.perf_counter() >= deadline
+            seconds = spent()
+            late = budget is not None and seconds >= budget
             finite = not active or bool(torch.isfinite(loss_sum.detach()))
             found = distributed.sum_numbers(
-                [float(origins), active, not finite, reason is not None, late]
+                [float(origins), active, not finite, reason is not None, late, seconds]
             )
-            scored, working, diverged, signalled, over_time = (float(v) for v in found)
-            if diverged:
+            scored, working, nonfinite, signalled, over_time, seconds_in_all = found.tolist()
+            if nonfinite:
                 raise TrainingDiverged(diverged)
             if not working:
                 return
             if not active:
                 loss_sum = idle_loss()
             share = self.world.size / scored if scored else 0.0
-            apply(loss_sum * share, scored > 0)
+            # The clocks of the processes differ a little; their mean is everyone's.
+            apply(loss_sum * share, scored > 0, seconds_in_all / self.world.size)
             if active:
                 yield float(loss_sum.detach()), int(origins)
             if signalled:

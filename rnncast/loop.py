@@ -116,11 +116,11 @@ class Loop:
         if self.lockstep is None:
             steps = self._steps_alone(losses, should_stop, began)
         else:
-            budget = self.training.max_time
-            deadline = None if budget is None else began + budget - self.elapsed
             steps = self.lockstep.steps(
-                losses, self._apply, self._idle_loss, should_stop, deadline, self._diverged()
-            )
+                losses, self._apply, self._idle_loss, should_stop,
+                lambda: self.elapsed + time.perf_counter() - began, self.training.max_time,
+                self._diverged(),
+            )  # fmt: skip
         for loss_sum, loss_count in steps:
             total, count = total + loss_sum, count + loss_count
         if self.lockstep is not None and self.lockstep.stop_reason is not None:
@@ -299,10 +299,11 @@ class Loop:
             )
         self._apply(loss)
 
-    def _apply(self, loss: torch.Tensor, update: bool = True) -> None:
-        """Backpropagate ``loss`` and, with ``update``, step the optimizer."""
+    def _apply(self, loss: torch.Tensor, update: bool = True, spent: float | None = None) -> None:
+        """Backpropagate ``loss`` and, with ``update``, step the optimizer; ``spent``:
+        the seconds of training so far, when the processes of a run agreed on them."""
         if self.training.schedule == "budget":
-            self._follow_budget()
+            self._follow_budget(spent)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if not update:
@@ -312,11 +313,12 @@ class Loop:
         self.optimizer.step()
         self.network.clip_recurrent_weights_()
 
-    def _follow_budget(self) -> None:
+    def _follow_budget(self, spent: float | None = None) -> None:
         """The rate of the "budget" schedule at this moment: a linear warm-up over the
         first BUDGET_WARMUP of the time budget (of the epochs, without one), then a
         cosine decay to BUDGET_FLOOR of the rate at its end."""
-        spent = self.elapsed + time.perf_counter() - self.epoch_began
+        if spent is None:
+            spent = self.elapsed + time.perf_counter() - self.epoch_began
         if self.training.max_time:
             done = spent / self.training.max_time
         else:
