@@ -1,5 +1,5 @@
 """``python -m rnncast``: the same as the ``rnncast`` command."""
 
-from rnncast.cli import main
+from rnncast.cli import run
 
-main()
+run()

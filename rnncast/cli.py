@@ -65,6 +65,7 @@ from rnncast.options import (
     TimeColOption,
     TimeFormatOption,
 )
+from rnncast.process_exit import exit_process
 from rnncast.runs import check_report_folder, refuse_overwriting_data, run_lock, stop_on_signals
 from rnncast.settings import effective_toml
 from rnncast.terminal import render_check, render_inspect, training_progress
@@ -719,3 +720,13 @@ def main() -> None:
     # Set before torch loads, and only when the user has not chosen.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()
+
+
+def run() -> None:
+    """The ``rnncast`` command and ``python -m rnncast``: main(), then the process
+    ends without the interpreter's teardown (process_exit.py)."""
+    try:
+        main()
+    except SystemExit as done:
+        exit_process(done.code)
+    exit_process(0)

@@ -106,6 +106,8 @@ STAGES = [
     # reports the commands leave.
     "runs",
     "command_reports",
+    # How the command's process ends: at once, after its exit handlers (os._exit).
+    "process_exit",
     "cli",
 ]
 ALWAYS_ALLOWED = {"errors", "config"}
