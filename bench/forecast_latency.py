@@ -8,6 +8,8 @@ median of ``--repeats`` runs:
   f.parquet`` process, wall time and peak RSS (os.wait4 rusage of that child alone); the
   case with the target (under 3 s on the 2-core machine);
 * ``floor``: ``rnncast --version``, the start-up every command pays;
+* ``exit``: the cold forecast through the command, which skips the interpreter's teardown,
+  and through ``cli.main`` in a plain interpreter, which does not, alternated run by run;
 * ``imports``: fresh ``python -c "import X"`` processes for the heavy modules forecast loads
   (torch, pyarrow.parquet, pandas) and for an empty interpreter, to show where start-up goes;
 * ``in_process``: one child process times each stage of forecast separately: load_model,
@@ -260,6 +262,8 @@ def measure(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     for name, env in COLD_VARIANTS.items():
         print(f"cold, {' '.join(f'{k}={v}' for k, v in env.items())}", flush=True)
         results[name] = repeat(forecast_command, args.repeats, "forecast", env)
+    print("the command's exit against Python's ordinary one, alternated", flush=True)
+    results["exit"] = measure_exit(forecast_command, args.repeats)
     print("imports, each in a fresh interpreter", flush=True)
     results["imports"] = {
         name: repeat([sys.executable, "-c", code], args.repeats, name)
@@ -268,6 +272,29 @@ def measure(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     print("in-process stages", flush=True)
     results["in_process"] = measure_stages(model_dir, args.repeats)
     return results
+
+
+def measure_exit(forecast_command: list[str], repeats: int) -> dict[str, Any]:
+    """The same forecast through the ``rnncast`` command, which ends with os._exit after
+    its exit handlers (rnncast/process_exit.py), and through ``cli.main`` in a plain
+    interpreter, which tears itself down as Python does: alternated run by run, so that
+    the machine's load of the moment falls on both alike."""
+    ordinary = [sys.executable, "-c", "import sys; from rnncast.cli import main; "
+                f"sys.argv = ['rnncast', *{forecast_command[1:]!r}]; main()"]  # fmt: skip
+    walls: dict[str, list[float]] = {"command": [], "ordinary_exit": []}
+    for number in range(repeats):
+        for name, command in (("command", forecast_command), ("ordinary_exit", ordinary)):
+            run = run_wait4(command, None)
+            if run["returncode"] != 0:
+                raise RuntimeError(f"{name} exited {run['returncode']}")
+            walls[name].append(run["wall_s"])
+            print(f"  {name} {number + 1}/{repeats}: {run['wall_s']:.2f} s", flush=True)
+    ratios = [a / b for a, b in zip(walls["command"], walls["ordinary_exit"], strict=True)]
+    return {
+        "ordinary_exit_command": " ".join(_display(part) for part in ordinary),
+        **{name: summarise(values) for name, values in walls.items()},
+        "ratio_command_to_ordinary": summarise(ratios),
+    }
 
 
 def print_report(results: dict[str, Any]) -> None:
@@ -280,6 +307,10 @@ def print_report(results: dict[str, Any]) -> None:
     for name, env in COLD_VARIANTS.items():
         setting = " ".join(f"{k}={v}" for k, v in env.items())
         print(f"  with {setting}: {results[name]['wall_s']['median']:.2f} s")
+    ending = results["exit"]
+    print(f"  the command against Python's ordinary exit, alternated: "
+          f"{ending['command']['median']:.2f} s against {ending['ordinary_exit']['median']:.2f} s "
+          f"(median ratio {ending['ratio_command_to_ordinary']['median']:.2f})")  # fmt: skip
     print(f"rnncast --version:     {floor['wall_s']['median']:.2f} s, "
           f"peak {floor['peak_rss_bytes']['median'] / 1e6:.0f} MB")  # fmt: skip
     for name, entry in results["imports"].items():
