@@ -65,7 +65,7 @@ from rnncast.options import (
     TimeColOption,
     TimeFormatOption,
 )
-from rnncast.process_exit import exit_process
+from rnncast.process_exit import exit_process, exit_status
 from rnncast.runs import check_report_folder, refuse_overwriting_data, run_lock, stop_on_signals
 from rnncast.settings import effective_toml
 from rnncast.terminal import render_check, render_inspect, training_progress
@@ -723,10 +723,16 @@ def main() -> None:
 
 
 def run() -> None:
-    """The ``rnncast`` command and ``python -m rnncast``: main(), then the process
-    ends without the interpreter's teardown (process_exit.py)."""
+    """The ``rnncast`` command and ``python -m rnncast``: main(); a command that
+    succeeded then ends without the interpreter's teardown (process_exit.py).
+
+    A failed one ends as Python ends. Under torchrun the first process to end makes
+    torchrun stop the others, and each failed process still has its own error line to
+    write: ending at once cut rank 1's line off while rank 0 had already told its own
+    (seen in tests/test_distributed.py)."""
     try:
         main()
     except SystemExit as done:
-        exit_process(done.code)
+        if exit_status(done.code) != 0:
+            raise
     exit_process(0)

@@ -6,9 +6,10 @@ pyarrow's objects one by one and running C++ static destructors, while the exit
 handlers themselves took 6 ms. The operating system frees a process's memory
 whole, so that time bought nothing, and every cron run paid it. Under torchrun the
 same teardown is where gloo's leftover state has aborted a process (SIGABRT) after
-it had left its process group. So the command runs the exit handlers (logging's
-flush, finalisers of temporary files), flushes its streams and ends with
-``os._exit``. Code that calls ``cli.main`` itself keeps Python's ordinary exit.
+it had left its process group. So a command that succeeded runs the exit handlers
+(logging's flush, finalisers of temporary files), flushes its streams and ends with
+``os._exit`` (cli.run). A failed command, and code that calls ``cli.main`` itself,
+keep Python's ordinary exit.
 """
 
 from __future__ import annotations

@@ -70,6 +70,36 @@ def test_a_reader_gone_before_the_last_flush_is_status_120_as_in_python() -> Non
     assert child.returncode == 120, err
 
 
+COMMAND = """
+import os, sys
+from rnncast.cli import run
+
+
+class Held:
+    def __del__(self):
+        os.write(2, b"torn down")
+
+
+held = Held()
+sys.argv = ["rnncast", *{arguments!r}]
+run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status", "torn_down"),
+    [(["--version"], 0, False), (["check", "absent.csv"], 3, True)],
+)
+def test_a_command_that_succeeded_ends_at_once_and_a_failed_one_as_python_does(
+    arguments: list[str], status: int, torn_down: bool, tmp_path: Path
+) -> None:
+    ended = subprocess.run([sys.executable, "-c", COMMAND.format(arguments=arguments)],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                           env=BUFFERED)  # fmt: skip
+    assert ended.returncode == status, ended.stderr
+    assert ended.stderr.endswith("torn down") == torn_down, ended.stderr
+
+
 def test_the_command_ends_with_its_documented_status(tmp_path: Path) -> None:
     missing = tmp_path / "absent.csv"
     ended = subprocess.run([sys.executable, "-m", "rnncast", "check", str(missing)],
