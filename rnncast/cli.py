@@ -114,6 +114,11 @@ def _handle_errors(command: Command) -> Command:
             try:
                 result = command(*args, **kwargs)
                 distributed.finish()
+            except RnncastError as exc:
+                if distributed.every_process_raised(exc) and not kwargs.get("debug"):
+                    _tell(exc)
+                    distributed.wait_for_every_process()
+                raise
             finally:
                 # Whatever ended the command, leave the group while the interpreter is
                 # whole: gloo's threads still hold work otherwise, and finalising it at
@@ -123,7 +128,8 @@ def _handle_errors(command: Command) -> Command:
         except RnncastError as exc:
             if kwargs.get("debug"):
                 raise
-            logs.fail("failed", str(exc), error=type(exc).__name__, exit_code=exc.exit_code)
+            if not getattr(exc, "told", False):
+                _tell(exc)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             logs.fail("failed", "interrupted", error="KeyboardInterrupt", exit_code=130)
@@ -142,6 +148,12 @@ def _handle_errors(command: Command) -> Command:
             raise typer.Exit(1) from None
 
     return run  # type: ignore[return-value]
+
+
+def _tell(error: RnncastError) -> None:
+    """The error's one line (a log record too), once."""
+    logs.fail("failed", str(error), error=type(error).__name__, exit_code=error.exit_code)
+    error.told = True  # type: ignore[attr-defined]
 
 
 def _version(value: bool) -> None:
@@ -729,7 +741,8 @@ def run() -> None:
     A failed one ends as Python ends. Under torchrun the first process to end makes
     torchrun stop the others, and each failed process still has its own error line to
     write: ending at once cut rank 1's line off while rank 0 had already told its own
-    (seen in tests/test_distributed.py)."""
+    (seen in tests/test_distributed.py). Errors every process raised together wait
+    for every line besides (_handle_errors); a process that fails alone cannot."""
     try:
         main()
     except SystemExit as done:

@@ -34,7 +34,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rnncast.errors import ConfigError, DataError, RnncastError
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 TIMEOUT_VARIABLE = "RNNCAST_DISTRIBUTED_TIMEOUT"
 DEFAULT_TIMEOUT = 600.0
+E = TypeVar("E", bound=BaseException)
 
 
 class PeerFailed(RnncastError):
@@ -259,6 +260,29 @@ def barrier() -> None:
         _guarded(dist.barrier)
 
 
+def agreed(error: E) -> E:
+    """``error``, marked as one that every process raises at the same point, after
+    the exchange that told them all of it (every_process_raised)."""
+    error.every_process_raised = True  # type: ignore[attr-defined]
+    return error
+
+
+def every_process_raised(error: BaseException) -> bool:
+    """Whether every process of a run under torchrun raised ``error`` together
+    (``agreed``): they may then wait for each other (wait_for_every_process). Of any
+    other error the peers may be anywhere, or gone."""
+    return getattr(error, "every_process_raised", False) and world().is_distributed
+
+
+def wait_for_every_process() -> None:
+    """After an error every process raised together, once this one has told its line:
+    wait until every process has told its own. The first process to end makes
+    torchrun stop the others, which would lose the lines they had yet to write. A
+    process that is gone ends the wait."""
+    with contextlib.suppress(PeerFailed):
+        barrier()
+
+
 def raise_together(error: BaseException | None) -> None:
     """Raise ``error`` if this process has one, or another process's if it has one:
     after this call every process goes on, or every process stops, with the exit
@@ -270,10 +294,10 @@ def raise_together(error: BaseException | None) -> None:
     report = None if error is None else (getattr(error, "exit_code", 1), str(error))
     reports = gather_to_all(report)
     if error is not None:
-        raise error
+        raise agreed(error)
     for rank, found in enumerate(reports):
         if found is not None:
-            raise RankFailed(f"rank {rank} failed: {found[1]}", exit_code=int(found[0]))
+            raise agreed(RankFailed(f"rank {rank} failed: {found[1]}", exit_code=int(found[0])))
 
 
 def check_same(value: Any, what: str) -> None:
@@ -285,10 +309,10 @@ def check_same(value: Any, what: str) -> None:
     for rank, found in enumerate(values):
         if found != values[0]:
             key, first, other = _difference(values[0], found)
-            raise DataError(
+            raise agreed(DataError(
                 f"the processes differ in {what}: {key} is {first!r} on rank 0 and "
                 f"{other!r} on rank {rank}; did the data change while they read it?"
-            )
+            ))  # fmt: skip
 
 
 def _difference(first: Any, other: Any, key: str = "the value") -> tuple[str, Any, Any]:

@@ -73,7 +73,7 @@ class Lockstep:
             )
             scored, working, nonfinite, signalled, over_time, seconds_in_all = found.tolist()
             if nonfinite:
-                raise TrainingDiverged(diverged)
+                raise distributed.agreed(TrainingDiverged(diverged))
             if not working:
                 return
             if not active:

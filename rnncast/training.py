@@ -353,12 +353,13 @@ def train(
                 on_epoch(report)
             if interrupted:
                 name = loop.stop_reason.removeprefix("signal ")
-                raise Interrupted(
+                # Under torchrun every process stops after the same step (lockstep.py).
+                raise distributed.agreed(Interrupted(
                     f"training stopped by {name} in epoch {loop.epoch + 1}"
                     + (f"; checkpoint saved in {out}, continue with --resume" if out else ""),
                     signal_number=_signal_number(name),
                     polite=True,
-                )
+                ))  # fmt: skip
         loop.restore_best()
 
     history = {

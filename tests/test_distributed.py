@@ -89,6 +89,14 @@ def test_in_one_process_the_agreements_are_the_values_themselves() -> None:
         distributed.raise_together(DataError("mine"))
 
 
+def test_an_error_raised_together_is_waited_for_only_among_many_processes() -> None:
+    error = distributed.agreed(DataError("the same on every process"))
+    assert error.every_process_raised
+    # One process has no one to wait for.
+    assert not distributed.every_process_raised(error)
+    assert not distributed.every_process_raised(DataError("never marked"))
+
+
 def test_single_process_training_starts_no_process_group(monkeypatch, tiny_data) -> None:
     import rnncast
     from rnncast.config import ModelConfig, TrainConfig
@@ -554,6 +562,51 @@ def test_rank_zero_failing_to_take_the_lock_stops_every_rank(tiny_data: Path, tm
     assert "error: model is being written by another rnncast run" in done.stderr
     assert "rank 1: error: rank 0 failed: model is being written by another" in done.stderr
     assert not (tmp_path / "model").exists()
+
+
+SLOW_TO_TELL = """
+import os
+import sys
+import time
+
+import rnncast.logs
+from rnncast.cli import main
+
+fail = rnncast.logs.fail
+
+
+def slow_on_rank_1(*args, **kwargs):
+    if os.environ["RANK"] == "1":
+        time.sleep(3)  # far longer than torchrun takes to stop a process once one ended
+    fail(*args, **kwargs)
+
+
+rnncast.logs.fail = slow_on_rank_1
+sys.argv = ["rnncast", *sys.argv[1:]]
+main()
+"""
+
+
+def test_every_rank_tells_an_error_they_all_raised_before_any_ends(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_TO_TELL)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (tmp_path / ".model.lock").write_text(json.dumps(
+            {"pid": holder.pid, "host": socket.gethostname(), "started": None, "since": "now"}
+        ))  # fmt: skip
+        done = _run(_torchrun("train", str(tiny_data), "--out", "model", *TRAIN, script=script),
+                    tmp_path)  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode != 0
+    lines = done.stderr.splitlines()
+    assert any(line.startswith("error: model is being written by another") for line in lines)
+    told = "rank 1: error: rank 0 failed: model is being written by another"
+    assert any(line.startswith(told) for line in lines), _told(done.stderr)
 
 
 def test_the_first_difference_between_processes_is_named_by_its_key() -> None:
