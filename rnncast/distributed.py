@@ -271,7 +271,7 @@ def every_process_raised(error: BaseException) -> bool:
     """Whether every process of a run under torchrun raised ``error`` together
     (``agreed``): they may then wait for each other (wait_for_every_process). Of any
     other error the peers may be anywhere, or gone."""
-    return getattr(error, "every_process_raised", False) and world().is_distributed
+    return getattr(error, "every_process_raised", False) and _joined() and world().is_distributed
 
 
 def wait_for_every_process() -> None:

@@ -26,6 +26,9 @@ def exit_process(code: object) -> NoReturn:
     itself, anything else: printed on stderr, then 1), after the exit handlers ran
     and stdout and stderr were flushed, without the interpreter's teardown."""
     status = exit_status(code)
+    if code is not None and not isinstance(code, int):
+        with contextlib.suppress(OSError, ValueError):
+            print(code, file=sys.stderr)
     # Registered handlers are part of the program's contract (logging flushes its
     # handlers, tempfile removes what it made); only the teardown is skipped.
     atexit._run_exitfuncs()
@@ -36,13 +39,10 @@ def exit_process(code: object) -> NoReturn:
 
 
 def exit_status(code: object) -> int:
+    """The status ``SystemExit(code)`` ends a process with."""
     if code is None:
         return 0
-    if isinstance(code, int):
-        return code
-    with contextlib.suppress(OSError, ValueError):
-        print(code, file=sys.stderr)
-    return 1
+    return code if isinstance(code, int) else 1
 
 
 def _flushed(stream: object) -> bool:

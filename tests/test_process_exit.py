@@ -111,3 +111,10 @@ def test_the_command_ends_with_its_documented_status(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=120)  # fmt: skip
     assert version.returncode == 0
     assert version.stdout.startswith("rnncast ")
+
+
+def test_a_message_to_exit_with_is_told_once() -> None:
+    ended = _python("import rnncast.cli as cli\n"
+                    "def main():\n    raise SystemExit('went wrong')\n"
+                    "cli.main = main\ncli.run()\n")  # fmt: skip
+    assert (ended.returncode, ended.stderr) == (1, "went wrong\n")
