@@ -30,8 +30,12 @@ def exit_process(code: object) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):
             print(code, file=sys.stderr)
     # Registered handlers are part of the program's contract (logging flushes its
-    # handlers, tempfile removes what it made); only the teardown is skipped.
-    atexit._run_exitfuncs()
+    # handlers, tempfile removes what it made); only the teardown is skipped. The
+    # function that runs them is CPython's own, not public: without it, exit as usual.
+    run_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_handlers is None:
+        sys.exit(status)
+    run_handlers()
     if not _flushed(sys.stdout) and status == 0:
         status = 120  # what Python itself returns when stdout cannot be flushed at exit
     _flushed(sys.stderr)

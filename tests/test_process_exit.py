@@ -118,3 +118,10 @@ def test_a_message_to_exit_with_is_told_once() -> None:
                     "def main():\n    raise SystemExit('went wrong')\n"
                     "cli.main = main\ncli.run()\n")  # fmt: skip
     assert (ended.returncode, ended.stderr) == (1, "went wrong\n")
+
+
+def test_without_cpythons_handler_runner_the_exit_is_pythons_own() -> None:
+    ended = _python(TEARDOWN.format(end="del atexit._run_exitfuncs\nexit_process(0)"))
+    assert ended.returncode == 0
+    assert ended.stdout == "written, not yet flushed"
+    assert ended.stderr == "handler ran\ntorn down"
