@@ -27,11 +27,12 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pa_parquet
 
 from rnncast.ahead import add_future_rows, read_future_file
 from rnncast.artifact import Model
@@ -55,9 +56,6 @@ from rnncast.panel import Panel, build_panel
 from rnncast.read_frequency import FrequencyCheck
 from rnncast.sinks import table_sink
 from rnncast.writing import check_destination
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("rnncast")
 
@@ -264,18 +262,10 @@ def _scan_ids(
     values first seen in plain columns; ids that no row uses are dropped, as
     ``compact_codes`` drops them.
     """
-    dataset = parquet_dataset(source, (id_column,))
-    fragments = {Path(fragment.path): fragment for fragment in dataset.get_fragments()}
     seen = used = pa.array([], pa.string())
     files: list[tuple[Path, pa.Array]] | None = []
-    for path in source.paths:
-        if path not in fragments:
-            continue
+    for path, batches in _id_batches(source, id_column):
         offered, in_file, rows = [seen], [], 0
-        try:
-            batches = list(fragments[path].to_batches(columns=[id_column], schema=dataset.schema))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
-            raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
         for batch in batches:
             column = batch.column(0)
             _refuse_missing_ids(column, id_column, source.label, path, rows)
@@ -296,6 +286,32 @@ def _scan_ids(
     if len(used) == 0:
         raise DataError(f"{source.label}: has a header but no data rows")
     return seen.filter(pc.is_in(seen, value_set=used)), files
+
+
+def _id_batches(source: Source, id_column: str) -> Iterable[tuple[Path, list[pa.RecordBatch]]]:
+    """Each file of ``source`` with the batches of its id column, ids as dictionaries
+    where the file stores them so. One file outside a dataset directory is read
+    directly: pyarrow's dataset module, which a directory needs for its hive keys and
+    for files whose schemas differ, takes longer to import than a cold forecast of a
+    small file spends reading it."""
+    if len(source.paths) == 1 and source.root is None:
+        path = source.paths[0]
+        try:
+            file = pa_parquet.ParquetFile(path, read_dictionary=[id_column])
+            yield path, list(file.iter_batches(columns=[id_column]))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+        return
+    dataset = parquet_dataset(source, (id_column,))
+    fragments = {Path(fragment.path): fragment for fragment in dataset.get_fragments()}
+    for path in source.paths:
+        if path not in fragments:
+            continue
+        try:
+            batches = list(fragments[path].to_batches(columns=[id_column], schema=dataset.schema))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+        yield path, batches
 
 
 def _refuse_missing_ids(

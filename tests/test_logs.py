@@ -3,13 +3,17 @@ errors included, and every documented exit code is what a run returns (issue 5).
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import re
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from rnncast import logs
 from rnncast.cli import app
 from tests.conftest import REPO_ROOT, SAMPLE_DATA
 
@@ -93,6 +97,57 @@ def test_text_errors_are_one_line(tmp_path: Path) -> None:
     result = invoke("check", tmp_path / "missing.csv")
     assert result.exit_code == 3
     assert result.stderr == f"error: {tmp_path / 'missing.csv'}: no such file or directory\n"
+
+
+class _Stream(io.StringIO):
+    def __init__(self, terminal: bool) -> None:
+        super().__init__()
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
+def _emit(monkeypatch, terminal: bool, level: int, message: str, rank: int | None = None) -> str:
+    stream = _Stream(terminal)
+    monkeypatch.setattr(sys, "stderr", stream)
+    logs.configure("text", rank=rank)
+    try:
+        logging.getLogger(logs.LOGGER).log(level, message)
+    finally:
+        logs.configure("text")
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("level, word", [(logging.ERROR, "error: "), (logging.WARNING,
+                                         "warning: "), (logging.INFO, "")])  # fmt: skip
+def test_text_lines_off_a_terminal_are_plain_and_what_rich_prints(monkeypatch, level, word):
+    """Off a terminal (cron, a log file) lines are written without rich; they must be
+    the characters rich's console printed there, markup-like text kept as written."""
+    monkeypatch.setenv("TERM", "dumb")
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    message = "series '[bold]x[/]' in C:\\data\\a.csv: 2 steps, 100% of [them]"
+    # Ranks other than 0 log only warnings and errors.
+    rank = 3 if word else None
+    who = f"rank {rank}: " if rank else ""
+    plain = _emit(monkeypatch, False, level, message, rank=rank)
+    assert plain == f"{who}{word}{message}\n"
+    console = logs.stderr_console()
+    stream = _Stream(False)
+    monkeypatch.setattr(sys, "stderr", stream)
+    prefix = {"error: ": "[bold red]error:[/] ", "warning: ": "[yellow]warning:[/] "}.get(word, "")
+    console.print(who + prefix + logs.escape(message))
+    assert stream.getvalue() == plain
+
+
+def test_text_lines_on_a_terminal_are_drawn_in_colour(monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    drawn = _emit(monkeypatch, True, logging.ERROR, "no such file")
+    assert "\x1b[" in drawn
+    assert re.sub(r"\x1b\[[0-9;]*m", "", drawn) == "error: no such file\n"
 
 
 def test_an_unknown_log_format_is_a_usage_error() -> None:

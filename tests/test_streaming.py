@@ -4,6 +4,8 @@ matches the non-streaming path (read_panel + forecast + write_table) row for row
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -286,3 +288,61 @@ def test_forecasts_of_a_read_are_put_in_the_order_of_the_plan():
     assert ordered.ids.tolist() == ["a", "b", "c"]
     assert ordered.times.tolist() == [[2, 3], [0, 1], [4, 5]]
     assert ordered.values[:, :, 0].tolist() == [[2.0, 3.0], [0.0, 1.0], [4.0, 5.0]]
+
+
+@pytest.mark.parametrize("ids", ["text", "integer", "categorical"])
+def test_one_file_is_planned_as_the_dataset_path_plans_it(model, tmp_path, ids):
+    """One file is scanned without pyarrow's dataset module; a folder holding the same
+    file goes through it: both must plan the same reads, in the same order."""
+    frame = hourly()
+    if ids == "integer":
+        frame["unique_id"] = frame["unique_id"].str[1:].astype(int) * 7
+    elif ids == "categorical":
+        # Levels in another order than the rows give them, one of them unused.
+        levels = [*sorted(frame["unique_id"].unique(), reverse=True), "unused"]
+        frame["unique_id"] = pd.Categorical(frame["unique_id"], categories=levels)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    frame.to_parquet(folder / "data.parquet", index=False, row_group_size=100)
+    alone = resolve_source(folder / "data.parquet")
+    in_folder = resolve_source(folder)
+    assert alone.root is None and in_folder.root is not None
+    config = data_config(model)
+    direct, through_dataset = plan_reads(alone, config, 4), plan_reads(in_folder, config, 4)
+    assert [read.ids.to_pylist() for read in direct] == [
+        read.ids.to_pylist() for read in through_dataset
+    ]
+    assert [read.by_id for read in direct] == [read.by_id for read in through_dataset]
+    assert sum(len(read.ids) for read in direct) == N_SERIES
+
+
+def test_an_unreadable_single_parquet_file_is_a_data_error(model, tmp_path):
+    path = tmp_path / "broken.parquet"
+    hourly().to_parquet(path, index=False)
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(DataError, match=r"broken\.parquet"):
+        plan_reads(resolve_source(path), data_config(model), 4)
+
+
+def test_a_forecast_of_one_file_off_a_terminal_loads_no_dataset_module_or_rich(model, tmp_path):
+    """Cron pays every import on every run: one Parquet file needs neither pyarrow's
+    dataset module nor rich, whose console only draws colours on a terminal."""
+    from rnncast.artifact import save_model
+
+    save_model(model, tmp_path / "model")
+    hourly(4).to_parquet(tmp_path / "data.parquet", index=False)
+    code = (
+        "import sys\n"
+        "from rnncast.cli import main\n"
+        f"sys.argv = ['rnncast', 'forecast', {str(tmp_path / 'data.parquet')!r}, '--model',"
+        f" {str(tmp_path / 'model')!r}, '--out', {str(tmp_path / 'f.parquet')!r}]\n"
+        "try:\n    main()\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        "heavy = ('pyarrow.dataset', 'rich', 'rich.console')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "wrote 3 steps of 4 series" in done.stderr
+    assert pq.read_table(tmp_path / "f.parquet").num_rows == 4 * HORIZON
