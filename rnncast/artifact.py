@@ -49,6 +49,7 @@ from rnncast.model_schema import (
 from rnncast.nn.ensemble import Ensemble
 from rnncast.nn.forecaster import Forecaster
 from rnncast.scaling import Scaler
+from rnncast.warm import DIGEST_BYTES, WarmStates
 from rnncast.writing import clear_leftovers, replace_directory, replacing
 
 MODEL_FILES = (
@@ -59,6 +60,9 @@ MODEL_FILES = (
     "history.json",
 )
 MANIFEST = "manifest.json"
+# The encoder's states at the end of the training series (warm.py): listed in the
+# manifest when present, optional, as models saved before them have none.
+WARM_FILE = "warm.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 # The holdout report `rnncast train` writes beside the model (report.py); not part of
 # the model, so not in the manifest, but a directory holding them is still rnncast's.
@@ -88,6 +92,9 @@ class Model:
     # The base forecast and blend weights chosen on validation (fitting.py); None for
     # a network used alone (format 1 models, or no validation part).
     combination: Combination | None = None
+    # The encoder's state at the end of each training series (warm.py); None for a
+    # model that keeps none, or one saved before models kept them.
+    warm: WarmStates | None = None
 
     def describe(self) -> dict[str, Any]:
         """Plain facts for ``rnncast inspect`` and logs."""
@@ -157,6 +164,8 @@ def save_model(
         "config.json": _json_bytes(config),
         "history.json": _json_bytes(model.history),
     }
+    if model.warm is not None:
+        files[WARM_FILE] = save_arrays(model.warm.arrays())
     extra_files = dict(extra_files or {})
     unknown = sorted(set(extra_files) - {*REPORT_FILES, SETTINGS_FILE})
     if unknown:
@@ -205,8 +214,37 @@ def load_model(directory: str | Path, device: torch.device | None = None) -> Mod
     network.eval()
     if device is not None:
         network.to(device)
+    warm = None
+    if WARM_FILE in contents:
+        warm = _warm(contents[WARM_FILE], path, settings.model, shape.n_series)
     return Model(network, settings.model, settings.training, shape, scaler, settings.data,
-                 history, settings.combination)  # fmt: skip
+                 history, settings.combination, warm)  # fmt: skip
+
+
+def _warm(data: bytes, path: Path, config: ModelConfig, n_series: int) -> WarmStates:
+    """The states of warm.safetensors, once their names, dtypes and shapes are those
+    the network's sizes call for and every value is finite."""
+    from safetensors.numpy import load as load_arrays
+
+    file = path / WARM_FILE
+    arrays = _load_tensors(load_arrays, data, file)
+    layers = (config.members, config.layers, n_series, config.hidden)
+    states = ("h", "c") if config.cell == "lstm" else ("h",)
+    expected = {"steps": ("int64", (n_series,)),
+                "fingerprints": ("uint8", (n_series, DIGEST_BYTES)),
+                "network": ("uint8", (DIGEST_BYTES,)),
+                **{name: ("float32", layers) for name in states}}  # fmt: skip
+    if sorted(arrays) != sorted(expected):
+        raise _unfit(file, f"it holds {sorted(arrays)}, and this model keeps {sorted(expected)}")
+    for name, (dtype, shape) in expected.items():
+        found = arrays[name]
+        if str(found.dtype) != dtype or tuple(found.shape) != shape:
+            detail = f"{name} is {found.dtype} {tuple(found.shape)}, not {dtype} {shape}"
+            raise _unfit(file, detail)
+    if (arrays["steps"] < 0).any() or not all(np.isfinite(arrays[n]).all() for n in states):
+        raise _unfit(file, "it holds negative step counts or values that are not finite")
+    tensors = {name: arrays[name] for name in states}
+    return WarmStates(arrays["steps"], arrays["fingerprints"], tensors, arrays["network"])
 
 
 def _scaler(data: bytes, path: Path, method: str, ids: list[str], n_covariates: int) -> Scaler:
@@ -340,7 +378,7 @@ def _read_verified(path: Path) -> tuple[dict[str, bytes], int]:
     missing = [name for name in MODEL_FILES if name not in listed]
     if missing:
         raise ArtifactError(f"{manifest_path} does not list {', '.join(missing)}")
-    unknown = sorted(set(listed) - {*MODEL_FILES, SETTINGS_FILE})
+    unknown = sorted(set(listed) - {*MODEL_FILES, SETTINGS_FILE, WARM_FILE})
     if unknown:
         raise ArtifactError(f"{manifest_path} lists files rnncast does not write: {unknown}")
     contents = {}
@@ -418,7 +456,7 @@ def check_writable_target(target: Path) -> None:
     if target.is_dir():
         # A run killed while writing its checkpoint leaves the temporary file.
         clear_leftovers(target / CHECKPOINT)
-        known = {*MODEL_FILES, MANIFEST, CHECKPOINT, SETTINGS_FILE, *REPORT_FILES}
+        known = {*MODEL_FILES, MANIFEST, CHECKPOINT, SETTINGS_FILE, WARM_FILE, *REPORT_FILES}
         strangers = sorted(p.name for p in target.iterdir() if p.name not in known)
         if strangers:
             raise ConfigError(

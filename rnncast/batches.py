@@ -291,17 +291,23 @@ ENCODE_VALUES = 1 << 23
 
 
 def summaries_at(
-    encode, block: Block, last: int, rows: torch.Tensor, steps: torch.Tensor, width: int
+    encode,
+    block: Block,
+    last: int,
+    rows: torch.Tensor,
+    steps: torch.Tensor,
+    width: int,
+    state: tuple[torch.Tensor, ...] | None = None,
 ) -> torch.Tensor:
     """The encoder's summaries at block positions ``steps`` of block rows ``rows``
     (broadcast to ``steps``' shape): (*steps.shape, width). ``encode(inputs, codes,
     state)`` reads positions 0 to ``last`` in pieces, its state carried from one to
     the next, and only the summaries asked for are kept: torch's recurrences project
     every step's inputs at once, (B, T, 4 width) floats for an LSTM, 1 GB for 512
-    series of 2,000 steps, where a piece's is bounded by ENCODE_VALUES."""
+    series of 2,000 steps, where a piece's is bounded by ENCODE_VALUES. ``state``: the
+    encoder's state before position 0 (None: zeros, a history read from its start)."""
     rows = rows.expand_as(steps)
-    piece = max(1, ENCODE_VALUES // max(int(block.data.shape[0]) * width, 1))
-    state = None
+    piece = encode_piece(block, width)
     picked: torch.Tensor | None = None
     for start in range(0, last, piece):
         stop = min(start + piece, last)
@@ -314,6 +320,11 @@ def summaries_at(
             picked[where] = summaries[rows[where], steps[where] - start]
     assert picked is not None  # last >= 1: one piece at least
     return picked
+
+
+def encode_piece(block: Block, width: int) -> int:
+    """Positions of ``block`` one call of the encoder reads (ENCODE_VALUES)."""
+    return max(1, ENCODE_VALUES // max(int(block.data.shape[0]) * width, 1))
 
 
 def iter_chunks(steps: int, chunk_len: int, phase: int) -> list[tuple[int, int]]:

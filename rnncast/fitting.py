@@ -32,6 +32,7 @@ from rnncast.ensembles import (
     train_members,
 )
 from rnncast.errors import Interrupted
+from rnncast.forecasting import warm_states
 from rnncast.panel import Panel
 from rnncast.scaling import choose_scaler, choose_transform, to_model_space
 
@@ -86,6 +87,7 @@ def train(
             )
     # Everything below, the network, the bases and the blend, works on the model's
     # space; forecasting.forecast maps its forecasts back to the data's units.
+    given = panel
     panel = to_model_space(panel, model.transform)
     budget = training.max_time if training.max_time is not None else time_budget(panel)
     refit = training.refit and training.val_size != 0
@@ -139,6 +141,10 @@ def train(
             log.warning("%s during the refit; the model validated without it is kept",
                         stop_name(should_stop),
                         extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
+    if distributed.world().is_main:
+        # What a forecast of these histories reads first, read once here (warm.py);
+        # under torchrun rank 0 alone, which alone writes the model.
+        trained = replace(trained, warm=warm_states(trained, given))
     # Under torchrun every process holds the same model; rank 0 alone writes it.
     if out is not None and save and distributed.world().is_main:
         save_model(trained, out)

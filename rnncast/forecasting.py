@@ -20,7 +20,9 @@ from rnncast.artifact import Model
 from rnncast.bases import base_forecasts, history_scales
 from rnncast.batches import (
     Block,
+    SeriesTensors,
     Windows,
+    encode_piece,
     gather_block,
     gather_windows,
     lay_out,
@@ -33,6 +35,7 @@ from rnncast.inputs import input_arrays
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.panel import Panel
 from rnncast.scaling import Scaler, fit_scaler, from_model_space, to_model_space, unscale
+from rnncast.warm import WarmStates, fingerprints, keeps_states, network_digest, states_after
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -159,7 +162,8 @@ def forecast(
     times = panel.future_times(config.horizon)  # (S, H)
     _check_ahead(model, panel)
     lengths = panel.lengths
-    values = _forecast(model, panel, lengths[:, None], panel.ends, batch_size, device, False)
+    values = _forecast(model, panel, lengths[:, None], panel.ends, batch_size, device, False,
+                       warm_start=True)  # fmt: skip
     return Forecasts(
         ids=panel.ids,
         times=times,
@@ -209,30 +213,30 @@ def _forecast(
     batch_size: int,
     device: torch.device | None,
     model_space: bool,
+    warm_start: bool = False,
 ) -> np.ndarray:
     """(S, K, H, Q) forecasts in data units after ``cuts`` (S, K) steps of every
     series; unseen series get a scaler fitted on their steps before ``seen_ends``.
-    With ``model_space`` the panel and the forecasts are in the model's space."""
+    With ``model_space`` the panel and the forecasts are in the model's space. With
+    ``warm_start`` (origins at the series' ends) a series whose history begins with
+    what the model's warm states read starts from them (warm.py)."""
     device = device or torch.device("cpu")
     _check_fits(model, panel)
     transform = "none" if model_space else model.config.transform or "none"
     given = panel
-    panel = to_model_space(panel, transform)  # once: ``seen`` is a part of it
-    seen = replace(panel, ends=seen_ends)
-    scaler, codes = _match_scaler(model, seen)
+    panel, scaler, tensors = _laid_out(model, panel, seen_ends, device, transform)
     config = model.config
-    season = panel.freq.season_length if config.season_inputs else 0
-    extra = input_arrays(panel, model.schema.get("inputs"), config.horizon)
-    tensors = lay_out(panel, scaler, config.horizon, season, device, codes,
-                      relative=config.relative_inputs and season > 0,
-                      long_season=(config.long_season or 0) if season else 0,
-                      static_numbers=extra.static_numbers, static_codes=extra.static_codes,
-                      known_features=extra.known_features)  # fmt: skip
     network = model.network.to(device).eval()
     n_origins = cuts.shape[1]
     reach = model.training.lookback if model.training.strategy == "window" else int(cuts.max())
     # Read from `reach` steps before the earliest origin; the block then runs to the end.
     first = np.maximum(cuts.min(axis=1) - reach, 0)
+    positions = skip = None
+    if (warm_start and model.warm is not None and model.training.strategy != "window"
+            and model.warm.read_by(network)):  # fmt: skip
+        positions = _positions(model, given)
+        skip = model.warm.usable(given, positions)
+        first = np.maximum(first, skip)
     order = np.argsort(cuts.max(axis=1) - first, kind="stable")  # similar lengths, little padding
     scaled = np.empty((panel.n_series, n_origins, config.horizon, len(config.output_quantiles)))
     # An ensemble's members run one at a time, so a batch holds one network's
@@ -252,7 +256,11 @@ def _forecast(
                 last = int((origins - first[series, None]).max()) + 1
                 rows = torch.arange(series.shape[0], device=device).unsqueeze(1)  # (B, 1)
                 steps = torch.from_numpy(origins - first[series, None]).to(device)  # (B, K)
-                outputs = [_decode_block(net, block, last, rows, steps) for net in networks]
+                outputs = [
+                    _decode_block(net, block, last, rows, steps,
+                                  _warm_state(model, member, series, positions, skip, device))
+                    for member, net in enumerate(networks)
+                ]  # fmt: skip
             out = outputs[0] if len(outputs) == 1 else median_of_members(torch.stack(outputs))
             scaled[series] = out.float().cpu().numpy()
     values = unscale(scaled, scaler)
@@ -299,11 +307,17 @@ def _decode_windows(network: torch.nn.Module, windows: Windows, n_origins: int) 
 
 
 def _decode_block(
-    network: torch.nn.Module, block: Block, last: int, rows: torch.Tensor, steps: torch.Tensor
+    network: torch.nn.Module,
+    block: Block,
+    last: int,
+    rows: torch.Tensor,
+    steps: torch.Tensor,
+    state: tuple[torch.Tensor, ...] | None = None,
 ) -> torch.Tensor:
-    """One network's forecasts at block positions ``steps`` (B, K): (B, K, H, Q)."""
+    """One network's forecasts at block positions ``steps`` (B, K): (B, K, H, Q);
+    ``state``: the encoder's before the block's first position (None: zeros)."""
     summaries = summaries_at(network.encode, block, last, rows, steps,
-                             network.summary_width)  # fmt: skip
+                             network.summary_width, state)  # fmt: skip
     return network.decode(summaries, block.future_at(rows, steps), block.codes_at(rows))
 
 
@@ -343,11 +357,90 @@ def _check_ahead(model: Model, panel: Panel) -> None:
         )  # fmt: skip
 
 
+def _laid_out(
+    model: Model, panel: Panel, seen_ends: np.ndarray, device: torch.device, transform: str
+) -> tuple[Panel, Scaler, SeriesTensors]:
+    """``panel`` in the model's space, its scaler (unseen series fitted on their steps
+    before ``seen_ends``) and its tensors as the network reads them."""
+    panel = to_model_space(panel, transform)  # once: ``seen`` is a part of it
+    scaler, codes = _match_scaler(model, replace(panel, ends=seen_ends))
+    config = model.config
+    season = panel.freq.season_length if config.season_inputs else 0
+    extra = input_arrays(panel, model.schema.get("inputs"), config.horizon)
+    tensors = lay_out(panel, scaler, config.horizon, season, device, codes,
+                      relative=config.relative_inputs and season > 0,
+                      long_season=(config.long_season or 0) if season else 0,
+                      static_numbers=extra.static_numbers, static_codes=extra.static_codes,
+                      known_features=extra.known_features)  # fmt: skip
+    return panel, scaler, tensors
+
+
+def warm_states(model: Model, panel: Panel, batch_size: int = 512) -> WarmStates | None:
+    """The encoder states ``model`` keeps for its training series (warm.py), read from
+    ``panel``, in the data's units, which holds them all; None where it keeps none."""
+    ids = [str(name) for name in model.scaler.ids]
+    where = {str(name): index for index, name in enumerate(panel.ids)}
+    if not keeps_states(model.config, model.training, len(ids)) or any(
+        name not in where for name in ids
+    ):
+        return None
+    panel = panel.take(np.array([where[name] for name in ids], dtype=np.int64))
+    steps = np.maximum(panel.lengths - 1, 0).astype(np.int64)
+    device = next(model.network.parameters()).device
+    transform = model.config.transform or "none"
+    tensors = _laid_out(model, panel, panel.ends, device, transform)[2]
+    network = model.network.eval()
+    networks = list(network.members) if isinstance(network, Ensemble) else [network]
+    names = ("h", "c") if model.config.cell == "lstm" else ("h",)
+    shape = (len(networks), model.config.layers, panel.n_series, model.config.hidden)
+    held = {name: np.zeros(shape, dtype=np.float32) for name in names}
+    order = np.argsort(steps, kind="stable")  # similar lengths, little padding
+    order = order[steps[order] > 0]
+    with torch.no_grad():
+        for begin in range(0, order.shape[0], batch_size):
+            series = order[begin : begin + batch_size]
+            block = gather_block(tensors, series)
+            for member, net in enumerate(networks):
+                piece = encode_piece(block, net.summary_width)
+                state = states_after(net.encode, block, steps[series], piece)
+                for name, part in zip(names, state, strict=True):
+                    held[name][member][:, series] = part.float().cpu().numpy()
+    return WarmStates(steps, fingerprints(panel, steps), held, network_digest(network))
+
+
+def _warm_state(
+    model: Model,
+    member: int,
+    series: np.ndarray,
+    positions: np.ndarray | None,
+    skip: np.ndarray | None,
+    device: torch.device,
+) -> tuple[torch.Tensor, ...] | None:
+    """The state member ``member`` starts the batch ``series`` from: its warm state
+    where ``skip`` is above 0, zeros elsewhere; None when no series of it has one."""
+    if skip is None or positions is None or model.warm is None or not skip[series].any():
+        return None
+    use = skip[series] > 0
+    parts = []
+    for name in ("h", "c") if "c" in model.warm.tensors else ("h",):
+        kept = model.warm.tensors[name][member]  # (layers, S, hidden)
+        state = np.zeros((kept.shape[0], series.shape[0], kept.shape[2]), dtype=np.float32)
+        state[:, use] = kept[:, positions[series[use]]]
+        parts.append(torch.from_numpy(state).to(device))
+    return tuple(parts)
+
+
+def _positions(model: Model, panel: Panel) -> np.ndarray:
+    """(S,) int64: each series' position among the model's training series, -1 for one
+    it never saw."""
+    known = {str(name): position for position, name in enumerate(model.scaler.ids)}
+    return np.array([known.get(str(name), -1) for name in panel.ids], dtype=np.int64)
+
+
 def _match_scaler(model: Model, panel: Panel) -> tuple[Scaler, np.ndarray]:
     """The scaler of each series of ``panel``: its training scaler when the model
     knows the id, else one fitted on its own history; and its embedding code."""
-    known = {str(name): position for position, name in enumerate(model.scaler.ids)}
-    positions = np.array([known.get(str(name), -1) for name in panel.ids], dtype=np.int64)
+    positions = _positions(model, panel)
     unseen = np.flatnonzero(positions < 0)
     if unseen.size and model.config.id_embedding:
         names = ", ".join(repr(str(i)) for i in panel.ids[unseen][:5])

@@ -55,6 +55,9 @@ STAGES = [
     "distributed",
     # config.json and the other JSON files of a model directory, checked as untrusted data.
     "model_schema",
+    # The encoder's states at the end of the training series, kept with the model, and
+    # whether a forecast's history begins with what they read.
+    "warm",
     # The model directory's format: it rebuilds networks (nn) and scalers; train
     # writes checkpoints and forecast loads models through it.
     "artifact",
@@ -113,6 +116,7 @@ STAGES = [
 ALWAYS_ALLOWED = {"errors", "config"}
 TORCH_ALLOWED = {
     "nn",
+    "warm",
     "distributed",
     "optimization",
     "lockstep",

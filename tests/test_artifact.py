@@ -29,6 +29,7 @@ from rnncast.artifact import (
     FORMAT_VERSION,
     MANIFEST,
     MODEL_FILES,
+    WARM_FILE,
     load_model,
     read_checkpoint,
     read_verified,
@@ -94,7 +95,7 @@ def inspect(directory: Path):
 
 def test_save_then_load_gives_identical_forecasts(trained, saved: Path, panel: Panel) -> None:
     loaded = load_model(saved)
-    assert sorted(p.name for p in saved.iterdir()) == sorted([*MODEL_FILES, MANIFEST])
+    assert sorted(p.name for p in saved.iterdir()) == sorted([*MODEL_FILES, WARM_FILE, MANIFEST])
     before, after = forecast(trained, panel), forecast(loaded, panel)
     np.testing.assert_array_equal(after.values, before.values)
     np.testing.assert_array_equal(after.times, before.times)
@@ -112,7 +113,7 @@ def test_save_then_load_gives_identical_forecasts(trained, saved: Path, panel: P
 def test_the_manifest_lists_the_sha256_of_every_file(saved: Path) -> None:
     manifest = json.loads((saved / MANIFEST).read_text())
     assert manifest["format_version"] == FORMAT_VERSION == 4
-    assert sorted(manifest["files"]) == sorted(MODEL_FILES)
+    assert sorted(manifest["files"]) == sorted([*MODEL_FILES, WARM_FILE])
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((saved / name).read_bytes()).hexdigest() == digest
     config = json.loads((saved / "config.json").read_text())
@@ -429,7 +430,7 @@ def test_a_stray_pickle_is_never_read(model_dir: Path, panel: Panel, monkeypatch
     assert forecast(loaded, panel).values.shape == (2, 7, 3)
     read_here = {Path(p).name for p in opened if Path(p).parent == model_dir}
     assert read_here, "the audit hook saw no file opened; the check would prove nothing"
-    assert read_here <= {*MODEL_FILES, MANIFEST}
+    assert read_here <= {*MODEL_FILES, WARM_FILE, MANIFEST}
     assert "evil.pkl" not in read_here
 
 
@@ -478,14 +479,14 @@ def test_save_replaces_a_model_and_its_checkpoint_whole(
         TrainConfig(max_epochs=1, device="cpu"),
     )
     save_model(other, target)
-    assert sorted(p.name for p in target.iterdir()) == sorted([*MODEL_FILES, MANIFEST])
+    assert sorted(p.name for p in target.iterdir()) == sorted([*MODEL_FILES, WARM_FILE, MANIFEST])
     assert load_model(target).config.cell == "gru"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging left
 
 
 def test_read_verified_returns_exactly_the_listed_files(saved: Path) -> None:
     contents = read_verified(saved)
-    assert sorted(contents) == sorted(MODEL_FILES)
+    assert sorted(contents) == sorted([*MODEL_FILES, WARM_FILE])
     assert contents["config.json"] == (saved / "config.json").read_bytes()
 
 

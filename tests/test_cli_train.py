@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from rnncast.artifact import MANIFEST, MODEL_FILES, REPORT_FILES, SETTINGS_FILE
+from rnncast.artifact import MANIFEST, MODEL_FILES, REPORT_FILES, SETTINGS_FILE, WARM_FILE
 from rnncast.cli import app
 from tests.conftest import SAMPLE_DATA
 
@@ -77,7 +77,13 @@ def test_train_on_the_sample_writes_a_model_directory(trained) -> None:
     assert "epoch 1:" in result.stderr and "epoch 2:" in result.stderr
     assert re.search(r"best epoch [12] of 2 \(stopped: max_epochs\)", result.stderr)
     assert f"model written to {out}" in result.stderr
-    expected = [*MODEL_FILES, MANIFEST, SETTINGS_FILE, *REPORT_FILES]  # + report, settings
+    expected = [
+        *MODEL_FILES,
+        WARM_FILE,
+        MANIFEST,
+        SETTINGS_FILE,
+        *REPORT_FILES,
+    ]  # + report, settings
     assert sorted(p.name for p in out.iterdir()) == sorted(expected)
 
 
@@ -307,7 +313,7 @@ def test_sigint_during_training_saves_a_checkpoint_and_resume_finishes(
     assert result.exit_code == 0, result.stderr
     assert "resuming from epoch 0" in result.stderr
     assert sorted(p.name for p in model.iterdir()) == sorted(
-        [*MODEL_FILES, MANIFEST, SETTINGS_FILE, *REPORT_FILES]
+        [*MODEL_FILES, WARM_FILE, MANIFEST, SETTINGS_FILE, *REPORT_FILES]
     )
 
 
@@ -367,7 +373,7 @@ def test_a_sigterm_after_training_lets_the_model_be_saved(tmp_path: Path, monkey
     assert result.exit_code == 0, result.stderr
     assert "warning: SIGTERM arrived after training; the model was saved first" in result.stderr
     assert sorted(p.name for p in model.iterdir()) == sorted(
-        [*MODEL_FILES, MANIFEST, SETTINGS_FILE, *REPORT_FILES]
+        [*MODEL_FILES, WARM_FILE, MANIFEST, SETTINGS_FILE, *REPORT_FILES]
     )
 
 

@@ -17,7 +17,14 @@ import pytest
 import torch
 
 from rnncast import ModelConfig, Panel, TrainConfig, forecast, train
-from rnncast.artifact import CHECKPOINT, MANIFEST, MODEL_FILES, load_model, read_checkpoint
+from rnncast.artifact import (
+    CHECKPOINT,
+    MANIFEST,
+    MODEL_FILES,
+    WARM_FILE,
+    load_model,
+    read_checkpoint,
+)
 from rnncast.errors import Interrupted, TrainingDiverged
 from rnncast.loop import Loop
 from rnncast.nn.indrnn import IndRNN
@@ -319,7 +326,7 @@ def test_interrupt_leaves_a_checkpoint_and_resume_finishes_the_run(tmp_path: Pat
     assert epochs[:done] == before  # the checkpoint's history, continued
     assert resumed_reports == list(range(done + 1, 6))
     assert model.history["stopped"] == "max_epochs"
-    assert sorted(p.name for p in out.iterdir()) == sorted([*MODEL_FILES, MANIFEST])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*MODEL_FILES, WARM_FILE, MANIFEST])
 
 
 def test_resume_ignores_the_settings_it_is_given_for_the_checkpoints(tmp_path: Path) -> None:
@@ -376,7 +383,7 @@ def test_divergence_leaves_the_previous_model_intact(tmp_path: Path) -> None:
     panel = seasonal_panel(0, n_series=3, length=120)
     out = tmp_path / "model"
     train(panel, tiny("gru"), quick(max_epochs=1), out=out)
-    before = {name: (out / name).read_bytes() for name in [*MODEL_FILES, MANIFEST]}
+    before = {name: (out / name).read_bytes() for name in [*MODEL_FILES, WARM_FILE, MANIFEST]}
     with pytest.raises(TrainingDiverged):
         train(panel, tiny(**DIVERGING), quick(lr=1e6, clip=0.0), out=out)
     assert {name: (out / name).read_bytes() for name in before} == before
