@@ -49,7 +49,7 @@ from rnncast.model_schema import (
 from rnncast.nn.ensemble import Ensemble
 from rnncast.nn.forecaster import Forecaster
 from rnncast.scaling import Scaler
-from rnncast.warm import DIGEST_BYTES, WarmStates
+from rnncast.warm import WarmStates
 from rnncast.writing import clear_leftovers, replace_directory, replacing
 
 MODEL_FILES = (
@@ -227,24 +227,10 @@ def _warm(data: bytes, path: Path, config: ModelConfig, n_series: int) -> WarmSt
     from safetensors.numpy import load as load_arrays
 
     file = path / WARM_FILE
-    arrays = _load_tensors(load_arrays, data, file)
-    layers = (config.members, config.layers, n_series, config.hidden)
-    states = ("h", "c") if config.cell == "lstm" else ("h",)
-    expected = {"steps": ("int64", (n_series,)),
-                "fingerprints": ("uint8", (n_series, DIGEST_BYTES)),
-                "network": ("uint8", (DIGEST_BYTES,)),
-                **{name: ("float32", layers) for name in states}}  # fmt: skip
-    if sorted(arrays) != sorted(expected):
-        raise _unfit(file, f"it holds {sorted(arrays)}, and this model keeps {sorted(expected)}")
-    for name, (dtype, shape) in expected.items():
-        found = arrays[name]
-        if str(found.dtype) != dtype or tuple(found.shape) != shape:
-            detail = f"{name} is {found.dtype} {tuple(found.shape)}, not {dtype} {shape}"
-            raise _unfit(file, detail)
-    if (arrays["steps"] < 0).any() or not all(np.isfinite(arrays[n]).all() for n in states):
-        raise _unfit(file, "it holds negative step counts or values that are not finite")
-    tensors = {name: arrays[name] for name in states}
-    return WarmStates(arrays["steps"], arrays["fingerprints"], tensors, arrays["network"])
+    try:
+        return WarmStates.from_arrays(_load_tensors(load_arrays, data, file), config, n_series)
+    except ValueError as exc:
+        raise _unfit(file, str(exc)) from None
 
 
 def _scaler(data: bytes, path: Path, method: str, ids: list[str], n_covariates: int) -> Scaler:

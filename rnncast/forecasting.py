@@ -22,7 +22,6 @@ from rnncast.batches import (
     Block,
     SeriesTensors,
     Windows,
-    encode_piece,
     gather_block,
     gather_windows,
     lay_out,
@@ -35,7 +34,7 @@ from rnncast.inputs import input_arrays
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.panel import Panel
 from rnncast.scaling import Scaler, fit_scaler, from_model_space, to_model_space, unscale
-from rnncast.warm import WarmStates, fingerprints, keeps_states, network_digest, states_after
+from rnncast.warm import WarmStates, keeps_states, read_states
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -258,7 +257,8 @@ def _forecast(
                 steps = torch.from_numpy(origins - first[series, None]).to(device)  # (B, K)
                 outputs = [
                     _decode_block(net, block, last, rows, steps,
-                                  _warm_state(model, member, series, positions, skip, device))
+                                  None if skip is None else
+                                  model.warm.initial(member, series, positions, skip, device))
                     for member, net in enumerate(networks)
                 ]  # fmt: skip
             out = outputs[0] if len(outputs) == 1 else median_of_members(torch.stack(outputs))
@@ -385,49 +385,9 @@ def warm_states(model: Model, panel: Panel, batch_size: int = 512) -> WarmStates
     ):
         return None
     panel = panel.take(np.array([where[name] for name in ids], dtype=np.int64))
-    steps = np.maximum(panel.lengths - 1, 0).astype(np.int64)
     device = next(model.network.parameters()).device
-    transform = model.config.transform or "none"
-    tensors = _laid_out(model, panel, panel.ends, device, transform)[2]
-    network = model.network.eval()
-    networks = list(network.members) if isinstance(network, Ensemble) else [network]
-    names = ("h", "c") if model.config.cell == "lstm" else ("h",)
-    shape = (len(networks), model.config.layers, panel.n_series, model.config.hidden)
-    held = {name: np.zeros(shape, dtype=np.float32) for name in names}
-    order = np.argsort(steps, kind="stable")  # similar lengths, little padding
-    order = order[steps[order] > 0]
-    with torch.no_grad():
-        for begin in range(0, order.shape[0], batch_size):
-            series = order[begin : begin + batch_size]
-            block = gather_block(tensors, series)
-            for member, net in enumerate(networks):
-                piece = encode_piece(block, net.summary_width)
-                state = states_after(net.encode, block, steps[series], piece)
-                for name, part in zip(names, state, strict=True):
-                    held[name][member][:, series] = part.float().cpu().numpy()
-    return WarmStates(steps, fingerprints(panel, steps), held, network_digest(network))
-
-
-def _warm_state(
-    model: Model,
-    member: int,
-    series: np.ndarray,
-    positions: np.ndarray | None,
-    skip: np.ndarray | None,
-    device: torch.device,
-) -> tuple[torch.Tensor, ...] | None:
-    """The state member ``member`` starts the batch ``series`` from: its warm state
-    where ``skip`` is above 0, zeros elsewhere; None when no series of it has one."""
-    if skip is None or positions is None or model.warm is None or not skip[series].any():
-        return None
-    use = skip[series] > 0
-    parts = []
-    for name in ("h", "c") if "c" in model.warm.tensors else ("h",):
-        kept = model.warm.tensors[name][member]  # (layers, S, hidden)
-        state = np.zeros((kept.shape[0], series.shape[0], kept.shape[2]), dtype=np.float32)
-        state[:, use] = kept[:, positions[series[use]]]
-        parts.append(torch.from_numpy(state).to(device))
-    return tuple(parts)
+    tensors = _laid_out(model, panel, panel.ends, device, model.config.transform or "none")[2]
+    return read_states(model.network.eval(), tensors, panel, model.config, batch_size)
 
 
 def _positions(model: Model, panel: Panel) -> np.ndarray:

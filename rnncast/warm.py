@@ -76,6 +76,54 @@ class WarmStates:
             skip[known[same]] = steps[same]
         return skip
 
+    def initial(
+        self,
+        member: int,
+        series: np.ndarray,
+        positions: np.ndarray,
+        skip: np.ndarray,
+        device: torch.device,
+    ) -> tuple[torch.Tensor, ...] | None:
+        """The state member ``member`` starts the batch ``series`` from (``skip`` and
+        ``positions`` as ``usable`` takes and gives them): its kept state where skip is
+        above 0, zeros elsewhere; None when no series of the batch has one."""
+        import torch
+
+        use = skip[series] > 0
+        if not use.any():
+            return None
+        parts = []
+        for name in ("h", "c") if "c" in self.tensors else ("h",):
+            kept = self.tensors[name][member]  # (layers, S, hidden)
+            state = np.zeros((kept.shape[0], series.shape[0], kept.shape[2]), dtype=np.float32)
+            state[:, use] = kept[:, positions[series[use]]]
+            parts.append(torch.from_numpy(state).to(device))
+        return tuple(parts)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], config: Any, n_series: int) -> WarmStates:
+        """The states of ``arrays`` (what ``arrays()`` gave) for a model of ``config``
+        and ``n_series`` training series. Raises ValueError saying what does not fit
+        (names, dtypes, shapes, negative steps, values that are not finite)."""
+        layers = (config.members, config.layers, n_series, config.hidden)
+        states = ("h", "c") if config.cell == "lstm" else ("h",)
+        expected = {"steps": ("int64", (n_series,)),
+                    "fingerprints": ("uint8", (n_series, DIGEST_BYTES)),
+                    "network": ("uint8", (DIGEST_BYTES,)),
+                    **{name: ("float32", layers) for name in states}}  # fmt: skip
+        if sorted(arrays) != sorted(expected):
+            raise ValueError(f"it holds {sorted(arrays)}, and this model keeps {sorted(expected)}")
+        for name, (dtype, shape) in expected.items():
+            found = arrays[name]
+            if str(found.dtype) != dtype or tuple(found.shape) != shape:
+                raise ValueError(
+                    f"{name} is {found.dtype} {tuple(found.shape)}, not {dtype} {shape}"
+                )
+        if (arrays["steps"] < 0).any() or not all(np.isfinite(arrays[n]).all() for n in states):
+            raise ValueError("it holds negative step counts or values that are not finite")
+        tensors = {name: arrays[name] for name in states}
+        return cls(arrays["steps"], arrays["fingerprints"], tensors, arrays["network"])
+
 
 def size_of(members: int, layers: int, series: int, hidden: int, cell: str) -> int:
     """Bytes of the states a model of these sizes would keep."""
@@ -138,3 +186,32 @@ def states_after(encode: Any, block: Any, ends: np.ndarray, piece: int) -> tuple
         start = stop
     assert kept is not None  # ends are at least 1: one piece at least
     return tuple(kept)
+
+
+def read_states(
+    network: Any, tensors: Any, panel: Panel, config: Any, batch_size: int
+) -> WarmStates:
+    """The states ``network`` (a Forecaster or an Ensemble, in eval mode) reaches after
+    all but the last step of each series of ``panel``, which ``tensors`` lays out as the
+    network reads it (forecasting.warm_states)."""
+    import torch
+
+    from rnncast.batches import encode_piece, gather_block
+
+    steps = np.maximum(panel.lengths - 1, 0).astype(np.int64)
+    networks = list(getattr(network, "members", [network]))
+    names = ("h", "c") if config.cell == "lstm" else ("h",)
+    shape = (len(networks), config.layers, panel.n_series, config.hidden)
+    held = {name: np.zeros(shape, dtype=np.float32) for name in names}
+    order = np.argsort(steps, kind="stable")  # similar lengths, little padding
+    order = order[steps[order] > 0]
+    with torch.no_grad():
+        for begin in range(0, order.shape[0], batch_size):
+            series = order[begin : begin + batch_size]
+            block = gather_block(tensors, series)
+            for member, net in enumerate(networks):
+                piece = encode_piece(block, net.summary_width)
+                state = states_after(net.encode, block, steps[series], piece)
+                for name, part in zip(names, state, strict=True):
+                    held[name][member][:, series] = part.float().cpu().numpy()
+    return WarmStates(steps, fingerprints(panel, steps), held, network_digest(network))
