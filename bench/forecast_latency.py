@@ -10,6 +10,10 @@ median of ``--repeats`` runs:
 * ``floor``: ``rnncast --version``, the start-up every command pays;
 * ``exit``: the cold forecast through the command, which skips the interpreter's teardown,
   and through ``cli.main`` in a plain interpreter, which does not, alternated run by run;
+* ``warm``: three cold forecasts alternated run by run: of the training file, whose
+  histories begin with what the model's warm states read (rnncast/warm.py); of the
+  training file with the test file's 48 hours after it (a later run from cron); and of
+  the training file by the same model without its states, as a model saved before them;
 * ``imports``: fresh ``python -c "import X"`` processes for the heavy modules forecast loads
   (torch, pyarrow.parquet, pandas) and for an empty interpreter, to show where start-up goes;
 * ``in_process``: one child process times each stage of forecast separately: load_model,
@@ -48,6 +52,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_PATH = BENCH_DIR / "results" / "forecast_latency.json"
 DATA_PATH = REPO_ROOT.parent / "shared" / "data" / "m4_hourly_train.parquet"
+TEST_PATH = DATA_PATH.with_name("m4_hourly_test.parquet")
 RNNCAST = Path(sys.executable).parent / "rnncast"
 
 HORIZON = 48
@@ -264,6 +269,8 @@ def measure(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
         results[name] = repeat(forecast_command, args.repeats, "forecast", env)
     print("the command's exit against Python's ordinary one, alternated", flush=True)
     results["exit"] = measure_exit(forecast_command, args.repeats)
+    print("warm states: the training file, newer data, and no states, alternated", flush=True)
+    results["warm"] = measure_warm(model_dir, args.repeats)
     print("imports, each in a fresh interpreter", flush=True)
     results["imports"] = {
         name: repeat([sys.executable, "-c", code], args.repeats, name)
@@ -297,6 +304,60 @@ def measure_exit(forecast_command: list[str], repeats: int) -> dict[str, Any]:
     }
 
 
+def measure_warm(model_dir: Path, repeats: int) -> dict[str, Any]:
+    """Three cold forecasts alternated run by run: of the training file, whose histories
+    begin with what the model's warm states read (rnncast/warm.py); of the training file
+    with the test file's 48 hours after it, as a later run from cron would read it; and of
+    the training file by the same model without its states (warm.safetensors removed
+    and dropped from the manifest: what a model saved before them holds)."""
+    work = model_dir.parent
+    newer = work / "newer.parquet"
+    subprocess.run([sys.executable, "-c", "import pyarrow as pa, pyarrow.parquet as pq, sys; "
+                    "pq.write_table(pa.concat_tables([pq.read_table(p) for p in sys.argv[1:3]])"
+                    ".sort_by([('unique_id', 'ascending'), ('ds', 'ascending')]), sys.argv[3])",
+                    str(DATA_PATH), str(TEST_PATH), str(newer)], check=True)  # fmt: skip
+    stateless = work / "model-without-states"
+    shutil.copytree(model_dir, stateless)
+    (stateless / "warm.safetensors").unlink()
+    manifest = json.loads((stateless / "manifest.json").read_text())
+    del manifest["files"]["warm.safetensors"]
+    (stateless / "manifest.json").write_text(json.dumps(manifest))
+    cases = {
+        "training_file": (DATA_PATH, model_dir),
+        "newer_data": (newer, model_dir),
+        "without_states": (DATA_PATH, stateless),
+    }
+    walls: dict[str, list[float]] = {name: [] for name in cases}
+    peaks: dict[str, list[float]] = {name: [] for name in cases}
+    for number in range(repeats):
+        for name, (data, model) in cases.items():
+            command = [str(RNNCAST), "forecast", str(data), "--model", str(model),
+                       "--out", str(work / f"{name}.parquet")]  # fmt: skip
+            run = run_wait4(command, None)
+            if run["returncode"] != 0:
+                raise RuntimeError(f"{name} exited {run['returncode']}: {run['stderr_tail']}")
+            walls[name].append(run["wall_s"])
+            peaks[name].append(run["peak_rss_bytes"])
+            print(f"  {name} {number + 1}/{repeats}: {run['wall_s']:.2f} s", flush=True)
+    compare = (
+        "import pyarrow.parquet as pq, sys; "
+        "print(pq.read_table(sys.argv[1]).equals(pq.read_table(sys.argv[2])))"
+    )
+    outputs = [str(work / f"{name}.parquet") for name in ("training_file", "without_states")]
+    same = subprocess.run([sys.executable, "-c", compare, *outputs], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    return {
+        **{
+            name: {"wall_s": summarise(walls[name]), "peak_rss_bytes": summarise(peaks[name])}
+            for name in cases
+        },
+        "ratio_training_file_to_without_states": summarise(
+            [a / b for a, b in zip(walls["training_file"], walls["without_states"], strict=True)]
+        ),
+        "same_output_with_and_without_states": same == "True",
+    }
+
+
 def print_report(results: dict[str, Any]) -> None:
     cold, floor = results["cold"], results["floor"]
     verdict = "met" if cold["target"]["met"] else "MISSED"
@@ -311,6 +372,15 @@ def print_report(results: dict[str, Any]) -> None:
     print(f"  the command against Python's ordinary exit, alternated: "
           f"{ending['command']['median']:.2f} s against {ending['ordinary_exit']['median']:.2f} s "
           f"(median ratio {ending['ratio_command_to_ordinary']['median']:.2f})")  # fmt: skip
+    warm = results["warm"]
+    print(
+        "  warm states, alternated: "
+        + ", ".join(
+            f"{name.replace('_', ' ')} {warm[name]['wall_s']['median']:.2f} s"
+            for name in ("training_file", "newer_data", "without_states")
+        )
+        + f" (same output with and without: {warm['same_output_with_and_without_states']})"
+    )
     print(f"rnncast --version:     {floor['wall_s']['median']:.2f} s, "
           f"peak {floor['peak_rss_bytes']['median'] / 1e6:.0f} MB")  # fmt: skip
     for name, entry in results["imports"].items():
