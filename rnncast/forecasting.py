@@ -375,7 +375,9 @@ def _laid_out(
     return panel, scaler, tensors
 
 
-def warm_states(model: Model, panel: Panel, batch_size: int = 512) -> WarmStates | None:
+def warm_states(
+    model: Model, panel: Panel, batch_size: int = 512, series_per_lay_out: int = 10_000
+) -> WarmStates | None:
     """The encoder states ``model`` keeps for its training series (warm.py), read from
     ``panel``, in the data's units, which holds them all; None where it keeps none."""
     ids = [str(name) for name in model.scaler.ids]
@@ -386,8 +388,14 @@ def warm_states(model: Model, panel: Panel, batch_size: int = 512) -> WarmStates
         return None
     panel = panel.take(np.array([where[name] for name in ids], dtype=np.int64))
     device = next(model.network.parameters()).device
-    tensors = _laid_out(model, panel, panel.ends, device, model.config.transform or "none")[2]
-    return read_states(model.network.eval(), tensors, panel, model.config, batch_size)
+    transform = model.config.transform or "none"
+
+    def lay_out(part: Panel) -> SeriesTensors:
+        return _laid_out(model, part, part.ends, device, transform)[2]
+
+    return read_states(
+        model.network.eval(), lay_out, panel, model.config, batch_size, series_per_lay_out
+    )
 
 
 def _positions(model: Model, panel: Panel) -> np.ndarray:

@@ -22,6 +22,7 @@ less than MAX_BYTES.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -189,11 +190,17 @@ def states_after(encode: Any, block: Any, ends: np.ndarray, piece: int) -> tuple
 
 
 def read_states(
-    network: Any, tensors: Any, panel: Panel, config: Any, batch_size: int
+    network: Any,
+    lay_out: Callable[[Panel], Any],
+    panel: Panel,
+    config: Any,
+    batch_size: int,
+    series_per_lay_out: int = 10_000,
 ) -> WarmStates:
     """The states ``network`` (a Forecaster or an Ensemble, in eval mode) reaches after
-    all but the last step of each series of ``panel``, which ``tensors`` lays out as the
-    network reads it (forecasting.warm_states)."""
+    all but the last step of each series of ``panel``. ``lay_out`` gives the tensors
+    of a part of the panel as the network reads them (forecasting.warm_states); parts of
+    ``series_per_lay_out`` series at a time bound the memory, as a forecast's reads do."""
     import torch
 
     from rnncast.batches import encode_piece, gather_block
@@ -203,15 +210,18 @@ def read_states(
     names = ("h", "c") if config.cell == "lstm" else ("h",)
     shape = (len(networks), config.layers, panel.n_series, config.hidden)
     held = {name: np.zeros(shape, dtype=np.float32) for name in names}
-    order = np.argsort(steps, kind="stable")  # similar lengths, little padding
-    order = order[steps[order] > 0]
     with torch.no_grad():
-        for begin in range(0, order.shape[0], batch_size):
-            series = order[begin : begin + batch_size]
-            block = gather_block(tensors, series)
-            for member, net in enumerate(networks):
-                piece = encode_piece(block, net.summary_width)
-                state = states_after(net.encode, block, steps[series], piece)
-                for name, part in zip(names, state, strict=True):
-                    held[name][member][:, series] = part.float().cpu().numpy()
+        for first in range(0, panel.n_series, series_per_lay_out):
+            part = np.arange(first, min(first + series_per_lay_out, panel.n_series))
+            tensors = lay_out(panel.take(part))
+            order = np.argsort(steps[part], kind="stable")  # similar lengths, little padding
+            order = order[steps[part][order] > 0]
+            for begin in range(0, order.shape[0], batch_size):
+                series = order[begin : begin + batch_size]  # positions within the part
+                block = gather_block(tensors, series)
+                for member, net in enumerate(networks):
+                    piece = encode_piece(block, net.summary_width)
+                    state = states_after(net.encode, block, steps[part][series], piece)
+                    for name, found in zip(names, state, strict=True):
+                        held[name][member][:, part[series]] = found.float().cpu().numpy()
     return WarmStates(steps, fingerprints(panel, steps), held, network_digest(network))

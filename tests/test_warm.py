@@ -17,7 +17,7 @@ from safetensors.numpy import save as save_arrays
 from rnncast import DataConfig, ModelConfig, Panel, TrainConfig, forecast, train
 from rnncast.artifact import MANIFEST, WARM_FILE, load_model, save_model
 from rnncast.errors import ArtifactError
-from rnncast.forecasting import _positions
+from rnncast.forecasting import _positions, warm_states
 from tests.test_forecasting import monthly_frame
 
 HORIZON = 6
@@ -187,3 +187,15 @@ def test_states_that_other_weights_read_are_not_used(trained, later):
         rtol=1e-6,
         atol=1e-6,
     )
+
+
+def test_states_read_in_parts_and_small_batches_are_the_states_read_at_once(trained, frame):
+    """Large panels are laid out a part at a time (as a forecast's reads are)."""
+    shorter = frame[frame.groupby("unique_id").cumcount(ascending=False) >= 5]
+    panel = Panel.from_frame(shorter)
+    parts = warm_states(trained, panel, batch_size=1, series_per_lay_out=3)
+    np.testing.assert_array_equal(parts.steps, trained.warm.steps)
+    np.testing.assert_array_equal(parts.fingerprints, trained.warm.fingerprints)
+    np.testing.assert_array_equal(parts.network, trained.warm.network)
+    for name, array in trained.warm.tensors.items():
+        np.testing.assert_allclose(parts.tensors[name], array, rtol=1e-5, atol=1e-6)
