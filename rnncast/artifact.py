@@ -8,6 +8,8 @@ A model directory holds
 - ``config.json``: every setting of the model and its training, the data
   schema it expects, the sizes the network was built with, the versions;
 - ``history.json``: the loss of every epoch and why training stopped;
+- ``warm.safetensors``, optional: the encoder's state at the end of each training
+  series (warm.py);
 - ``manifest.json``: the sha256 of every file above and the format version.
 
 Nothing is pickled and nothing is executed: loading reads tensors and JSON,
@@ -15,17 +17,17 @@ checks every digest first, and refuses a directory that does not match (exit 4).
 A digest proves that a file did not change by accident, not who wrote it, so the
 files are then checked as untrusted data (model_schema for the JSON; here the
 tensors' names, dtypes, shapes and values) before a network is built from them.
-The whole directory is written beside its destination and renamed into place,
-so a reader sees the old model or the new one, never a mix. During training the
-directory also holds ``checkpoint.safetensors``, replaced atomically each epoch.
+Which files a directory may hold, and reading them (digests, regular files only, size
+limits), is model_files.py's. The whole directory is written beside its destination
+and renamed into place, so a reader sees the old model or the new one, never a mix.
+During training the directory also holds ``checkpoint.safetensors``, replaced
+atomically each epoch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,13 +38,22 @@ import torch
 from rnncast import __version__
 from rnncast.bases import Combination
 from rnncast.config import ModelConfig, TrainConfig
-from rnncast.errors import ArtifactError, ConfigError
+from rnncast.errors import ArtifactError
+from rnncast.model_files import (
+    CHECKPOINT,
+    MANIFEST,
+    REPORT_FILES,
+    SETTINGS_FILE,
+    WARM_FILE,
+    check_writable_target,
+    file_kind,
+    read_with_version,
+)
 from rnncast.model_schema import (
     FORMAT_VERSION,
     NetworkShape,
     check_config,
     check_history,
-    check_manifest,
     check_series,
     parse_json,
 )
@@ -50,31 +61,8 @@ from rnncast.nn.ensemble import Ensemble
 from rnncast.nn.forecaster import Forecaster
 from rnncast.scaling import Scaler
 from rnncast.warm import WarmStates
-from rnncast.writing import clear_leftovers, replace_directory, replacing
+from rnncast.writing import replace_directory, replacing
 
-MODEL_FILES = (
-    "model.safetensors",
-    "scaler.safetensors",
-    "series.json",
-    "config.json",
-    "history.json",
-)
-MANIFEST = "manifest.json"
-# The encoder's states at the end of the training series (warm.py): listed in the
-# manifest when present, optional, as models saved before them have none.
-WARM_FILE = "warm.safetensors"
-CHECKPOINT = "checkpoint.safetensors"
-# The holdout report `rnncast train` writes beside the model (report.py); not part of
-# the model, so not in the manifest, but a directory holding them is still rnncast's.
-REPORT_FILES = ("metrics.json", "report.md", "report.html")
-# The settings `rnncast train` ran with, as TOML `--config` reads back. Listed in the
-# manifest when present (an edit is refused like any other), but optional: models
-# trained through the Python API have none.
-SETTINGS_FILE = "train.toml"
-# rnncast's JSON files are a few KB (config.json, manifest.json) or grow with the
-# epochs (history.json); far larger ones are not its own and are not read into memory.
-# series.json and the tensors grow with the data and the network, and are not capped.
-_SIZE_LIMITS = {MANIFEST: 1 << 20, "config.json": 16 << 20, "history.json": 64 << 20}
 _SCALER_ARRAYS = ("loc", "scale", "covariate_loc", "covariate_scale")
 
 
@@ -192,7 +180,7 @@ def load_model(directory: str | Path, device: torch.device | None = None) -> Mod
     missing, of another format version, incomplete, does not match its manifest, or
     holds anything rnncast would not have written (model_schema; the tensors)."""
     path = Path(directory)
-    contents, version = _read_verified(path)
+    contents, version = read_with_version(path)
 
     def document(name: str) -> Any:
         return parse_json(contents[name], path / name)
@@ -337,120 +325,6 @@ def _dtype(tensor: torch.Tensor) -> str:
     return str(tensor.dtype).removeprefix("torch.")
 
 
-def read_verified(path: Path) -> dict[str, bytes]:
-    """The bytes of every file the manifest lists, after checking format and digests."""
-    return _read_verified(path)[0]
-
-
-def _read_verified(path: Path) -> tuple[dict[str, bytes], int]:
-    """The bytes of every file the manifest lists, and the manifest's format version."""
-    if not path.is_dir():
-        if path.exists():
-            raise ArtifactError(
-                f"{path} is {_kind(path)}, not a model directory; pass the directory "
-                "rnncast train wrote (its --out)"
-            )
-        raise ArtifactError(f"{path} is not a model directory (it does not exist)")
-    manifest_path = path / MANIFEST
-    if not manifest_path.exists() and not manifest_path.is_symlink():
-        hint = " (a checkpoint is there: training did not finish; try train --resume)"
-        raise ArtifactError(
-            f"{path} is not a complete model directory: {MANIFEST} is missing"
-            + (hint if (path / CHECKPOINT).exists() else "")
-        )
-    manifest = parse_json(_read_file(manifest_path), manifest_path)
-    listed = check_manifest(manifest, path, manifest_path)
-    version = manifest["format_version"]
-    missing = [name for name in MODEL_FILES if name not in listed]
-    if missing:
-        raise ArtifactError(f"{manifest_path} does not list {', '.join(missing)}")
-    unknown = sorted(set(listed) - {*MODEL_FILES, SETTINGS_FILE, WARM_FILE})
-    if unknown:
-        raise ArtifactError(f"{manifest_path} lists files rnncast does not write: {unknown}")
-    contents = {}
-    for name in listed:
-        file_path = path / name
-        data = _read_file(file_path)
-        if hashlib.sha256(data).hexdigest() != listed[name]:
-            raise ArtifactError(
-                f"{file_path} does not match its sha256 in {MANIFEST}: the file was changed "
-                "or damaged after training; retrain or restore the directory"
-            )
-        contents[name] = data
-    return contents, version
-
-
-def _read_file(path: Path) -> bytes:
-    """The bytes of a regular file of a model directory. Anything else (a FIFO, a
-    device such as /dev/zero, a directory) is refused before it is read: reading a
-    FIFO blocks until a writer comes, reading /dev/zero never ends."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise _not_regular(path)
-        # Opened without blocking, and checked again on the descriptor: the path may
-        # have been swapped for a FIFO since the stat.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(descriptor, "rb") as handle:
-            status = os.fstat(handle.fileno())
-            if not stat.S_ISREG(status.st_mode):
-                raise _not_regular(path)
-            limit = _SIZE_LIMITS.get(path.name)
-            if limit is not None and status.st_size > limit:
-                raise ArtifactError(
-                    f"{path} holds {status.st_size:,} bytes, and rnncast writes it under "
-                    f"{limit:,}; retrain the model or restore the directory"
-                )
-            return handle.read()
-    except FileNotFoundError:
-        raise ArtifactError(f"{path} is missing") from None
-    except OSError as exc:
-        raise ArtifactError(
-            f"{path} cannot be read ({exc.strerror or exc}); check its permissions"
-        ) from None
-
-
-def _not_regular(path: Path) -> ArtifactError:
-    return ArtifactError(
-        f"{path} is {_kind(path)}, not a regular file; a model directory holds only the "
-        "files rnncast train wrote: restore the directory or retrain the model"
-    )
-
-
-def _kind(path: Path) -> str:
-    """What a path that is not a regular file is, for a message."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return "unreadable"
-    for test, name in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISREG, "a file"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def check_writable_target(target: Path) -> None:
-    """Refuse to replace a directory that is not a model directory (or empty)."""
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"--out {target} exists and is a file, not a model directory")
-    if target.is_dir():
-        # A run killed while writing its checkpoint leaves the temporary file.
-        clear_leftovers(target / CHECKPOINT)
-        known = {*MODEL_FILES, MANIFEST, CHECKPOINT, SETTINGS_FILE, WARM_FILE, *REPORT_FILES}
-        strangers = sorted(p.name for p in target.iterdir() if p.name not in known)
-        if strangers:
-            raise ConfigError(
-                f"--out {target} already holds files that are not rnncast's "
-                f"({', '.join(strangers[:3])}); choose a new or empty directory"
-            )
-
-
 def write_checkpoint(
     directory: str | Path, tensors: dict[str, torch.Tensor], state: dict[str, Any]
 ) -> Path:
@@ -478,7 +352,7 @@ def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dic
     if not path.is_file():
         if path.exists():  # a FIFO would block the read, /dev/zero never end it
             raise ArtifactError(
-                f"{path} is {_kind(path)}, not a checkpoint file; remove it and train afresh"
+                f"{path} is {file_kind(path)}, not a checkpoint file; remove it and train afresh"
             )
         raise ArtifactError(f"no checkpoint to resume from: {path} does not exist")
     try:

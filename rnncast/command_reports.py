@@ -48,7 +48,8 @@ class Holdout:
     def save(self, trained: Any, settings: str) -> dict | None:
         """Write the model with its settings and report; the metrics document, or None
         without a test part."""
-        from rnncast.artifact import SETTINGS_FILE, save_model
+        from rnncast.artifact import save_model
+        from rnncast.model_files import SETTINGS_FILE
 
         if not self.writes:
             return None

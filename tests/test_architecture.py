@@ -55,6 +55,8 @@ STAGES = [
     "distributed",
     # config.json and the other JSON files of a model directory, checked as untrusted data.
     "model_schema",
+    # Which files a model directory holds, and reading them: digests, regular files only.
+    "model_files",
     # The encoder's states at the end of the training series, kept with the model, and
     # whether a forecast's history begins with what they read.
     "warm",

@@ -25,20 +25,16 @@ from typer.testing import CliRunner
 
 from rnncast import DataConfig, ModelConfig, Panel, TrainConfig, __version__, forecast, train
 from rnncast.artifact import (
-    CHECKPOINT,
     FORMAT_VERSION,
-    MANIFEST,
-    MODEL_FILES,
-    WARM_FILE,
     load_model,
     read_checkpoint,
-    read_verified,
     save_model,
     write_checkpoint,
 )
 from rnncast.cli import app
 from rnncast.errors import ArtifactError, ConfigError
 from rnncast.forecasting import data_config
+from rnncast.model_files import CHECKPOINT, MANIFEST, MODEL_FILES, WARM_FILE, read_verified
 from tests.conftest import REPO_ROOT
 
 GOLDEN = REPO_ROOT / "tests" / "golden"

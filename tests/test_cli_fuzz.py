@@ -28,9 +28,10 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from rnncast.artifact import CHECKPOINT, MANIFEST, load_model
+from rnncast.artifact import load_model
 from rnncast.cli import app
 from rnncast.config import DUPLICATE_POLICIES, FILL_POLICIES
+from rnncast.model_files import CHECKPOINT, MANIFEST
 from tests.test_fuzz import (
     _HIDDEN_WARNINGS,
     FILE_BYTES,

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from rnncast.artifact import MANIFEST, MODEL_FILES, REPORT_FILES, SETTINGS_FILE, WARM_FILE
 from rnncast.cli import app
+from rnncast.model_files import MANIFEST, MODEL_FILES, REPORT_FILES, SETTINGS_FILE, WARM_FILE
 from tests.conftest import SAMPLE_DATA
 
 runner = CliRunner()

@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 
 from rnncast import ModelConfig, TrainConfig, forecast, train
 from rnncast import training as network_training
-from rnncast.artifact import MANIFEST, load_model, save_model
+from rnncast.artifact import load_model, save_model
 from rnncast.cli import app
 from rnncast.config import DEFAULT_MEMBERS
 from rnncast.ensembles import CHUNK_FACTORS, another_fits, member_training
 from rnncast.errors import ArtifactError, ConfigError
+from rnncast.model_files import MANIFEST
 from rnncast.model_schema import check_history
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.nn.forecaster import Forecaster

@@ -31,8 +31,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner, Result
 
-from rnncast.artifact import CHECKPOINT, MANIFEST, load_model
+from rnncast.artifact import load_model
 from rnncast.cli import app
+from rnncast.model_files import CHECKPOINT, MANIFEST
 from tests.conftest import REPO_ROOT
 from tests.test_cli_train import tiny_csv
 

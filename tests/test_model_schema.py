@@ -36,9 +36,10 @@ from safetensors.torch import save as save_tensors
 from typer.testing import CliRunner
 
 from rnncast import DataConfig, ModelConfig, TrainConfig, __version__, train
-from rnncast.artifact import MANIFEST, MODEL_FILES, load_model, save_model
+from rnncast.artifact import load_model, save_model
 from rnncast.cli import app
 from rnncast.errors import ArtifactError
+from rnncast.model_files import MANIFEST, MODEL_FILES
 from rnncast.model_schema import FORMAT_VERSION, MAX_DEPTH, MAX_SIZE, parse_json
 from tests.test_artifact import GOLDEN, golden_module, small_panel
 

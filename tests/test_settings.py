@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rnncast.artifact import MANIFEST, SETTINGS_FILE
 from rnncast.cli import app
+from rnncast.model_files import MANIFEST, SETTINGS_FILE
 from tests.conftest import SAMPLE_DATA
 
 runner = CliRunner()

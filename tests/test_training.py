@@ -17,16 +17,10 @@ import pytest
 import torch
 
 from rnncast import ModelConfig, Panel, TrainConfig, forecast, train
-from rnncast.artifact import (
-    CHECKPOINT,
-    MANIFEST,
-    MODEL_FILES,
-    WARM_FILE,
-    load_model,
-    read_checkpoint,
-)
+from rnncast.artifact import load_model, read_checkpoint
 from rnncast.errors import Interrupted, TrainingDiverged
 from rnncast.loop import Loop
+from rnncast.model_files import CHECKPOINT, MANIFEST, MODEL_FILES, WARM_FILE
 from rnncast.nn.indrnn import IndRNN
 from rnncast.snapshots import AVERAGED_EPOCHS
 from rnncast.training import choose_long_season, choose_sizes, loss_weights

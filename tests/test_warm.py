@@ -15,9 +15,10 @@ import pytest
 from safetensors.numpy import save as save_arrays
 
 from rnncast import DataConfig, ModelConfig, Panel, TrainConfig, forecast, train
-from rnncast.artifact import MANIFEST, WARM_FILE, load_model, save_model
+from rnncast.artifact import load_model, save_model
 from rnncast.errors import ArtifactError
 from rnncast.forecasting import _positions, warm_states
+from rnncast.model_files import MANIFEST, WARM_FILE
 from tests.test_forecasting import monthly_frame
 
 HORIZON = 6
