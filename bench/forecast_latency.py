@@ -88,7 +88,8 @@ def child_stages(model_dir: str, repeats: int) -> None:
     import torch
 
     from rnncast.artifact import load_model
-    from rnncast.forecasting import data_config, forecast
+    from rnncast.forecasting import forecast
+    from rnncast.model_data import data_config
     from rnncast.panel import read_panel
     from rnncast.sinks import write_table
 

@@ -165,7 +165,8 @@ def child_measure(
     import torch
 
     from rnncast.artifact import load_model
-    from rnncast.forecasting import data_config, forecast
+    from rnncast.forecasting import forecast
+    from rnncast.model_data import data_config
     from rnncast.panel import read_panel
     from rnncast.sinks import write_table
     from rnncast.streaming import forecast_dataset

@@ -497,7 +497,7 @@ def forecast(
     Example: rnncast forecast sample_data/load_hourly.parquet --model models/load --out f.csv
     """
     import rnncast
-    from rnncast.forecasting import check_columns
+    from rnncast.model_data import check_columns
     from rnncast.nn.device import resolve_device
     from rnncast.parts import forecast_in_parts
     from rnncast.streaming import forecast_dataset
@@ -563,7 +563,7 @@ def evaluate(
     --out reports/load
     """
     import rnncast
-    from rnncast.forecasting import check_columns, data_config
+    from rnncast.model_data import check_columns, data_config
     from rnncast.nn.device import resolve_device
     from rnncast.writing import holding_lock
 

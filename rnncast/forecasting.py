@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from rnncast.ahead import too_few_rows
 from rnncast.artifact import Model
 from rnncast.bases import base_forecasts, history_scales
 from rnncast.batches import (
@@ -27,10 +26,10 @@ from rnncast.batches import (
     lay_out,
     summaries_at,
 )
-from rnncast.config import DataConfig
 from rnncast.errors import DataError
 from rnncast.frequency import Frequency, shift_times, to_datetimes
 from rnncast.inputs import input_arrays
+from rnncast.model_data import check_ahead, check_fits
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.panel import Panel
 from rnncast.scaling import Scaler, fit_scaler, from_model_space, to_model_space, unscale
@@ -80,60 +79,6 @@ def quantile_column(quantile: float) -> str:
     return f"y_q{round(quantile * 100, 6):g}"
 
 
-def data_config(model: Model, static_file: str | None = None) -> DataConfig:
-    """How to read new data the way the model's training data was read; the static
-    covariates from ``static_file`` if given, else from where training read them."""
-    schema = model.schema
-    settings = dict(schema.get("settings") or {})
-    future = schema.get("future_covariates") or []
-    columns = schema.get("columns") or {}
-    wide = schema.get("layout") == "wide"
-    return DataConfig(
-        layout="wide" if wide else "long",
-        id_col=None if wide else columns.get("id"),
-        time_col=columns.get("time"),
-        target_col=None if wide else (columns.get("target") or [None])[0],
-        time_format=settings.get("time_format"),
-        covariates=tuple(schema["covariates"]),
-        future_covariates=tuple(future),
-        static_covariates=tuple(settings.get("static_covariates") or ()),
-        static_file=static_file or settings.get("static_file"),
-        holidays=tuple(settings.get("holidays") or ()),
-        holidays_column=settings.get("holidays_column"),
-        future_rows="require" if future else "skip",
-        future_steps=model.config.horizon if future else None,
-        freq=None,
-        fill=settings.get("fill", DataConfig.fill),
-        duplicates=settings.get("duplicates", DataConfig.duplicates),
-    )
-
-
-def check_columns(model: Model, location: str) -> None:
-    """Refuse data that lacks a column the model was trained on, before reading it:
-    DataError naming the missing columns, their parts and the model's columns."""
-    from rnncast.io import read_schema, resolve_source
-
-    source = resolve_source(location)
-    present = set(read_schema(source).names)
-    columns = model.schema.get("columns") or {}
-    roles = [(columns.get("id"), "series id"), (columns.get("time"), "time")]
-    if model.schema.get("layout") != "wide":  # a wide file's series columns may be new
-        roles += [(name, "target") for name in columns.get("target") or []]
-    roles += [(name, "covariate") for name in model.schema.get("covariates") or []]
-    roles += [(name, "future covariate") for name in model.schema.get("future_covariates") or []]
-    settings = model.schema.get("settings") or {}
-    if not settings.get("static_file"):
-        roles += [(name, "static covariate") for name in settings.get("static_covariates") or []]
-    roles += [(settings.get("holidays_column"), "holidays country")]
-    missing = [f"{name!r} ({role})" for name, role in roles if name and name not in present]
-    if missing:
-        trained = ", ".join(f"{name} ({role})" for name, role in roles if name)
-        raise DataError(
-            f"{source.label} does not fit the model: it has no column {', '.join(missing)}. "
-            f"The model was trained on {trained}; this data has {', '.join(sorted(present))}"
-        )
-
-
 def forecast(
     model: Model,
     panel: Panel,
@@ -159,7 +104,7 @@ def forecast(
     # First: steps past the last representable time are refused naming the series,
     # before any work.
     times = panel.future_times(config.horizon)  # (S, H)
-    _check_ahead(model, panel)
+    check_ahead(model, panel)
     lengths = panel.lengths
     values = _forecast(model, panel, lengths[:, None], panel.ends, batch_size, device, False,
                        warm_start=True)  # fmt: skip
@@ -220,7 +165,7 @@ def _forecast(
     ``warm_start`` (origins at the series' ends) a series whose history begins with
     what the model's warm states read starts from them (warm.py)."""
     device = device or torch.device("cpu")
-    _check_fits(model, panel)
+    check_fits(model, panel)
     transform = "none" if model_space else model.config.transform or "none"
     given = panel
     panel, scaler, tensors = _laid_out(model, panel, seen_ends, device, transform)
@@ -319,42 +264,6 @@ def _decode_block(
     summaries = summaries_at(network.encode, block, last, rows, steps,
                              network.summary_width, state)  # fmt: skip
     return network.decode(summaries, block.future_at(rows, steps), block.codes_at(rows))
-
-
-def _check_fits(model: Model, panel: Panel) -> None:
-    schema = model.schema
-    if panel.freq.alias != schema["frequency"]:
-        raise DataError(
-            f"the model was trained on {schema['frequency']} data; this data is "
-            f"{panel.freq.label} ({panel.freq.alias}); resample it or train a model on it"
-        )
-    needed = list(schema["covariates"]) + list(schema.get("future_covariates") or [])
-    if list(panel.covariate_names) != needed:
-        raise DataError(
-            f"the model needs covariates {needed}; this data has {list(panel.covariate_names)}"
-        )
-
-
-def _check_ahead(model: Model, panel: Panel) -> None:
-    """Refuse to forecast without every future covariate on every forecast step: a
-    model that learned to read them must not be handed a guess."""
-    names = model.schema.get("future_covariates") or []
-    if not names:
-        return
-    horizon = model.config.horizon
-    given = np.zeros((panel.n_series, horizon), dtype=bool)
-    if panel.ahead is not None:
-        span = min(horizon, panel.ahead.shape[1])
-        given[:, :span] = ~np.isnan(panel.ahead[:, :span]).any(axis=2)
-    lacking = ~given.all(axis=1)
-    if lacking.any():
-        index = int(np.flatnonzero(lacking)[0])
-        where = f"{panel.ingest.source}: " if panel.ingest is not None else ""
-        first = panel.format_time(int(panel.future_times(horizon)[index, given[index].sum()]))
-        raise DataError(
-            where + too_few_rows(str(panel.ids[index]), int(given[index].sum()), horizon,
-                                 first, tuple(names))
-        )  # fmt: skip
 
 
 def _laid_out(

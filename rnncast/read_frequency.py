@@ -84,7 +84,7 @@ class FrequencyCheck:
 
 
 def _mismatch(model: Frequency, found: Frequency) -> DataError:
-    # Worded as forecasting._check_fits words it for the whole data (a test compares them).
+    # Worded as model_data.check_fits words it for the whole data (a test compares them).
     return DataError(
         f"the model was trained on {model.alias} data; this data is {found.label} "
         f"({found.alias}); resample it or train a model on it"

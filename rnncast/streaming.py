@@ -38,7 +38,7 @@ from rnncast.ahead import add_future_rows, read_future_file
 from rnncast.artifact import Model
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
-from rnncast.forecasting import Forecasts, data_config, forecast
+from rnncast.forecasting import Forecasts, forecast
 from rnncast.frequency import parse_frequency
 from rnncast.io import (
     Columns,
@@ -52,6 +52,7 @@ from rnncast.io import (
     resolve_source,
     settle_types,
 )
+from rnncast.model_data import data_config
 from rnncast.panel import Panel, build_panel
 from rnncast.read_frequency import FrequencyCheck
 from rnncast.sinks import table_sink

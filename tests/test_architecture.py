@@ -74,6 +74,8 @@ STAGES = [
     # One run epoch by epoch (TBPTT or windows, early stopping, checkpoints' contents).
     "loop",
     "training",
+    # What data a model reads, and whether new data fits it.
+    "model_data",
     "forecasting",
     # The members of an ensemble, trained in turn within one budget.
     "ensembles",
@@ -126,6 +128,8 @@ TORCH_ALLOWED = {
     "snapshots",
     "loop",
     "training",
+    # What data a model reads, and whether new data fits it.
+    "model_data",
     "forecasting",
     "artifact",
 }

@@ -33,7 +33,7 @@ from rnncast.artifact import (
 )
 from rnncast.cli import app
 from rnncast.errors import ArtifactError, ConfigError
-from rnncast.forecasting import data_config
+from rnncast.model_data import data_config
 from rnncast.model_files import CHECKPOINT, MANIFEST, MODEL_FILES, WARM_FILE, read_verified
 from tests.conftest import REPO_ROOT
 

@@ -11,7 +11,8 @@ import pytest
 
 from rnncast import DataConfig, ModelConfig, Panel, TrainConfig, forecast, train
 from rnncast.errors import DataError
-from rnncast.forecasting import data_config, quantile_column
+from rnncast.forecasting import quantile_column
+from rnncast.model_data import data_config
 
 HORIZON = 6
 

@@ -18,8 +18,8 @@ import pytest
 import rnncast.streaming
 from rnncast import DataConfig, ModelConfig, Panel, TrainConfig, forecast, read_panel, train
 from rnncast.errors import DataError
-from rnncast.forecasting import data_config
 from rnncast.io import resolve_source
+from rnncast.model_data import data_config
 from rnncast.sinks import write_table
 from rnncast.streaming import forecast_dataset, plan_reads
 
