@@ -95,6 +95,7 @@ class Model:
             "series": int(self.scaler.ids.shape[0]),
             "history": self.history,
             "combination": asdict(self.combination) if self.combination is not None else None,
+            "warm_states": None if self.warm is None else self.warm.describe(),
         }
 
 

@@ -166,6 +166,7 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
         ("best epoch", f"{history.get('best_epoch')}: train loss {best.get('train_loss', 0):.4f}"
                        + (f", validation loss {best['val_loss']:.4f}" if best.get("val_loss")
                           else "")),
+        ("warm states", _warm_states(description.get("warm_states"))),
     ):  # fmt: skip
         facts.add_row(name, escape(str(value)))
     test = description.get("test")
@@ -184,6 +185,13 @@ def render_inspect(directory: str, description: dict[str, Any]) -> None:
             ),
         )
     Console(highlight=False).print(facts)
+
+
+def _warm_states(warm: dict[str, Any] | None) -> str:
+    if not warm:
+        return "none: every forecast reads each series' whole history"
+    return (f"{warm['series']:,} series: a forecast of their training history reads only "
+            f"the steps after it ({warm['bytes'] / 1e6:.1f} MB)")  # fmt: skip
 
 
 def _number(value: float | None) -> str:

@@ -56,6 +56,11 @@ class WarmStates:
         return {"steps": self.steps, "fingerprints": self.fingerprints,
                 "network": self.network, **self.tensors}  # fmt: skip
 
+    def describe(self) -> dict[str, int]:
+        """For ``rnncast inspect``: the series a forecast may start from, and the bytes."""
+        held = sum(array.nbytes for array in self.tensors.values())
+        return {"series": int((self.steps > 0).sum()), "bytes": int(held)}
+
     def read_by(self, network: Any) -> bool:
         """Whether these states are ``network``'s: a model whose network was replaced
         (one member of an ensemble taken alone, weights trained further) has none."""

@@ -133,6 +133,9 @@ def test_inspect_describes_the_model(model_dir: Path) -> None:
     assert "24 steps, quantiles 0.1, 0.5, 0.9" in result.stdout
     assert "5 series, h, target y, covariates temperature" in result.stdout
     assert "(stopped: max_epochs)" in result.stdout
+    assert "5 series: a forecast of their training history reads only the steps after it" in (
+        result.stdout
+    )
 
 
 def test_inspect_json(model_dir: Path) -> None:
@@ -149,6 +152,10 @@ def test_inspect_json(model_dir: Path) -> None:
     assert description["series"] == 5
     assert [e["epoch"] for e in description["history"]["epochs"]] == [1, 2]
     assert description["history"]["stopped"] == "max_epochs"
+    # An LSTM's h and c, float32, for every member, layer and series.
+    model = description["model"]
+    held = 2 * model["members"] * model["layers"] * 5 * model["hidden"] * 4
+    assert description["warm_states"] == {"series": 5, "bytes": held}
 
 
 def test_an_unsupported_out_suffix_is_a_usage_error(model_dir: Path, tmp_path: Path) -> None:

@@ -172,6 +172,7 @@ def test_warm_states_that_do_not_fit_the_model_are_refused(trained, tmp_path, da
 def test_encoders_read_whole_keep_no_states(frame, settings):  # fmt: skip
     model = fit(Panel.from_frame(frame), **settings)
     assert model.warm is None
+    assert model.describe()["warm_states"] is None
 
 
 def test_states_that_other_weights_read_are_not_used(trained, later):
