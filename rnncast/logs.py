@@ -88,7 +88,7 @@ class _TextHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         level = _level_word(record.levelno)
-        if not _is_terminal(sys.stderr):
+        if not colours_on_stderr():
             sys.stderr.write(f"{self.rank}{level + ': ' if level else ''}{record.getMessage()}\n")
             sys.stderr.flush()
             return
@@ -103,9 +103,13 @@ def _level_word(levelno: int) -> str:
     return "warning" if levelno >= logging.WARNING else ""
 
 
-def _is_terminal(stream: Any) -> bool:
+def colours_on_stderr() -> bool:
+    """Whether stderr is a terminal that wants colours (NO_COLOR unset): rich draws
+    there; everywhere else rnncast writes plain lines."""
+    if os.environ.get("NO_COLOR"):
+        return False
     try:
-        return bool(stream.isatty())
+        return bool(sys.stderr.isatty())
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
 

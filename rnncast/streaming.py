@@ -298,10 +298,11 @@ def _id_batches(source: Source, id_column: str) -> Iterable[tuple[Path, list[pa.
     if len(source.paths) == 1 and source.root is None:
         path = source.paths[0]
         try:
-            file = pa_parquet.ParquetFile(path, read_dictionary=[id_column])
-            yield path, list(file.iter_batches(columns=[id_column]))
+            with pa_parquet.ParquetFile(path, read_dictionary=[id_column]) as file:
+                batches = list(file.iter_batches(columns=[id_column]))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
             raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+        yield path, batches
         return
     dataset = parquet_dataset(source, (id_column,))
     fragments = {Path(fragment.path): fragment for fragment in dataset.get_fragments()}

@@ -10,7 +10,6 @@ and with ``--log-format json`` one JSON object like the other errors.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -68,7 +67,7 @@ def report_usage_error(exc: Any, arguments: list[str]) -> int:
     if _wants_json(arguments, context):
         logs.configure("json", command=command)
         logs.fail("failed", message, error="UsageError", exit_code=code, usage=usage)
-    elif _on_terminal():
+    elif logs.colours_on_stderr():
         from typer import rich_utils
 
         rich_utils.rich_format_error(exc)
@@ -109,12 +108,3 @@ def _wants_json(arguments: list[str], context: Any) -> bool:
             return True
     default_map = getattr(context, "default_map", None) or {}
     return default_map.get("log_format") == "json"
-
-
-def _on_terminal() -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
