@@ -404,8 +404,12 @@ def train(
     refuse_overwriting_data(out, data)
     current = distributed.start(distributed.launched_world(), device)
     with run_lock(out, current):
-        panel = rnncast.read_panel(data, replace(data_config, horizon=horizon))
-        _warn_skipped(panel)
+        from rnncast.shared_read import read_once
+
+        # Under torchrun rank 0 alone reads the data; the others receive its Panel.
+        panel = read_once(lambda: rnncast.read_panel(data, replace(data_config, horizon=horizon)))
+        if current.is_main:
+            _warn_skipped(panel)
         if panel.ingest.future_rows:
             logs.note(
                 "future_rows_left_out",

@@ -215,7 +215,7 @@ def from_main(value: Any) -> Any:
     import torch.distributed as dist
 
     holder = [value]
-    _guarded(lambda: dist.broadcast_object_list(holder, src=0))
+    guarded(lambda: dist.broadcast_object_list(holder, src=0))
     return holder[0]
 
 
@@ -236,7 +236,7 @@ def gather_to_main(value: Any) -> list[Any] | None:
     import torch.distributed as dist
 
     values: list[Any] | None = [None] * current.size if current.is_main else None
-    _guarded(lambda: dist.gather_object(value, values, dst=0))
+    guarded(lambda: dist.gather_object(value, values, dst=0))
     return values
 
 
@@ -248,7 +248,7 @@ def gather_to_all(value: Any) -> list[Any]:
     import torch.distributed as dist
 
     values: list[Any] = [None] * current.size
-    _guarded(lambda: dist.all_gather_object(values, value))
+    guarded(lambda: dist.all_gather_object(values, value))
     return values
 
 
@@ -257,7 +257,7 @@ def barrier() -> None:
     if world().is_distributed:
         import torch.distributed as dist
 
-        _guarded(dist.barrier)
+        guarded(dist.barrier)
 
 
 def agreed(error: E) -> E:
@@ -311,7 +311,8 @@ def check_same(value: Any, what: str) -> None:
             key, first, other = _difference(values[0], found)
             raise agreed(DataError(
                 f"the processes differ in {what}: {key} is {first!r} on rank 0 and "
-                f"{other!r} on rank {rank}; did the data change while they read it?"
+                f"{other!r} on rank {rank}; every process must train on the same data "
+                "with the same rnncast and the same options"
             ))  # fmt: skip
 
 
@@ -369,11 +370,11 @@ def _reduce(values: Sequence[float], how: str) -> np.ndarray:
     device = torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
     tensor = torch.as_tensor(numbers, device=device)
     operation = dist.ReduceOp.SUM if how == "sum" else dist.ReduceOp.MAX
-    _guarded(lambda: dist.all_reduce(tensor, op=operation))
+    guarded(lambda: dist.all_reduce(tensor, op=operation))
     return tensor.cpu().numpy()
 
 
-def _guarded(collective: Any) -> Any:
+def guarded(collective: Any) -> Any:
     """Run a collective; a peer that failed or vanished becomes PeerFailed."""
     try:
         return collective()

@@ -291,7 +291,18 @@ def read_panel(location: str | Path, config: DataConfig | None = None) -> Panel:
     from rnncast.io import read_table, resolve_source
 
     config = config or DataConfig()
-    return build_panel(read_table(resolve_source(location), config))
+    panel = build_panel(read_table(resolve_source(location), config))
+    hand_back_read_memory()
+    return panel
+
+
+def hand_back_read_memory() -> None:
+    """Arrow's pool keeps what a read freed for Arrow's next allocations, and what
+    follows a whole read (training, a report) makes few: handed back to the system,
+    it stops adding to every later peak (bench/read_memory.py)."""
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
 
 
 def keep_long_enough(panel: Panel, needed: int, what: str) -> Panel:

@@ -53,6 +53,9 @@ STAGES = [
     # One run over many processes under torchrun: who this process is, what they
     # agree on (sums, maxima, rank 0's values, failures), which series are whose.
     "distributed",
+    # Under torchrun, the data of a training read by rank 0 alone, its Panel sent to
+    # the others.
+    "shared_read",
     # config.json and the other JSON files of a model directory, checked as untrusted data.
     "model_schema",
     # Which files a model directory holds, and reading them: digests, regular files only.
@@ -122,6 +125,7 @@ TORCH_ALLOWED = {
     "nn",
     "warm",
     "distributed",
+    "shared_read",
     "optimization",
     "lockstep",
     "batches",

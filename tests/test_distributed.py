@@ -23,6 +23,7 @@ import torch
 from rnncast import distributed, logs
 from rnncast.distributed import World, launched_world, shard_series, timeout_seconds
 from rnncast.errors import ConfigError, DataError
+from tests.conftest import SAMPLE_DATA
 
 # --- the pieces, in one process -----------------------------------------------------
 
@@ -546,6 +547,90 @@ def test_only_rank_zero_receives_and_reads_the_validation_and_test_forecasts(
     assert len(model.history["members"]) + len(model.history.get("left_out") or []) == 3
     assert model.combination is not None
     assert (tmp_path / "model" / "metrics.json").is_file()
+
+
+READ_ONCE = """
+import hashlib
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+import rnncast.shared_read as shared_read
+from rnncast import distributed
+from rnncast.config import DataConfig
+from rnncast.panel import read_panel
+
+# Pieces far smaller than the arrays, so that each travels in many.
+shared_read.PIECE_BYTES = 4096
+world = distributed.start(distributed.launched_world(), "cpu")
+read_on = []
+
+
+def read():
+    read_on.append(world.rank)
+    return read_panel(sys.argv[1], DataConfig(
+        covariates=("temperature",), future_covariates=("temperature_forecast",),
+        holidays=("US",), horizon=24, future_rows="require"))
+
+
+panel = shared_read.read_once(read)
+
+
+def digest(array):
+    if array is None:
+        return None
+    return [hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest(),
+            list(array.shape), array.dtype.str]
+
+
+Path(f"panel-{world.rank}.json").write_text(json.dumps({
+    "read_on": read_on,
+    "arrays": {name: digest(getattr(panel, name)) for name in (
+        "values", "covariates", "ahead", "begins", "ends", "start_times")},
+    "ids": [str(i) for i in panel.ids],
+    "rest": repr((panel.freq, panel.covariate_names, panel.future_covariates, panel.tz,
+                  panel.target_name, panel.statics, asdict(panel.ingest))),
+    "read_only": not panel.values.flags.writeable,
+}))
+distributed.finish()
+"""
+
+
+def test_rank_zero_alone_reads_the_data_and_every_process_holds_its_panel(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "read_once.py"
+    script.write_text(READ_ONCE)
+    data = SAMPLE_DATA / "load_hourly_next_day.parquet"
+    done = _run(_torchrun(str(data), script=script), tmp_path)
+    assert done.returncode == 0, _told(done.stderr)
+    zero, one = (json.loads((tmp_path / f"panel-{rank}.json").read_text()) for rank in (0, 1))
+    assert zero["read_on"] == [0] and one["read_on"] == []
+    # The panel rank 1 received is rank 0's, array for array, byte for byte.
+    assert {k: v for k, v in one.items() if k != "read_on"} == {
+        k: v for k, v in zero.items() if k != "read_on"
+    }
+    assert zero["arrays"]["covariates"][1][1] >= 2 and zero["arrays"]["ahead"] is not None
+    assert one["read_only"]
+
+
+def test_data_rank_zero_cannot_read_stops_every_rank_with_its_exit_code(tmp_path) -> None:
+    data = tmp_path / "bad.csv"
+    frame = _frame(series=2, steps=60)
+    frame.loc[7, "ds"] = frame.loc[6, "ds"]  # a duplicate timestamp: exit 3 by default
+    frame.to_csv(data, index=False)
+    done = _run(_torchrun("train", str(data), "--out", "model", *TRAIN), tmp_path)
+    assert done.returncode != 0
+    lines = done.stderr.splitlines()
+    said = [line for line in lines if line.startswith("error: ") and "bad.csv" in line]
+    assert said, _told(done.stderr)
+    assert f"rank 1: error: rank 0 failed: {said[0].removeprefix('error: ')}" in lines
+    # Whichever ends first, torchrun names its exit code; the other may be stopped.
+    assert "exitcode  : 3" in done.stderr, _told(done.stderr)
+    assert not (tmp_path / "model").exists()
 
 
 def test_rank_zero_failing_to_take_the_lock_stops_every_rank(tiny_data: Path, tmp_path) -> None:
