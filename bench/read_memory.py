@@ -1,25 +1,32 @@
-"""Benchmark what reading the data costs a training's peak memory, before and after
-two changes: Arrow's pool hands back what the read freed (panel.read_panel), and under
-torchrun rank 0 alone reads the data and sends the others its Panel (shared_read.py).
+"""Benchmark what reading the data costs a training's peak memory and time: Arrow's
+pool hands back what a read freed (panel.read_panel), and under torchrun the processes
+read shares of the data (shared_read.py) instead of each reading all of it.
 
 ``rnncast train`` runs as a user runs it, on a synthetic hourly panel of ``--series``
 series of ``--steps`` hours (bench/distributed.py's, its fixed sizes, one member, no
-refit, ``--max-epochs 1``), in two cases:
+refit, ``--max-epochs 1``), in three cases:
 
 * ``1``: one process;
-* ``2``: ``torchrun --standalone --nproc-per-node 2``, one thread each.
+* ``2``: ``torchrun --standalone --nproc-per-node 2``, one thread each, the same file;
+* ``2-files``: the same, the data as 8 files of whole series (a dataset partitioned
+  by series, which the processes read in shares).
 
-and two variants of the same code, alternated round by round, since this machine is
-shared and its memory and timings drift:
+and variants of the same code, alternated round by round (the first changes from
+round to round), since this machine is shared and its memory and timings drift:
 
 * ``now``: the code as it is;
-* ``before``: the same code with both changes undone inside the process (the pool
-  keeps what it freed; every process reads the data itself), as rnncast was before.
+* ``rank0`` (``2-files`` only): rank 0 reads all the data and sends its Panel to
+  the other process (``shared_read.read_once``, which ``now`` takes for one file);
+* ``before``: every process reads all the data itself and the pool keeps what the
+  read freed, as rnncast did before.
 
-Each process's peak RSS is read from inside it at exit. Results, with the median of
-the rounds' differences, go to ``bench/results/read_memory.json``; a table to stdout.
+The variants are the same code with the newer ways undone inside the process. Each
+process's peak RSS is read from inside it at exit, and the seconds its read took
+(until it held the whole Panel). Results, with medians over the rounds, go to
+``bench/results/read_memory.json``; a table to stdout.
 
 Usage: python bench/read_memory.py [--series 2048] [--steps 1000] [--rounds 3]
+       [--cases 1,2,2-files]
 """
 
 from __future__ import annotations
@@ -42,29 +49,65 @@ from results_file import machine_info, write_json_atomically
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_PATH = BENCH_DIR / "results" / "read_memory.json"
-VARIANTS = ("before", "now")
+# Processes, and the data as one file or as FILES files of whole series.
+VARIANTS = {"1": ("before", "now"), "2": ("before", "now"), "2-files": ("before", "rank0", "now")}
+FILES = 8
 
 
 def child(peaks: Path, variant: str, arguments: list[str]) -> None:
-    """Run ``rnncast ARGUMENTS`` in this process as ``variant``; record its peak RSS."""
+    """Run ``rnncast ARGUMENTS`` in this process as ``variant``; record its peak RSS
+    and how long reading took it."""
     import atexit
+
+    import rnncast.panel
+    import rnncast.shared_read as shared_read
+
+    spent = []
 
     def record() -> None:
         rank = int(os.environ.get("RANK", "0"))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-        (peaks / f"rank-{rank}.json").write_text(json.dumps({"rank": rank, "peak": peak}))
+        (peaks / f"rank-{rank}.json").write_text(
+            json.dumps({"rank": rank, "peak": peak, "read_s": spent[0] if spent else None})
+        )
 
     atexit.register(record)
+    read = shared_read.read_for_training
     if variant == "before":
-        import rnncast.panel
-        import rnncast.shared_read
-
         rnncast.panel.hand_back_read_memory = lambda: None
-        rnncast.shared_read.read_once = lambda read: read()
+        read = rnncast.panel.read_panel
+    elif variant == "rank0":
+        whole = rnncast.panel.read_panel
+        read = lambda location, config: shared_read.read_once(lambda: whole(location, config))  # noqa: E731
+
+    def timed(location: Any, config: Any) -> Any:
+        began = time.perf_counter()
+        panel = read(location, config)
+        spent.append(round(time.perf_counter() - began, 3))
+        return panel
+
+    shared_read.read_for_training = timed
     sys.argv = ["rnncast", *arguments]
     from rnncast.cli import main
 
     main()
+
+
+def split_by_series(data: Path, folder: Path) -> Path:
+    """``data`` as FILES Parquet files of whole series (in a child process: the parent
+    imports no pandas)."""
+    code = f"""
+import pandas as pd
+frame = pd.read_parquet({str(data)!r})
+names = sorted(frame["unique_id"].unique())
+size = -(-len(names) // {FILES})
+for number in range({FILES}):
+    part = frame[frame["unique_id"].isin(names[number * size:(number + 1) * size])]
+    part.to_parquet({str(folder)!r} + f"/part-{{number}}.parquet", index=False)
+"""
+    folder.mkdir()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return folder
 
 
 def run(case: str, variant: str, data: Path, work: Path) -> dict[str, Any]:
@@ -78,7 +121,7 @@ def run(case: str, variant: str, data: Path, work: Path) -> dict[str, Any]:
         command = [sys.executable, *wrapper, *train]
     else:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   "--nproc-per-node", case, *wrapper, *train, "--threads", "1"]  # fmt: skip
+                   "--nproc-per-node", case[0], *wrapper, *train, "--threads", "1"]  # fmt: skip
     environment = {k: v for k, v in os.environ.items()
                    if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}  # fmt: skip
     if case != "1":
@@ -92,7 +135,8 @@ def run(case: str, variant: str, data: Path, work: Path) -> dict[str, Any]:
                    key=lambda entry: entry["rank"])  # fmt: skip
     shutil.rmtree(folder, ignore_errors=True)
     return {"case": case, "variant": variant, "wall_s": round(wall, 2),
-            "peak_rss_bytes_per_rank": [entry["peak"] for entry in peaks]}  # fmt: skip
+            "peak_rss_bytes_per_rank": [entry["peak"] for entry in peaks],
+            "read_s_per_rank": [entry["read_s"] for entry in peaks]}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--cases", default="1,2")
+    parser.add_argument("--cases", default=",".join(VARIANTS))
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     from distributed import make_panel
@@ -113,12 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = work / "panel.parquet"
         make_panel(data, args.series, args.steps)
+        folder = split_by_series(data, work / "files")
         for round_ in range(args.rounds):
             for case in args.cases.split(","):
                 # Alternated, and the first variant changes from round to round.
-                order = VARIANTS if round_ % 2 == 0 else VARIANTS[::-1]
+                order = VARIANTS[case] if round_ % 2 == 0 else VARIANTS[case][::-1]
                 for variant in order:
-                    row = {"round": round_, **run(case, variant, data, work)}
+                    where = folder if case.endswith("files") else data
+                    row = {"round": round_, **run(case, variant, where, work)}
                     print(json.dumps(row), flush=True)
                     runs.append(row)
     finally:
@@ -129,59 +175,63 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(("rnncast", "torch", "numpy", "pyarrow")),
         "settings": {"series": args.series, "steps": args.steps, "rounds": args.rounds},
+        "note": "medians over the rounds; peaks in MiB",
         "runs": runs,
         "summary": summary,
     }
     write_json_atomically(args.output, document)
-    print(
-        "\n| processes | peak RSS per rank, before (MB) | now (MB) | saved, median of rounds "
-        "(MB) | rounds lower |"
-    )
+    print("\n| processes | variant | peak RSS per rank (MB) | less than before (MB) "
+          "| reading (s) |")  # fmt: skip
     print("| --- | --- | --- | --- | --- |")
-    for case, row in summary.items():
-        print(
-            f"| {case} | {row['median_peak_mb']['before']} | {row['median_peak_mb']['now']} | "
-            f"{row['median_saved_mb']} | {row['rounds_lower']} of {row['rounds']} |"
-        )
+    for case, rows in summary.items():
+        for variant in VARIANTS[case]:
+            row = rows[variant]
+            print(f"| {case} | {variant} | {row['median_peak_mb']} | {row['median_saved_mb']} "
+                  f"| {row['median_read_s']} |")  # fmt: skip
     return 0
 
 
 def _summary(runs: list[dict[str, Any]], cases: list[str]) -> dict[str, Any]:
-    """Per case: the median peak of each variant and rank, and the median of the
-    rounds' differences (before less now), from the rounds where both ran."""
+    """Per case and variant: the median peak and read seconds of each rank, and the
+    median of the rounds' differences in peak from ``before`` (before less it), over
+    the rounds where every variant of the case ran."""
     summary = {}
     for case in cases:
-        by_round: dict[int, dict[str, list[int]]] = {}
+        variants = VARIANTS[case]
+        by_round: dict[int, dict[str, dict[str, Any]]] = {}
         for row in runs:
             if row["case"] == case and "failed" not in row:
-                variants = by_round.setdefault(row["round"], {})
-                variants[row["variant"]] = row["peak_rss_bytes_per_rank"]
-        paired = [both for both in by_round.values() if len(both) == 2]
-        if not paired:
+                by_round.setdefault(row["round"], {})[row["variant"]] = row
+        rounds = [both for both in by_round.values() if len(both) == len(variants)]
+        if not rounds:
             continue
-        ranks = range(len(paired[0]["now"]))
-        summary[case] = {
-            "rounds": len(paired),
-            "median_peak_mb": {
-                variant: [
-                    _median_mb(paired, lambda both, r, v=variant: both[v][r], rank)
-                    for rank in ranks
-                ]
-                for variant in VARIANTS
-            },
-            "median_saved_mb": [
-                _median_mb(paired, lambda both, r: both["before"][r] - both["now"][r], rank)
-                for rank in ranks
-            ],
-            "rounds_lower": [
-                sum(both["now"][rank] < both["before"][rank] for both in paired) for rank in ranks
-            ],
-        }
+        summary[case] = {"rounds": len(rounds)}
+        for variant in variants:
+            peaks = _per_rank(rounds, variant, "peak_rss_bytes_per_rank")
+            before = _per_rank(rounds, "before", "peak_rss_bytes_per_rank")
+            summary[case][variant] = {
+                "median_peak_mb": [round(statistics.median(p) / 2**20) for p in peaks],
+                "median_saved_mb": [
+                    round(statistics.median(_less(b, p)) / 2**20)
+                    for b, p in zip(before, peaks, strict=True)
+                ],
+                "median_read_s": [
+                    round(statistics.median(r), 2)
+                    for r in _per_rank(rounds, variant, "read_s_per_rank")
+                ],
+            }
     return summary
 
 
-def _median_mb(paired: list[dict[str, list[int]]], value: Any, rank: int) -> int:
-    return round(statistics.median(value(both, rank) for both in paired) / 2**20)
+def _per_rank(rounds: list[dict[str, dict[str, Any]]], variant: str, key: str) -> list[list[Any]]:
+    """Each rank's ``key`` of ``variant``, round after round."""
+    ranks = len(rounds[0][variant][key])
+    return [[each[variant][key][rank] for each in rounds] for rank in range(ranks)]
+
+
+def _less(first: list[float], second: list[float]) -> list[float]:
+    """Round by round, ``first`` less ``second``."""
+    return [a - b for a, b in zip(first, second, strict=True)]
 
 
 if __name__ == "__main__":

@@ -404,10 +404,10 @@ def train(
     refuse_overwriting_data(out, data)
     current = distributed.start(distributed.launched_world(), device)
     with run_lock(out, current):
-        from rnncast.shared_read import read_once
+        from rnncast.shared_read import read_for_training
 
-        # Under torchrun rank 0 alone reads the data; the others receive its Panel.
-        panel = read_once(lambda: rnncast.read_panel(data, replace(data_config, horizon=horizon)))
+        # Under torchrun each process reads a share of the data, and holds it whole.
+        panel = read_for_training(data, replace(data_config, horizon=horizon))
         if current.is_main:
             _warn_skipped(panel)
         if panel.ingest.future_rows:

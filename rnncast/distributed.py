@@ -185,10 +185,10 @@ def _joined() -> bool:
 
 def world() -> World:
     """The world of the process group this process has joined; SINGLE without one."""
+    if not _joined():
+        return SINGLE  # without importing torch, which a reading process has yet to need
     import torch
 
-    if not torch.distributed.is_available() or not torch.distributed.is_initialized():
-        return SINGLE
     local = int(os.environ.get("LOCAL_RANK", "0"))
     return World(torch.distributed.get_rank(), torch.distributed.get_world_size(), local)
 

@@ -112,6 +112,12 @@ class Panel:
         """(S,) int64 number of steps of each series."""
         return self.ends - self.begins
 
+    def step_rows(self) -> np.ndarray:
+        """Buffer rows of every step of the panel, series after series."""
+        lengths = self.lengths
+        within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return np.repeat(self.begins, lengths) + within
+
     @property
     def n_steps(self) -> int:
         return int(self.lengths.sum())

@@ -81,7 +81,7 @@ def fit_scaler(panel: Panel, method: str) -> Scaler:
     covariate_loc = np.zeros(len(panel.covariate_names))
     covariate_scale = np.ones(len(panel.covariate_names))
     if panel.covariate_names:
-        rows = _rows(panel)
+        rows = panel.step_rows()
         columns = panel.covariates[rows].astype(np.float64)
         covariate_loc = columns.mean(axis=0)
         spread = columns.std(axis=0)
@@ -123,7 +123,7 @@ def scale_values(panel: Panel, scaler: Scaler) -> tuple[np.ndarray, np.ndarray]:
     Returns ``(target (N,), covariates (N, C))`` float32 over the panel's own
     steps (series i occupies ``sum(lengths[:i])`` onwards), new arrays.
     """
-    rows = _rows(panel)
+    rows = panel.step_rows()
     series_of_row = np.repeat(np.arange(panel.n_series), panel.lengths)
     target = (panel.values[rows] - scaler.loc[series_of_row]) / scaler.scale[series_of_row]
     covariates = (panel.covariates[rows] - scaler.covariate_loc) / scaler.covariate_scale
@@ -136,13 +136,6 @@ def unscale(values: np.ndarray, scaler: Scaler) -> np.ndarray:
     loc = scaler.loc.reshape(-1, *extra)
     scale = scaler.scale.reshape(-1, *extra)
     return values.astype(np.float64) * scale + loc
-
-
-def _rows(panel: Panel) -> np.ndarray:
-    """Buffer rows of every step of the panel, series after series."""
-    lengths = panel.lengths
-    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.repeat(panel.begins, lengths) + within
 
 
 def choose_transform(panel: Panel) -> str:
@@ -160,7 +153,7 @@ def choose_transform(panel: Panel) -> str:
     weekly_or_longer = panel.freq.months > 0 or panel.freq.step_ns >= NS_PER_WEEK
     if not weekly_or_longer:
         return "none"
-    rows = _rows(panel)
+    rows = panel.step_rows()
     return "log" if rows.shape[0] and bool((panel.values[rows] > 0).all()) else "none"
 
 
@@ -192,7 +185,7 @@ def to_model_space(panel: Panel, transform: str) -> Panel:
     a value the transform cannot take."""
     if transform == "none":
         return panel
-    rows = _rows(panel)
+    rows = panel.step_rows()
     values = panel.values[rows]
     bad = np.flatnonzero(values <= 0)
     if bad.shape[0]:

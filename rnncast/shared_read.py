@@ -1,20 +1,33 @@
-"""Under torchrun, the data of a training is read once: rank 0 reads and validates it,
-and every other process receives the Panel it built.
+"""Under torchrun, the data of a training is read in shares: each process reads some
+of the files, and every process receives the others' series and holds the whole Panel.
 
 Reading costs many times the Panel it leaves: a 2,048-series Parquet file of 1,000
-hours each makes a Panel of 8 MB, and its read takes about 190 MB more at its peak, of
-which about 140 MB stay with the process afterwards. When every process read the
-data, every one paid that, and a machine running eight of them paid it eight times;
-the data's folder, often on a network file system, was read as many times too. Now
-one process per run pays it, and the others hold the Panel alone.
+hours each makes a Panel of 8 MB, and its read takes about 190 MB more at its peak.
+When every process read all the data, every one paid that, for the whole data, and
+the data's folder (often on a network file system) was read as many times. Where
+every file holds whole series (a dataset partitioned by series), each process now
+reads about 1 / N of the files, grouped as the forecast's reads group them
+(streaming.plan_reads), and pays about 1 / N of the reading's time and transient
+memory. Every choice made from the data later (sizes, scalers, the blend) still
+sees the whole Panel, the same in every process, as one process reads it.
 
-The arrays travel through torch's own collectives, in pieces of ``PIECE_BYTES``: the
-receiving processes fill their arrays in place, and on NCCL a GPU holds one piece at a
-time. The rest of the Panel (ids, series bounds, frequency, statics, the ingest
-report) is small and goes as one object.
+Otherwise rank 0 reads the whole data and sends its Panel to the others
+(``read_once``): the others pay nothing for reading. That is the way for what cannot
+be split by files (CSV, data without an id column, one Parquet file, files that
+share series: a read by id decodes every file whole to keep some series' rows, so
+each process would pay what the whole read costs), and the way out where the
+shares cannot stand for the whole:
 
-A read that fails on rank 0 with a user-facing error stops every process with its
-exit code, each naming rank 0's error (distributed.raise_together).
+- a share that fails to read (bad data, or a check that only the whole data may
+  answer, e.g. "no series is long enough"): the whole read then fails or not, with
+  the message one process gives;
+- shares whose reads differ in what they infer for all series (the frequency, when
+  one share's series all skip steps the others take), so that the Panel is always
+  the one a single process reads.
+
+The arrays travel through torch's own collectives, in pieces of ``PIECE_BYTES``,
+straight into the whole Panel's arrays; the rest (ids, series bounds, statics, the
+ingest report) is small and goes as objects.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnncast import distributed
@@ -30,11 +44,36 @@ from rnncast.errors import RnncastError
 if TYPE_CHECKING:
     import numpy as np
 
+    from rnncast.config import DataConfig
     from rnncast.panel import Panel
+    from rnncast.streaming import Read
 
 # The Panel's arrays that grow with the steps; the rest grows with the series at most.
 LARGE_ARRAYS = ("values", "covariates", "ahead")
 PIECE_BYTES = 1 << 26
+
+
+def read_for_training(location: str | Path, config: DataConfig) -> Panel:
+    """The Panel of ``location``, as ``read_panel`` reads it; under torchrun read in
+    shares among the processes (or by rank 0 alone, see the module's docstring) and
+    held whole by every process. A collective: every process calls it."""
+    from rnncast.panel import hand_back_read_memory, read_panel
+
+    current = distributed.world()
+    if not current.is_distributed:
+        return read_panel(location, config)
+    plan = _plan(location, config, current)
+    if plan is None:
+        return read_once(lambda: read_panel(location, config))
+    source, reads = plan
+    share = _read_share(source, _dealt(reads, current), config)
+    signatures = distributed.gather_to_all(None if share is None else share.signatures())
+    found = [signature for each in signatures if each is not None for signature in each]
+    if None in signatures or not found or any(s != found[0] for s in found):
+        return read_once(lambda: read_panel(location, config))
+    panel = _joined(share, source.label)
+    hand_back_read_memory()
+    return panel
 
 
 def read_once(read: Callable[[], Panel]) -> Panel:
@@ -51,6 +90,180 @@ def read_once(read: Callable[[], Panel]) -> Panel:
             failure = exc
     distributed.raise_together(failure)
     return _panel_from_main(panel)
+
+
+def _plan(
+    location: str | Path, config: DataConfig, current: distributed.World
+) -> tuple[Any, list[Read]] | None:
+    """Rank 0's plan of the shares, on every process: the source and its reads of
+    whole files of whole series, in the whole read's order; None where the data is
+    one read or its series share files."""
+    from rnncast.sources import resolve_source
+    from rnncast.streaming import plan_reads
+
+    plan, failure = None, None
+    if current.is_main:
+        try:
+            source = resolve_source(location)
+            reads = plan_reads(source, config, 0, shares=current.size)
+            # A read by id decodes every file whole and keeps its series' rows: each
+            # process would pay what rank 0 alone pays for the whole read.
+            plan = (source, reads) if len(reads) > 1 and not any(r.by_id for r in reads) else None
+        except RnncastError as exc:
+            failure = exc
+    distributed.raise_together(failure)
+    return distributed.from_main(plan)
+
+
+def _dealt(reads: list[Read], current: distributed.World) -> list[Read]:
+    """This process's reads: consecutive ones, about 1 / N of the series."""
+    import numpy as np
+
+    counts = np.array([len(read.ids) for read in reads])
+    starts = np.cumsum(counts) - counts
+    owners = np.minimum(starts * current.size // max(int(counts.sum()), 1), current.size - 1)
+    return [read for read, owner in zip(reads, owners, strict=True) if owner == current.rank]
+
+
+class _Share:
+    """The Panels of this process's reads, each in its read's order of series, and
+    the series that had no value at all."""
+
+    def __init__(self, panels: list[Panel], skipped: list[tuple[str, str]]) -> None:
+        self.panels = panels
+        self.skipped = skipped
+
+    def signatures(self) -> list[tuple[Any, ...]]:
+        """What each read inferred or found for all its series, which every read of
+        the whole data must share."""
+        return [
+            (panel.freq, panel.tz, panel.covariate_names, panel.future_covariates,
+             panel.target_name, None if panel.statics is None else panel.statics.names,
+             panel.ingest.layout, panel.ingest.columns,
+             None if panel.ahead is None else panel.ahead.shape[1:])
+            for panel in self.panels
+        ]  # fmt: skip
+
+
+def _read_share(source: Any, reads: list[Read], config: DataConfig) -> _Share | None:
+    """This process's reads as Panels; None when one of them failed."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from rnncast.panel import build_panel
+    from rnncast.streaming import has_values, read_part
+
+    panels, skipped = [], []
+    try:
+        for read in reads:
+            table = read_part(source, read, config)
+            if not has_values(table):
+                skipped += [(str(name), "no values") for name in read.ids.to_pylist()]
+                continue
+            panel = build_panel(table)
+            place = pc.index_in(pa.array(panel.ids.astype(str)), value_set=read.ids).to_numpy()
+            panels.append(panel.take(np.argsort(place, kind="stable")))
+    except RnncastError:
+        return None
+    return _Share(panels, skipped)
+
+
+def _joined(share: _Share, label: str) -> Panel:
+    """The whole Panel, every process's share in rank order, on every process."""
+    import numpy as np
+
+    from rnncast.panel import Panel
+
+    panels = share.panels
+    mine = {
+        "ids": np.concatenate([p.ids for p in panels]) if panels else np.array([], object),
+        "lengths": np.concatenate([p.lengths for p in panels]) if panels else np.zeros(0, int),
+        "start_times": np.concatenate([p.start_times for p in panels]) if panels
+        else np.zeros(0, np.int64),
+        "statics": [p.statics for p in panels],
+        "ingest": [p.ingest for p in panels],
+        "skipped": share.skipped,
+        "template": _shared_fields(panels[0]) if panels else None,
+    }  # fmt: skip
+    outlines = distributed.gather_to_all(mine)
+    ids = np.concatenate([o["ids"] for o in outlines])
+    lengths = np.concatenate([o["lengths"] for o in outlines]).astype(np.int64)
+    ends = np.cumsum(lengths)
+    template = _template(outlines)
+    values = np.empty(int(lengths.sum()), dtype=np.float32)
+    covariates = np.empty((values.shape[0], len(template["covariate_names"])), np.float32)
+    ahead = None if template["ahead"] is None else np.empty(
+        (ids.shape[0], *template["ahead"]), np.float32)  # fmt: skip
+    series = np.cumsum([0] + [o["ids"].shape[0] for o in outlines])
+    steps = np.cumsum([0] + [int(o["lengths"].sum()) for o in outlines])
+    rank = distributed.world().rank
+    for source_rank in range(len(outlines)):
+        rows = slice(int(steps[source_rank]), int(steps[source_rank + 1]))
+        kept = slice(int(series[source_rank]), int(series[source_rank + 1]))
+        if source_rank == rank and panels:
+            values[rows] = np.concatenate([p.values[p.step_rows()] for p in panels])
+            covariates[rows] = np.concatenate([p.covariates[p.step_rows()] for p in panels])
+            if ahead is not None:
+                ahead[kept] = np.concatenate([p.ahead for p in panels])
+        broadcast_array(values[rows], source_rank)
+        broadcast_array(covariates[rows], source_rank)
+        if ahead is not None:
+            broadcast_array(ahead[kept], source_rank)
+    return Panel(
+        ids=ids, values=values, begins=ends - lengths, ends=ends,
+        start_times=np.concatenate([o["start_times"] for o in outlines]).astype(np.int64),
+        freq=template["freq"], covariates=covariates,
+        covariate_names=template["covariate_names"], tz=template["tz"],
+        target_name=template["target_name"], ingest=_ingest(outlines, label),
+        future_covariates=template["future_covariates"], ahead=ahead,
+        statics=_statics(outlines),
+    )  # fmt: skip
+
+
+def _template(outlines: list[dict[str, Any]]) -> dict[str, Any]:
+    """What every read shares (read_for_training checked it), from the first one."""
+    return next(outline["template"] for outline in outlines if outline["template"] is not None)
+
+
+def _shared_fields(panel: Panel) -> dict[str, Any]:
+    return {"freq": panel.freq, "tz": panel.tz, "covariate_names": panel.covariate_names,
+            "future_covariates": panel.future_covariates, "target_name": panel.target_name,
+            "ahead": None if panel.ahead is None else panel.ahead.shape[1:]}  # fmt: skip
+
+
+def _statics(outlines: list[dict[str, Any]]) -> Any:
+    import numpy as np
+
+    every = [statics for outline in outlines for statics in outline["statics"]]
+    if every[0] is None:
+        return None
+    from dataclasses import replace
+
+    return replace(every[0], numeric=np.concatenate([s.numeric for s in every]),
+                   categories=np.concatenate([s.categories for s in every]))  # fmt: skip
+
+
+def _ingest(outlines: list[dict[str, Any]], label: str) -> Any:
+    """One report of every read's, as the whole read would report."""
+    from rnncast.assembly import IngestReport
+
+    reports = [report for outline in outlines for report in outline["ingest"]]
+    empty = [entry for outline in outlines for entry in outline["skipped"]]
+
+    def total(name: str) -> int:
+        return sum(getattr(report, name) for report in reports)
+
+    return IngestReport(
+        source=label, layout=reports[0].layout, columns=reports[0].columns,
+        rows_read=total("rows_read"), was_sorted=all(r.was_sorted for r in reports),
+        duplicates_combined=total("duplicates_combined"),
+        missing_timestamps=total("missing_timestamps"), missing_values=total("missing_values"),
+        trimmed_rows=total("trimmed_rows"), future_rows=total("future_rows"),
+        skipped=tuple(empty) + tuple(s for report in reports for s in report.skipped),
+        warnings=tuple(f"series {name!r} skipped: {why}" for name, why in empty)
+        + tuple(w for report in reports for w in report.warnings),
+    )  # fmt: skip
 
 
 def _panel_from_main(panel: Panel | None) -> Panel:
@@ -81,24 +294,25 @@ def _panel_from_main(panel: Panel | None) -> Panel:
     return Panel(**outline["small"], **large)
 
 
-def broadcast_array(array: np.ndarray) -> None:
-    """Rank 0's ``array`` into the same-shaped, C-contiguous ``array`` of every other
-    process, in place, a piece at a time. A collective."""
+def broadcast_array(array: np.ndarray, source_rank: int = 0) -> None:
+    """``source_rank``'s ``array`` into the same-shaped, C-contiguous ``array`` of
+    every other process, in place, a piece at a time. A collective."""
     import numpy as np
     import torch
     import torch.distributed as dist
 
     flat = array.reshape(-1).view(np.uint8)
     on_gpu = dist.get_backend() == "nccl"
+    receives = distributed.world().rank != source_rank
     for begin in range(0, flat.shape[0], PIECE_BYTES):
         with warnings.catch_warnings():
             # Rank 0's Panel is read-only; a broadcast only reads the sender's piece.
             warnings.filterwarnings("ignore", message="The given NumPy array is not writ")
             piece = torch.from_numpy(flat[begin : begin + PIECE_BYTES])
         if not on_gpu:
-            distributed.guarded(lambda piece=piece: dist.broadcast(piece, src=0))
+            distributed.guarded(lambda piece=piece: dist.broadcast(piece, src=source_rank))
             continue
         moved = piece.to("cuda")
-        distributed.guarded(lambda moved=moved: dist.broadcast(moved, src=0))
-        if not distributed.world().is_main:
+        distributed.guarded(lambda moved=moved: dist.broadcast(moved, src=source_rank))
+        if receives:
             piece.copy_(moved.cpu())

@@ -197,7 +197,7 @@ def forecast_reads(
     future = None  # the --future file's rows, read with the first read's columns
     for number in numbers:
         read = plan.reads[number]
-        table = _read(plan.source, read, plan.config)
+        table = read_part(plan.source, read, plan.config)
         if future_file is not None:
             future = future if future is not None else read_future_file(future_file, table)
             table = add_future_rows(table, future)
@@ -231,15 +231,20 @@ def _warn(message: str) -> None:
     log.warning(message, extra={"event": "data_warning", "fields": {}})
 
 
-def plan_reads(source: Source, config: DataConfig, series_per_read: int) -> list[Read]:
-    """Split ``source`` into reads of at most ``series_per_read`` whole series, in the
-    order ``build_panel`` gives the series of the whole source."""
+def plan_reads(
+    source: Source, config: DataConfig, series_per_read: int, *, shares: int | None = None
+) -> list[Read]:
+    """Split ``source`` into reads of at most ``series_per_read`` whole series (with
+    ``shares``, of at most 1 / ``shares`` of the series each), in the order
+    ``build_panel`` gives the series of the whole source."""
     if source.format != "parquet":
         return [Read(source.paths, None)]
     columns = resolve_columns(read_schema(source), config, source.label)
     if columns.id is None:
         return [Read(source.paths, None)]
     order, files = _scan_ids(source, columns.id)
+    if shares is not None:
+        series_per_read = max(1, math.ceil(len(order) / shares))
     if len(order) <= series_per_read:
         return [Read(source.paths, order)]
     if files is not None:
@@ -378,7 +383,7 @@ def _sorted(ids: pa.Array, order: pa.Array) -> pa.Array:
     return ids.take(np.argsort(pc.index_in(ids, value_set=order).to_numpy(), kind="stable"))
 
 
-def _read(source: Source, read: Read, config: DataConfig) -> Table:
+def read_part(source: Source, read: Read, config: DataConfig) -> Table:
     """The settled table of one read, as ``read_table`` would give it."""
     if read.paths == source.paths and not read.by_id:
         return read_table(source, config)
@@ -420,14 +425,15 @@ def _panel(table: Table, read: Read, several: bool) -> Panel | None:
     """The Panel of one read. None, with a warning per series, when ``several`` reads
     make the data and no series of this one has a value: ``build_panel`` refuses a
     table without values, which is right for the whole data, not for a part of it."""
-    if several and not _has_values(table):
+    if several and not has_values(table):
         for name in read.ids.to_pylist():
             _warn(f"series {name!r} skipped: no values")
         return None
     return build_panel(table)
 
 
-def _has_values(table: Table) -> bool:
+def has_values(table: Table) -> bool:
+    """Whether any row of ``table`` holds a target value."""
     target = table.data.column(table.columns.targets[0])
     return bool(pc.any(pc.invert(pc.is_nan(target.fill_null(math.nan)))).as_py())
 

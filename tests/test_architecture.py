@@ -53,9 +53,6 @@ STAGES = [
     # One run over many processes under torchrun: who this process is, what they
     # agree on (sums, maxima, rank 0's values, failures), which series are whose.
     "distributed",
-    # Under torchrun, the data of a training read by rank 0 alone, its Panel sent to
-    # the others.
-    "shared_read",
     # config.json and the other JSON files of a model directory, checked as untrusted data.
     "model_schema",
     # Which files a model directory holds, and reading them: digests, regular files only.
@@ -96,6 +93,9 @@ STAGES = [
     "streaming",
     # Forecasts shared among the processes of a run under torchrun: parts, then one output.
     "parts",
+    # Under torchrun, the data of a training read in shares, or by rank 0 alone, and
+    # held whole by every process.
+    "shared_read",
     # Pure numpy over arrays: error measures.
     "metrics",
     # Named for the activity, like training and forecasting: rnncast.evaluate is a function.

@@ -633,6 +633,133 @@ def test_data_rank_zero_cannot_read_stops_every_rank_with_its_exit_code(tmp_path
     assert not (tmp_path / "model").exists()
 
 
+SHARED_READ = """
+import hashlib
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+import rnncast.shared_read as shared_read
+from rnncast import distributed
+from rnncast.config import DataConfig
+
+shared_read.PIECE_BYTES = 4096
+world = distributed.start(distributed.launched_world(), "cpu")
+whole_reads = []
+read_once = shared_read.read_once
+
+
+def counted(read):
+    whole_reads.append(world.rank)
+    return read_once(read)
+
+
+def digest(array):
+    if array is None:
+        return None
+    return [hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest(),
+            list(array.shape), array.dtype.str]
+
+
+shared_read.read_once = counted
+options = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(sys.argv[2]).items()}
+panel = shared_read.read_for_training(sys.argv[1], DataConfig(**options))
+report = asdict(panel.ingest)
+Path(f"panel-{world.rank}.json").write_text(json.dumps({"whole_reads": whole_reads, "panel": {
+    "arrays": {name: digest(getattr(panel, name)) for name in ("covariates", "ahead")},
+    "steps": [panel.values[b:e].tolist() for b, e in zip(panel.begins, panel.ends)],
+    "start_times": panel.start_times.tolist(),
+    "ids": [str(i) for i in panel.ids],
+    "rest": repr((panel.freq, panel.covariate_names, panel.future_covariates, panel.tz,
+                  panel.target_name, panel.statics)),
+    "counts": {k: v for k, v in report.items() if k not in ("skipped", "warnings")},
+    "skipped": sorted(report["skipped"]),
+}}))
+distributed.finish()
+"""
+
+
+def _shared_read(tmp_path: Path, data: Path, **config) -> tuple[list[dict], dict]:
+    """Every rank's account of read_for_training under torchrun, and the account of
+    one process (the same script without torchrun: read_panel) of the same data."""
+    script = tmp_path / "shared_read.py"
+    script.write_text(SHARED_READ)
+    arguments = [str(data), json.dumps(config)]
+    done = _run(_torchrun(*arguments, script=script), tmp_path)
+    assert done.returncode == 0, _told(done.stderr)
+    ranks = [json.loads((tmp_path / f"panel-{rank}.json").read_text()) for rank in (0, 1)]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    done = _run([sys.executable, str(script), *arguments], alone)
+    assert done.returncode == 0, done.stderr
+    return ranks, json.loads((alone / "panel-0.json").read_text())["panel"]
+
+
+def _panel_frame(series: int, steps: int) -> pd.DataFrame:
+    frame = _frame(series, steps)
+    frame["temperature"] = np.arange(len(frame), dtype=float) % 17
+    frame["region"] = np.where(frame["unique_id"].str[1:].astype(int) % 2 == 0, "north", "south")
+    return frame.drop(index=[30, 31, 32])  # a gap in s0, filled
+
+
+def test_each_rank_reads_a_share_of_a_dataset_and_holds_the_whole_panel(tmp_path: Path) -> None:
+    frame = _panel_frame(series=6, steps=60)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    # Files of one, two and three series: the shares are whole files.
+    for number, names in enumerate((["s0"], ["s1", "s2"], ["s3", "s4", "s5"])):
+        frame[frame["unique_id"].isin(names)].to_parquet(folder / f"part-{number}.parquet")
+    config = {"covariates": ["temperature"], "static_covariates": ["region"],
+              "holidays": ["US"], "horizon": 6}  # fmt: skip
+    ranks, alone = _shared_read(tmp_path, folder, **config)
+    assert [rank["whole_reads"] for rank in ranks] == [[], []]
+    assert ranks[0]["panel"] == ranks[1]["panel"] == alone
+
+
+def test_one_file_is_read_by_rank_zero_and_sent_to_the_others(tmp_path: Path) -> None:
+    data = tmp_path / "load.parquet"
+    _panel_frame(series=5, steps=48).sample(frac=1.0, random_state=3).to_parquet(data)
+    ranks, alone = _shared_read(tmp_path, data, covariates=["temperature"], horizon=6)
+    assert [rank["whole_reads"] for rank in ranks] == [[0], [1]]
+    assert ranks[0]["panel"] == ranks[1]["panel"] == alone
+    # Shuffled rows: the series go in the order they first appear, and so do the shares'.
+    assert alone["ids"] != sorted(alone["ids"])
+
+
+def _files_of_two_series(frame: pd.DataFrame, folder: Path) -> Path:
+    folder.mkdir()
+    for number, (_, part) in enumerate(frame.groupby(frame["unique_id"].str[1:].astype(int) // 2)):
+        part.to_parquet(folder / f"part-{number}.parquet")
+    return folder
+
+
+def test_shares_that_infer_other_frequencies_give_way_to_one_whole_read(tmp_path: Path) -> None:
+    frame = _frame(series=4, steps=48)
+    # The first two series hold every second hour only: their share alone would be
+    # two-hourly, while the whole data is hourly.
+    frame = frame[~frame["unique_id"].isin(["s0", "s1"]) | (frame["ds"].dt.hour % 2 == 0)]
+    data = _files_of_two_series(frame, tmp_path / "data")
+    ranks, alone = _shared_read(tmp_path, data, horizon=6)
+    assert [rank["whole_reads"] for rank in ranks] == [[0], [1]]
+    assert ranks[0]["panel"] == ranks[1]["panel"] == alone
+    assert "step_ns=3600000000000" in alone["rest"]
+
+
+def test_a_share_that_cannot_be_read_fails_as_the_whole_data_does(tmp_path: Path) -> None:
+    frame = _frame(series=4, steps=48)
+    frame.loc[frame.index[150], "ds"] = frame.loc[frame.index[149], "ds"]  # in s3
+    data = _files_of_two_series(frame, tmp_path / "data")
+    done = _run(_torchrun("train", str(data), "--out", "model", *TRAIN), tmp_path)
+    assert done.returncode != 0
+    said = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert said and "'s3'" in said[0] and "part-1.parquet" in said[0], _told(done.stderr)
+    assert f"rank 1: error: rank 0 failed: {said[0].removeprefix('error: ')}" in done.stderr
+    assert not (tmp_path / "model").exists()
+
+
 def test_rank_zero_failing_to_take_the_lock_stops_every_rank(tiny_data: Path, tmp_path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
