@@ -116,12 +116,14 @@ def _plan(
 
 
 def _dealt(reads: list[Read], current: distributed.World) -> list[Read]:
-    """This process's reads: consecutive ones, about 1 / N of the series."""
+    """This process's reads: consecutive ones, about 1 / N of the series; each read
+    goes to the process whose 1 / N of the series holds its middle."""
     import numpy as np
 
     counts = np.array([len(read.ids) for read in reads])
-    starts = np.cumsum(counts) - counts
-    owners = np.minimum(starts * current.size // max(int(counts.sum()), 1), current.size - 1)
+    middles = 2 * (np.cumsum(counts) - counts) + counts  # twice the middle series
+    total = 2 * max(int(counts.sum()), 1)
+    owners = np.minimum(middles * current.size // total, current.size - 1)
     return [read for read, owner in zip(reads, owners, strict=True) if owner == current.rank]
 
 

@@ -235,8 +235,9 @@ def plan_reads(
     source: Source, config: DataConfig, series_per_read: int, *, shares: int | None = None
 ) -> list[Read]:
     """Split ``source`` into reads of at most ``series_per_read`` whole series (with
-    ``shares``, of at most 1 / ``shares`` of the series each), in the order
-    ``build_panel`` gives the series of the whole source."""
+    ``shares``, of about 1 / ``shares`` of the series each, or of one whole file where
+    a file holds more), in the order ``build_panel`` gives the series of the whole
+    source."""
     if source.format != "parquet":
         return [Read(source.paths, None)]
     columns = resolve_columns(read_schema(source), config, source.label)
@@ -244,7 +245,10 @@ def plan_reads(
         return [Read(source.paths, None)]
     order, files = _scan_ids(source, columns.id)
     if shares is not None:
-        series_per_read = max(1, math.ceil(len(order) / shares))
+        # A share of whole files where every file holds whole series (a file with more
+        # series than a share is not cut: the processes get uneven shares instead).
+        largest = max((len(ids) for _, ids in files), default=0) if files is not None else 0
+        series_per_read = max(1, math.ceil(len(order) / shares), largest)
     if len(order) <= series_per_read:
         return [Read(source.paths, order)]
     if files is not None:

@@ -709,8 +709,9 @@ def test_each_rank_reads_a_share_of_a_dataset_and_holds_the_whole_panel(tmp_path
     frame = _panel_frame(series=6, steps=60)
     folder = tmp_path / "data"
     folder.mkdir()
-    # Files of one, two and three series: the shares are whole files.
-    for number, names in enumerate((["s0"], ["s1", "s2"], ["s3", "s4", "s5"])):
+    # Files of one, one and four series: the shares are whole files, the third one
+    # larger than half the series and read whole by one process.
+    for number, names in enumerate((["s0"], ["s1"], ["s2", "s3", "s4", "s5"])):
         frame[frame["unique_id"].isin(names)].to_parquet(folder / f"part-{number}.parquet")
     config = {"covariates": ["temperature"], "static_covariates": ["region"],
               "holidays": ["US"], "horizon": 6}  # fmt: skip
