@@ -25,8 +25,13 @@ process's peak RSS is read from inside it at exit, and the seconds its read took
 (until it held the whole Panel). Results, with medians over the rounds, go to
 ``bench/results/read_memory.json``; a table to stdout.
 
+``--read-only`` runs the read alone (``shared_read.read_for_training`` as ``rnncast
+train`` calls it, then exit), where ``4-files`` (4 processes) is worth its time: what
+reading costs each process, apart from training's memory, which in these runs is
+the larger and sets the peak. Results merge into the file under ``--label``.
+
 Usage: python bench/read_memory.py [--series 2048] [--steps 1000] [--rounds 3]
-       [--cases 1,2,2-files]
+       [--cases 1,2,2-files,4-files] [--read-only] [--label NAME]
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ from results_file import machine_info, write_json_atomically
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_PATH = BENCH_DIR / "results" / "read_memory.json"
 # Processes, and the data as one file or as FILES files of whole series.
-VARIANTS = {"1": ("before", "now"), "2": ("before", "now"), "2-files": ("before", "rank0", "now")}
+VARIANTS = {"1": ("before", "now"), "2": ("before", "now"), "2-files": ("before", "rank0", "now"),
+            "4-files": ("before", "rank0", "now")}  # fmt: skip
 FILES = 8
 
 
@@ -87,6 +93,15 @@ def child(peaks: Path, variant: str, arguments: list[str]) -> None:
         return panel
 
     shared_read.read_for_training = timed
+    if arguments[0] == "read":
+        # The read alone, as rnncast train makes it: its cost without training's.
+        from rnncast import distributed
+        from rnncast.config import DataConfig
+
+        distributed.start(distributed.launched_world(), "cpu")
+        shared_read.read_for_training(arguments[1], DataConfig(horizon=int(arguments[2])))
+        distributed.finish()
+        return
     sys.argv = ["rnncast", *arguments]
     from rnncast.cli import main
 
@@ -110,18 +125,21 @@ for number in range({FILES}):
     return folder
 
 
-def run(case: str, variant: str, data: Path, work: Path) -> dict[str, Any]:
+def run(case: str, variant: str, data: Path, work: Path, read_only: bool) -> dict[str, Any]:
     from distributed import HORIZON, SIZES
 
     folder = Path(tempfile.mkdtemp(prefix=f"{case}-{variant}-", dir=work))
     train = ["train", str(data), "--horizon", str(HORIZON), "--out", str(folder / "model"),
              *SIZES, "--max-epochs", "1", "--quiet"]  # fmt: skip
+    if read_only:
+        train = ["read", str(data), str(HORIZON)]
     wrapper = [str(Path(__file__).resolve()), "--child", str(folder), variant, "--"]
     if case == "1":
         command = [sys.executable, *wrapper, *train]
     else:
+        threads = [] if read_only else ["--threads", "1"]
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   "--nproc-per-node", case[0], *wrapper, *train, "--threads", "1"]  # fmt: skip
+                   "--nproc-per-node", case[0], *wrapper, *train, *threads]  # fmt: skip
     environment = {k: v for k, v in os.environ.items()
                    if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}  # fmt: skip
     if case != "1":
@@ -147,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--cases", default=",".join(VARIANTS))
+    parser.add_argument("--cases", default="1,2,2-files")
+    parser.add_argument("--read-only", action="store_true", help="read the data, no training")
+    parser.add_argument("--label", default="train")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     from distributed import make_panel
@@ -164,17 +184,24 @@ def main(argv: list[str] | None = None) -> int:
                 order = VARIANTS[case] if round_ % 2 == 0 else VARIANTS[case][::-1]
                 for variant in order:
                     where = folder if case.endswith("files") else data
-                    row = {"round": round_, **run(case, variant, where, work)}
+                    row = {"round": round_, **run(case, variant, where, work, args.read_only)}
                     print(json.dumps(row), flush=True)
                     runs.append(row)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary = _summary(runs, args.cases.split(","))
-    document = {
-        "benchmark": "read_memory",
+    document = json.loads(args.output.read_text()) if args.output.exists() else {}
+    document.setdefault("benchmark", "read_memory")
+    document.setdefault("labels", {})[args.label] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(("rnncast", "torch", "numpy", "pyarrow")),
-        "settings": {"series": args.series, "steps": args.steps, "rounds": args.rounds},
+        "settings": {
+            "series": args.series,
+            "steps": args.steps,
+            "rounds": args.rounds,
+            "read_only": args.read_only,
+            "files": FILES,
+        },
         "note": "medians over the rounds; peaks in MiB",
         "runs": runs,
         "summary": summary,
