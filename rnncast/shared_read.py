@@ -32,6 +32,7 @@ ingest report) is small and goes as objects.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 from dataclasses import fields
@@ -97,21 +98,20 @@ def _plan(
 ) -> tuple[Any, list[Read]] | None:
     """Rank 0's plan of the shares, on every process: the source and its reads of
     whole files of whole series, in the whole read's order; None where the data is
-    one read or its series share files."""
+    one read, its series share files, or the plan could not read it."""
     from rnncast.sources import resolve_source
     from rnncast.streaming import plan_reads
 
-    plan, failure = None, None
+    plan = None
     if current.is_main:
-        try:
+        # Data the plan cannot read goes to the whole read, which says what is wrong
+        # with it as a single process does.
+        with contextlib.suppress(RnncastError):
             source = resolve_source(location)
             reads = plan_reads(source, config, 0, shares=current.size)
             # A read by id decodes every file whole and keeps its series' rows: each
             # process would pay what rank 0 alone pays for the whole read.
             plan = (source, reads) if len(reads) > 1 and not any(r.by_id for r in reads) else None
-        except RnncastError as exc:
-            failure = exc
-    distributed.raise_together(failure)
     return distributed.from_main(plan)
 
 

@@ -761,6 +761,22 @@ def test_a_share_that_cannot_be_read_fails_as_the_whole_data_does(tmp_path: Path
     assert not (tmp_path / "model").exists()
 
 
+def test_data_the_plan_cannot_read_fails_as_one_process_fails(tmp_path: Path) -> None:
+    frame = _frame(series=4, steps=48).astype({"unique_id": object})
+    frame.loc[frame.index[120], "unique_id"] = None  # a row without a series id
+    data = _files_of_two_series(frame.fillna({"unique_id": "s2"}), tmp_path / "data")
+    broken = frame[frame["unique_id"].isin(["s2", "s3"]) | frame["unique_id"].isna()]
+    broken.to_parquet(data / "part-1.parquet")
+    alone = _run([sys.executable, "-m", "rnncast", "train", str(data), "--out", "one", *TRAIN],
+                 tmp_path)  # fmt: skip
+    assert alone.returncode == 3
+    said = [line for line in alone.stderr.splitlines() if line.startswith("error: ")]
+    done = _run(_torchrun("train", str(data), "--out", "model", *TRAIN), tmp_path)
+    assert done.returncode != 0
+    assert said[0] in done.stderr.splitlines(), _told(done.stderr)
+    assert f"rank 1: error: rank 0 failed: {said[0].removeprefix('error: ')}" in done.stderr
+
+
 def test_rank_zero_failing_to_take_the_lock_stops_every_rank(tiny_data: Path, tmp_path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
