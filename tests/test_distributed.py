@@ -206,10 +206,10 @@ def _environment() -> dict[str, str]:
             "COLUMNS": "200"}  # fmt: skip
 
 
-def _torchrun(*arguments: str, script: Path | None = None) -> list[str]:
+def _torchrun(*arguments: str, script: Path | None = None, processes: int = 2) -> list[str]:
     target = [str(script)] if script is not None else ["-m", "rnncast"]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            "--nproc-per-node", "2", *target, *arguments]  # fmt: skip
+            "--nproc-per-node", str(processes), *target, *arguments]  # fmt: skip
 
 
 EPOCH_LINE = re.compile(r"\s*epoch \d+: train ")
@@ -682,15 +682,18 @@ distributed.finish()
 """
 
 
-def _shared_read(tmp_path: Path, data: Path, **config) -> tuple[list[dict], dict]:
+def _shared_read(
+    tmp_path: Path, data: Path, processes: int = 2, **config
+) -> tuple[list[dict], dict]:
     """Every rank's account of read_for_training under torchrun, and the account of
     one process (the same script without torchrun: read_panel) of the same data."""
     script = tmp_path / "shared_read.py"
     script.write_text(SHARED_READ)
     arguments = [str(data), json.dumps(config)]
-    done = _run(_torchrun(*arguments, script=script), tmp_path)
+    done = _run(_torchrun(*arguments, script=script, processes=processes), tmp_path)
     assert done.returncode == 0, _told(done.stderr)
-    ranks = [json.loads((tmp_path / f"panel-{rank}.json").read_text()) for rank in (0, 1)]
+    ranks = [json.loads((tmp_path / f"panel-{rank}.json").read_text())
+             for rank in range(processes)]  # fmt: skip
     alone = tmp_path / "alone"
     alone.mkdir()
     done = _run([sys.executable, str(script), *arguments], alone)
@@ -718,6 +721,19 @@ def test_each_rank_reads_a_share_of_a_dataset_and_holds_the_whole_panel(tmp_path
     ranks, alone = _shared_read(tmp_path, folder, **config)
     assert [rank["whole_reads"] for rank in ranks] == [[], []]
     assert ranks[0]["panel"] == ranks[1]["panel"] == alone
+
+
+def test_processes_without_a_file_of_their_own_receive_the_whole_panel(tmp_path: Path) -> None:
+    frame = _frame(series=6, steps=48)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for number, names in enumerate((["s0", "s1", "s2"], ["s3", "s4", "s5"])):
+        frame[frame["unique_id"].isin(names)].to_parquet(folder / f"part-{number}.parquet")
+    # Two files of three series among four processes: two processes read a file
+    # each (files are not cut), two read nothing.
+    ranks, alone = _shared_read(tmp_path, folder, processes=4, horizon=6)
+    assert [rank["whole_reads"] for rank in ranks] == [[], [], [], []]
+    assert all(rank["panel"] == alone for rank in ranks)
 
 
 def test_one_file_is_read_by_rank_zero_and_sent_to_the_others(tmp_path: Path) -> None:
