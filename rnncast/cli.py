@@ -406,7 +406,8 @@ def train(
     with run_lock(out, current):
         from rnncast.shared_read import read_for_training
 
-        # Under torchrun each process reads a share of the data, and holds it whole.
+        # Under torchrun the data is read once for the run, in shares or by rank 0 alone,
+        # and every process holds all of it (shared_read.py).
         panel = read_for_training(data, replace(data_config, horizon=horizon))
         if current.is_main:
             _warn_skipped(panel)
