@@ -33,9 +33,8 @@ ingest report) is small and goes as objects.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +48,6 @@ if TYPE_CHECKING:
     from rnncast.panel import Panel
     from rnncast.streaming import Read
 
-# The Panel's arrays that grow with the steps; the rest grows with the series at most.
-LARGE_ARRAYS = ("values", "covariates", "ahead")
 PIECE_BYTES = 1 << 26
 
 
@@ -90,7 +87,8 @@ def read_once(read: Callable[[], Panel]) -> Panel:
         except RnncastError as exc:
             failure = exc
     distributed.raise_together(failure)
-    return _panel_from_main(panel)
+    # Rank 0's Panel as the one share: the exchange of shares sends it to the others.
+    return _joined(_Share([] if panel is None else [panel], []))
 
 
 def _plan(
@@ -171,8 +169,9 @@ def _read_share(source: Any, reads: list[Read], config: DataConfig) -> _Share | 
     return _Share(panels, skipped)
 
 
-def _joined(share: _Share, label: str) -> Panel:
-    """The whole Panel, every process's share in rank order, on every process."""
+def _joined(share: _Share, label: str | None = None) -> Panel:
+    """The whole Panel, every process's share in rank order, on every process, named
+    ``label`` (by default as the first share names its source)."""
     import numpy as np
 
     from rnncast.panel import Panel
@@ -240,13 +239,11 @@ def _statics(outlines: list[dict[str, Any]]) -> Any:
     every = [statics for outline in outlines for statics in outline["statics"]]
     if every[0] is None:
         return None
-    from dataclasses import replace
-
     return replace(every[0], numeric=np.concatenate([s.numeric for s in every]),
                    categories=np.concatenate([s.categories for s in every]))  # fmt: skip
 
 
-def _ingest(outlines: list[dict[str, Any]], label: str) -> Any:
+def _ingest(outlines: list[dict[str, Any]], label: str | None) -> Any:
     """One report of every read's, as the whole read would report."""
     from rnncast.assembly import IngestReport
 
@@ -257,7 +254,7 @@ def _ingest(outlines: list[dict[str, Any]], label: str) -> Any:
         return sum(getattr(report, name) for report in reports)
 
     return IngestReport(
-        source=label, layout=reports[0].layout, columns=reports[0].columns,
+        source=label or reports[0].source, layout=reports[0].layout, columns=reports[0].columns,
         rows_read=total("rows_read"), was_sorted=all(r.was_sorted for r in reports),
         duplicates_combined=total("duplicates_combined"),
         missing_timestamps=total("missing_timestamps"), missing_values=total("missing_values"),
@@ -266,34 +263,6 @@ def _ingest(outlines: list[dict[str, Any]], label: str) -> Any:
         warnings=tuple(f"series {name!r} skipped: {why}" for name, why in empty)
         + tuple(w for report in reports for w in report.warnings),
     )  # fmt: skip
-
-
-def _panel_from_main(panel: Panel | None) -> Panel:
-    import numpy as np
-
-    from rnncast.panel import Panel
-
-    outline: dict[str, Any] | None = None
-    if panel is not None:
-        small = {f.name: getattr(panel, f.name) for f in fields(panel)
-                 if f.name not in LARGE_ARRAYS}  # fmt: skip
-        shapes = {name: None if getattr(panel, name) is None
-                  else (getattr(panel, name).shape, getattr(panel, name).dtype.str)
-                  for name in LARGE_ARRAYS}  # fmt: skip
-        outline = {"small": small, "shapes": shapes}
-    outline = distributed.from_main(outline)
-    large: dict[str, np.ndarray | None] = {}
-    for name, layout in outline["shapes"].items():
-        if layout is None:
-            large[name] = None
-            continue
-        array = (np.ascontiguousarray(getattr(panel, name)) if panel is not None
-                 else np.empty(layout[0], dtype=np.dtype(layout[1])))  # fmt: skip
-        broadcast_array(array)
-        large[name] = array
-    if panel is not None:
-        return panel
-    return Panel(**outline["small"], **large)
 
 
 def broadcast_array(array: np.ndarray, source_rank: int = 0) -> None:
@@ -307,10 +276,7 @@ def broadcast_array(array: np.ndarray, source_rank: int = 0) -> None:
     on_gpu = dist.get_backend() == "nccl"
     receives = distributed.world().rank != source_rank
     for begin in range(0, flat.shape[0], PIECE_BYTES):
-        with warnings.catch_warnings():
-            # Rank 0's Panel is read-only; a broadcast only reads the sender's piece.
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writ")
-            piece = torch.from_numpy(flat[begin : begin + PIECE_BYTES])
+        piece = torch.from_numpy(flat[begin : begin + PIECE_BYTES])
         if not on_gpu:
             distributed.guarded(lambda piece=piece: dist.broadcast(piece, src=source_rank))
             continue
