@@ -141,10 +141,9 @@ def train(
             log.warning("%s during the refit; the model validated without it is kept",
                         stop_name(should_stop),
                         extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
-    if distributed.world().is_main:
-        # What a forecast of these histories reads first, read once here (warm.py);
-        # under torchrun rank 0 alone, which alone writes the model.
-        trained = replace(trained, warm=warm_states(trained, given))
+    # What a forecast of these histories reads first, read once here (warm.py); under
+    # torchrun in shares, joined on rank 0, which alone writes the model.
+    trained = replace(trained, warm=warm_states(trained, given))
     # Under torchrun every process holds the same model; rank 0 alone writes it.
     if out is not None and save and distributed.world().is_main:
         save_model(trained, out)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from rnncast import distributed
 from rnncast.artifact import Model
 from rnncast.bases import base_forecasts, history_scales
 from rnncast.batches import (
@@ -288,23 +289,36 @@ def warm_states(
     model: Model, panel: Panel, batch_size: int = 512, series_per_lay_out: int = 10_000
 ) -> WarmStates | None:
     """The encoder states ``model`` keeps for its training series (warm.py), read from
-    ``panel``, in the data's units, which holds them all; None where it keeps none."""
+    ``panel``, in the data's units, which holds them all; None where it keeps none.
+
+    Under torchrun every process reads the states of a consecutive share of the series
+    and rank 0 alone receives them joined, in order (None on the others): it alone
+    writes the model, and reading every history once more is an epoch's forward pass
+    that one process would otherwise make while the others wait."""
     ids = [str(name) for name in model.scaler.ids]
     where = {str(name): index for index, name in enumerate(panel.ids)}
     if not keeps_states(model.config, model.training, len(ids)) or any(
         name not in where for name in ids
     ):
         return None
-    panel = panel.take(np.array([where[name] for name in ids], dtype=np.int64))
+    order = np.array([where[name] for name in ids], dtype=np.int64)
+    current = distributed.world()
+    if current.is_distributed:
+        order = order[distributed.consecutive_share(order.shape[0], current)]
+    panel = panel.take(order)
     device = next(model.network.parameters()).device
     transform = model.config.transform or "none"
 
     def lay_out(part: Panel) -> SeriesTensors:
         return _laid_out(model, part, part.ends, device, transform)[2]
 
-    return read_states(
+    states = read_states(
         model.network.eval(), lay_out, panel, model.config, batch_size, series_per_lay_out
     )
+    if not current.is_distributed:
+        return states
+    shares = distributed.gather_to_main(states)
+    return None if shares is None else WarmStates.joined(shares)
 
 
 def _positions(model: Model, panel: Panel) -> np.ndarray:

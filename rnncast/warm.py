@@ -107,6 +107,20 @@ class WarmStates:
         return tuple(parts)
 
     @classmethod
+    def joined(cls, shares: list[WarmStates]) -> WarmStates:
+        """The states of consecutive shares of the series, read by the processes of one
+        run with the same weights, as one reading of every series in that order."""
+        if any((share.network != shares[0].network).any() for share in shares):
+            raise ValueError("the shares of the warm states were read by different weights")
+        return cls(
+            np.concatenate([share.steps for share in shares]),
+            np.concatenate([share.fingerprints for share in shares]),
+            {name: np.concatenate([share.tensors[name] for share in shares], axis=2)
+             for name in shares[0].tensors},  # (members, layers, S, hidden)
+            shares[0].network,
+        )  # fmt: skip
+
+    @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], config: Any, n_series: int) -> WarmStates:
         """The states of ``arrays`` (what ``arrays()`` gave) for a model of ``config``
         and ``n_series`` training series. Raises ValueError saying what does not fit

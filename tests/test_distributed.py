@@ -491,11 +491,22 @@ import sys
 
 import rnncast.ensembles
 import rnncast.evaluation
+import rnncast.forecasting
 import rnncast.selection
 from rnncast.cli import main
 
 RANK = int(os.environ["RANK"])
 calls = []
+states_read = []
+reading = rnncast.forecasting.read_states
+
+
+def read_share(network, lay_out, panel, *args, **kwargs):
+    states_read.append([str(name) for name in panel.ids])
+    return reading(network, lay_out, panel, *args, **kwargs)
+
+
+rnncast.forecasting.read_states = read_share
 
 
 def on_rank_zero_only(module, name):
@@ -523,6 +534,8 @@ try:
 finally:
     with open(f"calls-{RANK}.json", "w") as record:
         json.dump(calls, record)
+    with open(f"states-{RANK}.json", "w") as record:
+        json.dump(states_read, record)
 """
 
 
@@ -547,6 +560,20 @@ def test_only_rank_zero_receives_and_reads_the_validation_and_test_forecasts(
     assert len(model.history["members"]) + len(model.history.get("left_out") or []) == 3
     assert model.combination is not None
     assert (tmp_path / "model" / "metrics.json").is_file()
+    # The warm states were read in halves, one per process, and rank 0 joined them into
+    # what one process reads of every series with the same weights.
+    halves = [json.loads((tmp_path / f"states-{rank}.json").read_text()) for rank in (0, 1)]
+    assert halves == [[["s0", "s1"]], [["s2", "s3"]]]
+    from rnncast.forecasting import warm_states
+
+    alone = warm_states(model, rnncast.read_panel(str(tiny_data)))
+    assert model.warm is not None and alone is not None
+    np.testing.assert_array_equal(model.warm.steps, alone.steps)
+    np.testing.assert_array_equal(model.warm.fingerprints, alone.fingerprints)
+    np.testing.assert_array_equal(model.warm.network, alone.network)
+    assert sorted(model.warm.tensors) == ["c", "h"]
+    for name, tensor in alone.tensors.items():
+        np.testing.assert_allclose(model.warm.tensors[name], tensor, rtol=0, atol=1e-5)
 
 
 READ_ONCE = """

@@ -201,3 +201,22 @@ def test_states_read_in_parts_and_small_batches_are_the_states_read_at_once(trai
     np.testing.assert_array_equal(parts.network, trained.warm.network)
     for name, array in trained.warm.tensors.items():
         np.testing.assert_allclose(parts.tensors[name], array, rtol=1e-5, atol=1e-6)
+
+
+def test_shares_of_the_states_join_into_the_states_of_every_series(trained):
+    """Under torchrun each process reads a consecutive share; rank 0 joins them."""
+    whole = trained.warm
+    cut = 1
+
+    def share(rows: slice):
+        tensors = {name: array[:, :, rows] for name, array in whole.tensors.items()}
+        return replace(whole, steps=whole.steps[rows], fingerprints=whole.fingerprints[rows],
+                       tensors=tensors)  # fmt: skip
+
+    joined = type(whole).joined([share(slice(None, cut)), share(slice(cut, None))])
+    assert joined.arrays().keys() == whole.arrays().keys()
+    for name, array in whole.arrays().items():
+        np.testing.assert_array_equal(joined.arrays()[name], array)
+    other = replace(share(slice(cut, None)), network=np.zeros_like(whole.network))
+    with pytest.raises(ValueError, match="different weights"):
+        type(whole).joined([share(slice(None, cut)), other])
