@@ -39,6 +39,7 @@ from rnncast import __version__
 from rnncast.bases import Combination
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import ArtifactError
+from rnncast.json_checks import parse_json
 from rnncast.model_files import (
     CHECKPOINT,
     MANIFEST,
@@ -55,7 +56,6 @@ from rnncast.model_schema import (
     check_config,
     check_history,
     check_series,
-    parse_json,
 )
 from rnncast.nn.ensemble import Ensemble
 from rnncast.nn.forecaster import Forecaster

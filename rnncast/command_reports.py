@@ -63,7 +63,7 @@ def holdout_scores(directory: str) -> dict[str, Any] | None:
     import stat
     from pathlib import Path
 
-    from rnncast.model_schema import parse_json
+    from rnncast.json_checks import parse_json
 
     path = Path(directory) / "metrics.json"
     try:

@@ -16,7 +16,8 @@ import stat
 from pathlib import Path
 
 from rnncast.errors import ArtifactError, ConfigError
-from rnncast.model_schema import check_manifest, parse_json
+from rnncast.json_checks import parse_json
+from rnncast.model_schema import check_manifest
 from rnncast.writing import clear_leftovers
 
 MODEL_FILES = (

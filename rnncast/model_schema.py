@@ -4,10 +4,12 @@ A model directory is data from outside. Its manifest of sha256 digests proves th
 no file changed by accident since training; it proves nothing about who wrote the
 files, since anyone can rewrite a file and its digest together. So every value
 read here is untrusted input: its type, its allowed values and range, its size,
-how deep it nests, unknown and missing keys, and how the files fit together are
-checked before the loader builds a network or a scaler from them. A file that
-breaks the schema is refused with ArtifactError (exit 4), naming the file, the
-key, the value and what is expected.
+unknown and missing keys, and how the files fit together are checked before the
+loader builds a network or a scaler from them. A file that breaks the schema is
+refused with ArtifactError (exit 4), naming the file, the key, the value and what is
+expected. Reading the JSON itself within limits (depth, numbers, repeated keys) and
+checking a value against a type are json_checks.py's; what each file of the format
+holds, and how the files fit together, is this module's.
 
 The settings sections reuse the checks of the config dataclasses
 (``__post_init__``), so a model file is held to the same rules as a command line,
@@ -22,15 +24,13 @@ The tensors are checked in artifact.py, against the network these settings build
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
-import types
 import typing
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from rnncast import __version__
 from rnncast.bases import BASES, Combination
@@ -39,6 +39,7 @@ from rnncast.config import LAYOUTS, DataConfig, ModelConfig, TrainConfig
 from rnncast.errors import ArtifactError, ConfigError
 from rnncast.frequency import calendar_feature_names, parse_frequency
 from rnncast.inputs import known_names, static_levels
+from rnncast.json_checks import Broken, at_least, check_keys, fits, refuse, show
 
 # The newest model format this code writes and reads. A directory of a newer format
 # is refused with "upgrade rnncast"; one older than OLDEST_FORMAT_VERSION with
@@ -51,9 +52,6 @@ from rnncast.inputs import known_names, static_levels
 FORMAT_VERSION = 4
 OLDEST_FORMAT_VERSION = 1
 
-# rnncast's own files nest at most 4 levels (config.json: data.columns.target);
-# json.loads recurses once per level and raises RecursionError near 1000.
-MAX_DEPTH = 32
 # Sizes beyond any model rnncast trains. Most also fix the shapes of the weights,
 # which artifact compares before allocating the network, but not all: a window
 # model's lookback sets the windows forecasting allocates. So all are capped here.
@@ -63,9 +61,6 @@ _SIZE_FIELDS = frozenset(
     | {"n_inputs", "n_future", "recurrent_steps", "long_season"}
 )
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-_INT64 = 2**63
-# Longest value quoted in a message: one line, even for a megabyte of junk.
-_SHOWN_CHARACTERS = 40
 
 
 @dataclass(frozen=True)
@@ -93,10 +88,6 @@ class ModelSettings:
     data: dict[str, Any]
     scaler_method: str
     combination: Combination | None = None
-
-
-class _Broken(Exception):
-    """A value breaks the schema; the message says where and how (no file name)."""
 
 
 # The keys of each section that every format-1 model holds (tests/golden/model_v1),
@@ -209,32 +200,12 @@ _EPOCH_FIELDS: dict[str, Any] = {
 }
 
 
-def parse_json(data: bytes, file: str | Path) -> Any:
-    """The JSON value of a model file, refused (ArtifactError) unless it is UTF-8 JSON
-    as rnncast writes it: no NaN or infinity, no repeated key, at most MAX_DEPTH levels."""
-    try:
-        value = json.loads(
-            data.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys
-        )
-    except RecursionError:
-        raise _refuse(file, f"it nests arrays or objects deeper than {MAX_DEPTH} levels") from None
-    except UnicodeDecodeError:
-        raise _refuse(file, "it is not UTF-8 text") from None
-    except ValueError as exc:  # JSONDecodeError, and the two hooks below
-        raise _refuse(file, f"it is not valid JSON ({exc})") from None
-    try:
-        _check_tree(value)
-    except _Broken as exc:
-        raise _refuse(file, str(exc)) from None
-    return value
-
-
 def check_format_version(version: Any, where: str | Path, file: str | Path) -> int:
     """The format version ``file`` gives ``where`` (the directory, for the manifest);
     ArtifactError naming both versions when this code cannot read it (newer: upgrade
     rnncast; older: retrain)."""
-    if not _fits(version, int):
-        raise _refuse(file, f"format_version is {_show(version)}, expected an integer")
+    if not fits(version, int):
+        raise refuse(file, f"format_version is {show(version)}, expected an integer")
     if OLDEST_FORMAT_VERSION <= version <= FORMAT_VERSION:
         return version
     readable = (
@@ -252,17 +223,17 @@ def check_format_version(version: Any, where: str | Path, file: str | Path) -> i
 def check_manifest(document: Any, directory: str | Path, file: str | Path) -> dict[str, str]:
     """The files a manifest lists with their sha256 digests, after its format version."""
     if not isinstance(document, dict):
-        raise _refuse(file, f"it holds {_show(document)}, expected an object")
+        raise refuse(file, f"it holds {show(document)}, expected an object")
     if "format_version" not in document:
-        raise _refuse(file, "format_version is missing")
+        raise refuse(file, "format_version is missing")
     check_format_version(document["format_version"], directory, file)
     try:
-        _check_keys(document, {"format_version": int, "files": dict}, "", required=None)
+        check_keys(document, {"format_version": int, "files": dict}, "", required=None)
         for name, digest in document["files"].items():
             if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-                raise _Broken(f"files.{name} is {_show(digest)}, expected a sha256 in hex")
-    except _Broken as exc:
-        raise _refuse(file, str(exc)) from None
+                raise Broken(f"files.{name} is {show(digest)}, expected a sha256 in hex")
+    except Broken as exc:
+        raise refuse(file, str(exc)) from None
     return document["files"]
 
 
@@ -270,36 +241,36 @@ def check_config(document: Any, file: str | Path, manifest_version: int) -> Mode
     """config.json as typed settings; ArtifactError for anything that breaks the schema
     or would not fit together (the sizes of the network and the data it reads)."""
     if not isinstance(document, dict):
-        raise _refuse(file, f"it holds {_show(document)}, expected an object")
+        raise refuse(file, f"it holds {show(document)}, expected an object")
     if "format_version" not in document:
-        raise _refuse(file, "format_version is missing")
+        raise refuse(file, "format_version is missing")
     version = check_format_version(document["format_version"], file, file)
     if version != manifest_version:
-        raise _refuse(
+        raise refuse(
             file,
             f"format_version is {version} but manifest.json says {manifest_version}: "
             "the files come from different models",
         )
     try:
         return _config(document, version)
-    except _Broken as exc:
-        raise _refuse(file, str(exc)) from None
+    except Broken as exc:
+        raise refuse(file, str(exc)) from None
 
 
 def check_series(document: Any, file: str | Path, n_series: int) -> list[str]:
     """The ids of series.json: unique strings, one per series the network was built for."""
     try:
-        _check_keys(document, {"ids": list[str]}, "", required=None)
+        check_keys(document, {"ids": list[str]}, "", required=None)
         ids = document["ids"]
         if len(ids) != n_series:
-            raise _Broken(
+            raise Broken(
                 f"ids lists {len(ids)} series, but config.json's network.n_series is {n_series}"
             )
         repeated = [name for name, count in Counter(ids).items() if count > 1]
         if repeated:
-            raise _Broken(f"ids lists {_show(repeated[0])} more than once")
-    except _Broken as exc:
-        raise _refuse(file, str(exc)) from None
+            raise Broken(f"ids lists {show(repeated[0])} more than once")
+    except Broken as exc:
+        raise refuse(file, str(exc)) from None
     return ids
 
 
@@ -307,44 +278,42 @@ def check_history(document: Any, file: str | Path) -> dict[str, Any]:
     """history.json: the epochs and how training ended. Keys may be missing (a model
     saved through the Python API may have no history), but none may be unknown."""
     try:
-        _check_keys(document, _HISTORY_FIELDS, "", required=frozenset())
+        check_keys(document, _HISTORY_FIELDS, "", required=frozenset())
         epochs = document.get("epochs", [])
         for index, row in enumerate(epochs):
-            _check_keys(row, _EPOCH_FIELDS, f"epochs[{index}]", required=None)
-            _at_least(row["epoch"], 1, f"epochs[{index}].epoch")
+            check_keys(row, _EPOCH_FIELDS, f"epochs[{index}]", required=None)
+            at_least(row["epoch"], 1, f"epochs[{index}].epoch")
         if "refit" in document:
-            _check_keys(document["refit"], _REFIT_FIELDS, "refit", required=None)
+            check_keys(document["refit"], _REFIT_FIELDS, "refit", required=None)
         if document.get("averaged") is not None:
-            _check_keys(document["averaged"], _AVERAGED_FIELDS, "averaged", required=None)
+            check_keys(document["averaged"], _AVERAGED_FIELDS, "averaged", required=None)
             for index, tried in enumerate(document["averaged"]["tried"]):
-                _check_keys(tried, _AVERAGE_FIELDS, f"averaged.tried[{index}]", required=None)
+                check_keys(tried, _AVERAGE_FIELDS, f"averaged.tried[{index}]", required=None)
         for index, member in enumerate(document.get("members", [])):
-            _check_keys(member, _MEMBER_FIELDS, f"members[{index}]", required=None)
+            check_keys(member, _MEMBER_FIELDS, f"members[{index}]", required=None)
         for index, member in enumerate(document.get("left_out", [])):
-            _check_keys(member, _LEFT_OUT_FIELDS, f"left_out[{index}]", required=None)
+            check_keys(member, _LEFT_OUT_FIELDS, f"left_out[{index}]", required=None)
         best = document.get("best_epoch")
         if best is not None and not 0 <= best <= len(epochs):
-            raise _Broken(
-                f"best_epoch is {best}, expected 0 to {len(epochs)} (the epochs it lists)"
-            )
-    except _Broken as exc:
-        raise _refuse(file, str(exc)) from None
+            raise Broken(f"best_epoch is {best}, expected 0 to {len(epochs)} (the epochs it lists)")
+    except Broken as exc:
+        raise refuse(file, str(exc)) from None
     return document
 
 
 def _config(document: dict[str, Any], version: int) -> ModelSettings:
     required = frozenset(_CONFIG_FIELDS) - ({"combination"} if version < 2 else set())
-    _check_keys(document, _CONFIG_FIELDS, "", required=required)
+    check_keys(document, _CONFIG_FIELDS, "", required=required)
     model = _settings(document["model"], "model", ModelConfig, _FORMAT_1_MODEL)
     training = _settings(document["training"], "training", TrainConfig, _FORMAT_1_TRAINING)
     shape = _network(document["network"])
     for name in ("hidden", "layers"):
         if getattr(model, name) is None:
-            raise _Broken(f"model.{name} is null; a trained model has a size")
-    _check_keys(document["scaler"], {"method": str}, "scaler", required=None)
+            raise Broken(f"model.{name} is null; a trained model has a size")
+    check_keys(document["scaler"], {"method": str}, "scaler", required=None)
     method = document["scaler"]["method"]
     if method != model.scaler:
-        raise _Broken(f"scaler.method is {_show(method)}, but model.scaler is {model.scaler!r}")
+        raise Broken(f"scaler.method is {show(method)}, but model.scaler is {model.scaler!r}")
     data = _data(document["data"])
     frequency = parse_frequency(data["frequency"])
     # The widths batches.lay_out gives the network's inputs for data of this frequency
@@ -373,12 +342,12 @@ def _config(document: dict[str, Any], version: int) -> ModelSettings:
     }
     for where, (found, needed) in expected.items():
         if found != needed:
-            raise _Broken(
-                f"{where} is {_show(found)}, but a model of {data['frequency']} data with "
-                f"these settings has {_show(needed)}"
+            raise Broken(
+                f"{where} is {show(found)}, but a model of {data['frequency']} data with "
+                f"these settings has {show(needed)}"
             )
     if training.strategy == "window" and training.lookback is None:
-        raise _Broken("training.lookback is null; a window model reads a fixed lookback")
+        raise Broken("training.lookback is null; a window model reads a fixed lookback")
     combination = _combination(
         document.get("combination"), model.horizon, len(model.output_quantiles)
     )
@@ -391,22 +360,22 @@ def _combination(value: Any, horizon: int, n_quantiles: int) -> Combination | No
     if value is None:
         return None
     fields = {"base": str, "weights": list[float], "offsets": list[list[float]]}
-    _check_keys(value, fields, "combination", required=frozenset({"base", "weights"}))
+    check_keys(value, fields, "combination", required=frozenset({"base", "weights"}))
     if value["base"] not in BASES:
-        raise _Broken(
-            f"combination.base is {_show(value['base'])}, expected one of {', '.join(BASES)}"
+        raise Broken(
+            f"combination.base is {show(value['base'])}, expected one of {', '.join(BASES)}"
         )
     weights = value["weights"]
     if len(weights) != horizon:
-        raise _Broken(
+        raise Broken(
             f"combination.weights lists {len(weights)} weights, expected one per step of "
             f"model.horizon ({horizon})"
         )
     if not all(0.0 <= w <= 1.0 for w in weights):
-        raise _Broken("combination.weights must each lie between 0 and 1")
+        raise Broken("combination.weights must each lie between 0 and 1")
     offsets = value.get("offsets") or []
     if offsets and (len(offsets) != horizon or {len(row) for row in offsets} != {n_quantiles}):
-        raise _Broken(
+        raise Broken(
             f"combination.offsets must hold one row per step of model.horizon ({horizon}), "
             "each with one offset per quantile"
         )
@@ -419,35 +388,35 @@ def _settings(value: Any, where: str, cls: type, required: frozenset[str]) -> An
     ConfigError (a value out of range, a conflict) turned into a schema error."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-    _check_keys(value, fields, where, required)
+    check_keys(value, fields, where, required)
     older = {k: v for k, v in _BEFORE_ADDED.get(where, {}).items() if k in fields}
     value = {**older, **value}
     for name in _SIZE_FIELDS & value.keys():
         if isinstance(value[name], int) and value[name] > MAX_SIZE:
-            raise _Broken(
-                f"{where}.{name} is {_show(value[name])}, more than any model rnncast "
+            raise Broken(
+                f"{where}.{name} is {show(value[name])}, more than any model rnncast "
                 f"trains (at most {MAX_SIZE:,})"
             )
     try:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
     except ConfigError as exc:
-        raise _Broken(f"{where}: {exc}") from None
+        raise Broken(f"{where}: {exc}") from None
 
 
 def _network(value: Any) -> NetworkShape:
     fields: dict[str, Any] = {name: int for name in _NETWORK_MINIMUM}
     fields["static_levels"] = list[int]
-    _check_keys(value, fields, "network", required=frozenset(_NETWORK_MINIMUM))
+    check_keys(value, fields, "network", required=frozenset(_NETWORK_MINIMUM))
     levels = value.get("static_levels", [])
     for index, count in enumerate(levels):
-        _at_least(count, 2, f"network.static_levels[{index}]")
+        at_least(count, 2, f"network.static_levels[{index}]")
         if count > MAX_SIZE:
-            raise _Broken(f"network.static_levels[{index}] is {_show(count)}, too many levels")
+            raise Broken(f"network.static_levels[{index}] is {show(count)}, too many levels")
     for name, minimum in _NETWORK_MINIMUM.items():
-        _at_least(value[name], minimum, f"network.{name}")
+        at_least(value[name], minimum, f"network.{name}")
         if name in _SIZE_FIELDS and value[name] > MAX_SIZE:
-            raise _Broken(
-                f"network.{name} is {_show(value[name])}, more than any model rnncast "
+            raise Broken(
+                f"network.{name} is {show(value[name])}, more than any model rnncast "
                 f"trains (at most {MAX_SIZE:,})"
             )
     return NetworkShape(**{**value, "static_levels": tuple(levels)})
@@ -455,20 +424,20 @@ def _network(value: Any) -> NetworkShape:
 
 def _data(value: Any) -> dict[str, Any]:
     """The data schema: which columns new data is read from, its frequency and features."""
-    _check_keys(value, _DATA_FIELDS, "data", required=frozenset(_DATA_FIELDS) - _DATA_ADDED)
+    check_keys(value, _DATA_FIELDS, "data", required=frozenset(_DATA_FIELDS) - _DATA_ADDED)
     if value["settings"] is not None:
         _settings(value["settings"], "data.settings", DataConfig, _FORMAT_1_SETTINGS)
     if value["columns"] is not None:
-        _check_keys(
+        check_keys(
             value["columns"], _COLUMNS_FIELDS, "data.columns",
             required=frozenset(_COLUMNS_FIELDS) - _COLUMNS_ADDED,
         )  # fmt: skip
     if value["layout"] not in LAYOUTS:
-        raise _Broken(
-            f"data.layout is {_show(value['layout'])}, expected one of {', '.join(LAYOUTS)}"
+        raise Broken(
+            f"data.layout is {show(value['layout'])}, expected one of {', '.join(LAYOUTS)}"
         )
     for name in ("season_length", "series", "steps"):
-        _at_least(value[name], 1, f"data.{name}")
+        at_least(value[name], 1, f"data.{name}")
     if value.get("inputs") is not None:
         _inputs(value["inputs"])
     frequency = value["frequency"]
@@ -477,8 +446,8 @@ def _data(value: Any) -> dict[str, Any]:
     except (ConfigError, ValueError):
         canonical = None
     if canonical != frequency:
-        raise _Broken(
-            f"data.frequency is {_show(frequency)}, expected a frequency as rnncast writes "
+        raise Broken(
+            f"data.frequency is {show(frequency)}, expected a frequency as rnncast writes "
             "it (h, 15min, D, W, MS, ...)"
         )
     return value
@@ -486,181 +455,25 @@ def _data(value: Any) -> dict[str, Any]:
 
 def _inputs(value: dict[str, Any]) -> None:
     """data.inputs (inputs.fit_inputs): static covariates' scales and levels, holidays."""
-    _check_keys(value, {"static_covariates": dict | None, "holidays": dict | None}, "data.inputs",
+    check_keys(value, {"static_covariates": dict | None, "holidays": dict | None}, "data.inputs",
                 required=None)  # fmt: skip
     statics = value["static_covariates"]
     if statics is not None:
         where = "data.inputs.static_covariates"
-        _check_keys(statics, {"numbers": list, "categories": list}, where, required=None)
+        check_keys(statics, {"numbers": list, "categories": list}, where, required=None)
         for index, number in enumerate(statics["numbers"]):
             here = f"{where}.numbers[{index}]"
-            _check_keys(number, {"name": str, "loc": float, "scale": float}, here, required=None)
+            check_keys(number, {"name": str, "loc": float, "scale": float}, here, required=None)
             if not (math.isfinite(number["loc"]) and math.isfinite(number["scale"])):
-                raise _Broken(f"{here} holds a value that is not finite")
+                raise Broken(f"{here} holds a value that is not finite")
             if number["scale"] <= 0:
-                raise _Broken(f"{here}.scale is {_show(number['scale'])}, expected > 0")
+                raise Broken(f"{here}.scale is {show(number['scale'])}, expected > 0")
         for index, category in enumerate(statics["categories"]):
             here = f"{where}.categories[{index}]"
-            _check_keys(category, {"name": str, "levels": list[str]}, here, required=None)
+            check_keys(category, {"name": str, "levels": list[str]}, here, required=None)
             if len(set(category["levels"])) != len(category["levels"]):
-                raise _Broken(f"{here}.levels names a level twice")
+                raise Broken(f"{here}.levels names a level twice")
     holidays = value["holidays"]
     if holidays is not None:
         fields = {"countries": list[str], "column": str | None}
-        _check_keys(holidays, fields, "data.inputs.holidays", required=None)
-
-
-def _check_keys(
-    value: Any, fields: dict[str, Any], where: str, required: frozenset[str] | None
-) -> None:
-    """``value`` is an object whose keys are among ``fields`` and include ``required``
-    (None: all of them), each of the type ``fields`` gives."""
-    if not isinstance(value, dict):
-        found = f"{where} is" if where else "it holds"
-        raise _Broken(f"{found} {_show(value)}, expected an object")
-    prefix = f"{where}." if where else ""
-    unknown = [name for name in value if name not in fields]
-    if unknown:
-        raise _Broken(
-            f"{where or 'it'} has the unknown key {_show(unknown[0])}; "
-            f"rnncast writes {', '.join(fields)}"
-        )
-    needed = fields.keys() if required is None else required
-    missing = [name for name in fields if name in needed and name not in value]
-    if missing:
-        raise _Broken(f"{prefix}{missing[0]} is missing")
-    for name, item in value.items():
-        _check_type(item, fields[name], f"{prefix}{name}")
-
-
-def _check_type(value: Any, hint: Any, where: str) -> None:
-    """``value`` has the type ``hint``; else _Broken naming the key, or the first item
-    of a list of the wrong type, its value and what is expected."""
-    if _fits(value, hint):
-        return
-    arms = typing.get_args(hint) if _is_union(hint) else (hint,)
-    lists = [arm for arm in arms if typing.get_origin(arm) in (tuple, list)]
-    if isinstance(value, list) and len(lists) == 1:
-        item = typing.get_args(lists[0])[0]
-        for index, element in enumerate(value):
-            if not _fits(element, item):
-                raise _Broken(f"{where}[{index}] is {_show(element)}, expected {_describe(item)}")
-    raise _Broken(f"{where} is {_show(value)}, expected {_describe(hint)}")
-
-
-def _is_union(hint: Any) -> bool:
-    return typing.get_origin(hint) in (types.UnionType, typing.Union)
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    """Whether a JSON value has the type ``hint`` names (lists stand for tuples)."""
-    origin = typing.get_origin(hint)
-    if _is_union(hint):
-        return any(_fits(value, arm) for arm in typing.get_args(hint))
-    if origin is Literal:
-        return any(type(value) is type(a) and value == a for a in typing.get_args(hint))
-    if origin in (tuple, list):
-        item = typing.get_args(hint)[0]
-        return isinstance(value, list) and all(_fits(v, item) for v in value)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    # JSON's true and false are Python bools, which are ints too.
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint in (str, dict, list):
-        return isinstance(value, hint)
-    return False
-
-
-_NAMES = {
-    int: ("an integer", "integers"),
-    float: ("a number", "numbers"),
-    str: ("a string", "strings"),
-    bool: ("true or false", "true or false values"),
-    dict: ("an object", "objects"),
-    list: ("a list", "lists"),
-    type(None): ("null", "nulls"),
-}
-
-
-def _describe(hint: Any, plural: bool = False) -> str:
-    origin = typing.get_origin(hint)
-    if _is_union(hint):
-        return " or ".join(_describe(arm, plural) for arm in typing.get_args(hint))
-    if origin is Literal:
-        return " or ".join(json.dumps(a) for a in typing.get_args(hint))
-    if origin in (tuple, list):
-        return "a list of " + _describe(typing.get_args(hint)[0], plural=True)
-    return _NAMES.get(hint, (str(hint), str(hint)))[plural]
-
-
-def _at_least(value: int, minimum: int, where: str) -> None:
-    if value < minimum:
-        raise _Broken(f"{where} is {_show(value)}, expected at least {minimum}")
-
-
-def _check_tree(value: Any) -> None:
-    """No deeper than MAX_DEPTH, no infinite number (JSON's 1e999 reads as one) and no
-    integer beyond 64 bits (rnncast writes none; numpy and torch overflow on them).
-    Walked with a stack, not recursion, so any depth json.loads returns is safe."""
-    # Each entry: a value, its depth, and its parent's entry and key, to name it.
-    stack: list[tuple[Any, int, Any]] = [(value, 1, None)]
-    while stack:
-        entry = stack.pop()
-        item, depth, _ = entry
-        if isinstance(item, dict | list):
-            if depth > MAX_DEPTH:
-                raise _Broken(
-                    f"{_where(entry)} nests arrays or objects deeper than {MAX_DEPTH} levels"
-                )
-            pairs = item.items() if isinstance(item, dict) else enumerate(item)
-            stack.extend((child, depth + 1, (entry, key)) for key, child in pairs)
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise _Broken(f"{_where(entry)} is a number too large for a float")
-        elif isinstance(item, int) and not -_INT64 <= item < _INT64:
-            raise _Broken(f"{_where(entry)} is {_show(item)}, beyond a 64-bit integer")
-
-
-def _where(entry: tuple[Any, int, Any]) -> str:
-    """The keys leading to a _check_tree entry, ``data.columns``, without list positions
-    (a deep value is mostly positions); "it" for the whole file."""
-    keys: list[str] = []
-    while entry[2] is not None:
-        entry, key = entry[2]
-        if isinstance(key, str):
-            keys.append(key)
-    return ".".join(reversed(keys)) or "it"
-
-
-def _no_constant(name: str) -> None:
-    # rnncast writes JSON with allow_nan=False: NaN and Infinity are never its own.
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Python keeps the last of repeated keys, other readers the first: refuse both.
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        repeated = [key for key, count in Counter(key for key, _ in pairs).items() if count > 1]
-        raise ValueError(f"the key {_show(repeated[0])} appears twice in one object")
-    return result
-
-
-def _show(value: Any) -> str:
-    """A value as JSON, cut to one short line."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError, RecursionError):
-        text = repr(value)
-    return text if len(text) <= _SHOWN_CHARACTERS else text[: _SHOWN_CHARACTERS - 3] + "..."
-
-
-def _refuse(file: str | Path, detail: str) -> ArtifactError:
-    noun = "manifest" if Path(file).name == "manifest.json" else "model file"
-    return ArtifactError(
-        f"{file} is not a valid {noun}: {detail}; retrain the model or restore the directory"
-    )
+        check_keys(holidays, fields, "data.inputs.holidays", required=None)

@@ -53,6 +53,8 @@ STAGES = [
     # One run over many processes under torchrun: who this process is, what they
     # agree on (sums, maxima, rank 0's values, failures), which series are whose.
     "distributed",
+    # Untrusted JSON read as data: within limits, then checked against types.
+    "json_checks",
     # config.json and the other JSON files of a model directory, checked as untrusted data.
     "model_schema",
     # Which files a model directory holds, and reading them: digests, regular files only.

@@ -39,8 +39,9 @@ from rnncast import DataConfig, ModelConfig, TrainConfig, __version__, train
 from rnncast.artifact import load_model, save_model
 from rnncast.cli import app
 from rnncast.errors import ArtifactError
+from rnncast.json_checks import MAX_DEPTH, parse_json
 from rnncast.model_files import MANIFEST, MODEL_FILES
-from rnncast.model_schema import FORMAT_VERSION, MAX_DEPTH, MAX_SIZE, parse_json
+from rnncast.model_schema import FORMAT_VERSION, MAX_SIZE
 from tests.test_artifact import GOLDEN, golden_module, small_panel
 
 RUNNER = CliRunner()
