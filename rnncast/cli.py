@@ -1,27 +1,26 @@
-"""The ``rnncast`` command line: parse options, call the library, render, exit.
+"""The ``rnncast`` command line: declare each command's options, parse them, call
+the library or the module that runs the command (training_run.py and its siblings),
+render, exit.
 
-Heavy libraries (pandas, pyarrow, torch) are imported inside the commands that
+Heavy libraries (pandas, pyarrow, torch) are imported inside the functions that
 need them, so ``rnncast --help`` and a failing cron job stay fast. Errors meant
 for the user become one line on stderr and the exit code of their class
-(errors.py); anything else is a bug: exit 1, traceback only with ``--debug``.
+(errors.py); anything else is a bug: exit 1, traceback only with ``--debug``
+(command_errors.py, for every command).
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-from rnncast import __version__, distributed, logs
-from rnncast.command_reports import Holdout, holdout_scores, holdout_summary, write_command_report
+from rnncast import __version__
+from rnncast.command_errors import handle_errors
+from rnncast.command_reports import holdout_scores
 from rnncast.config import (
     CELLS,
     DEFAULT_MEMBERS,
@@ -35,11 +34,11 @@ from rnncast.config import (
     ModelConfig,
     TrainConfig,
     parse_covariates,
-    parse_names,
     parse_quantiles,
 )
-from rnncast.errors import ConfigError, RnncastError
-from rnncast.logs import LOG_FORMATS
+from rnncast.errors import ConfigError
+from rnncast.evaluation_run import run_evaluation
+from rnncast.forecasting_run import run_forecast
 from rnncast.options import (
     ConfigOption,
     CovariatesOption,
@@ -64,11 +63,15 @@ from rnncast.options import (
     TargetColOption,
     TimeColOption,
     TimeFormatOption,
+    config_fields,
+    covariate_roles,
 )
 from rnncast.process_exit import exit_process, exit_status
-from rnncast.runs import check_report_folder, refuse_overwriting_data, run_lock, stop_on_signals
+from rnncast.runs import log_data_warnings
+from rnncast.scoring_run import run_scoring
 from rnncast.settings import effective_toml
-from rnncast.terminal import render_check, render_inspect, training_progress
+from rnncast.terminal import render_check, render_inspect
+from rnncast.training_run import run_training
 from rnncast.usage import RnncastGroup
 
 app = typer.Typer(
@@ -80,80 +83,6 @@ app = typer.Typer(
     # Locals can hold data values and paths a user would not want in a log.
     pretty_exceptions_show_locals=False,
 )
-
-Command = TypeVar("Command", bound=Callable[..., Any])
-# The commands that run as one run over many processes under torchrun.
-_DISTRIBUTED_COMMANDS = ("train", "forecast")
-
-
-def _handle_errors(command: Command) -> Command:
-    """Set up logging and map exceptions to exit codes for every command, in this one
-    place. Errors are log records too, so a JSON log carries them."""
-
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            launched = distributed.launched_world()
-        except ConfigError as exc:
-            launched, refused = distributed.SINGLE, exc
-        else:
-            refused = None
-        logs.configure(kwargs.get("log_format", "text"), kwargs.get("quiet", False),
-                       command=command.__name__,
-                       rank=launched.rank if launched.is_distributed else None)  # fmt: skip
-        if kwargs.get("log_format", "text") not in LOG_FORMATS:
-            logs.fail("failed", f"--log-format must be one of {', '.join(LOG_FORMATS)}",
-                      exit_code=2)  # fmt: skip
-            raise typer.Exit(2)
-        try:
-            if refused is not None:
-                raise refused
-            if launched.is_distributed and command.__name__ not in _DISTRIBUTED_COMMANDS:
-                raise ConfigError(f"rnncast {command.__name__} runs in one process; "
-                                  "start it without torchrun")  # fmt: skip
-            try:
-                result = command(*args, **kwargs)
-                distributed.finish()
-            except RnncastError as exc:
-                if distributed.every_process_raised(exc) and not kwargs.get("debug"):
-                    _tell(exc)
-                    distributed.wait_for_every_process()
-                raise
-            finally:
-                # Whatever ended the command, leave the group while the interpreter is
-                # whole: gloo's threads still hold work otherwise, and finalising it at
-                # exit aborts the process (SIGABRT) after its error was already told.
-                distributed.leave()
-            return result
-        except RnncastError as exc:
-            if kwargs.get("debug"):
-                raise
-            if not getattr(exc, "told", False):
-                _tell(exc)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            logs.fail("failed", "interrupted", error="KeyboardInterrupt", exit_code=130)
-            raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort):
-            raise
-        except Exception as exc:
-            if kwargs.get("debug"):
-                raise
-            logs.fail(
-                "failed",
-                f"unexpected error: {type(exc).__name__}: {exc}\nThis is a bug in rnncast; "
-                "rerun with --debug for the traceback and report it.",
-                error=type(exc).__name__, exit_code=1,
-            )  # fmt: skip
-            raise typer.Exit(1) from None
-
-    return run  # type: ignore[return-value]
-
-
-def _tell(error: RnncastError) -> None:
-    """The error's one line (a log record too), once."""
-    logs.fail("failed", str(error), error=type(error).__name__, exit_code=error.exit_code)
-    error.told = True  # type: ignore[attr-defined]
 
 
 def _version(value: bool) -> None:
@@ -173,7 +102,7 @@ def _main(
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def check(
     data: DataArgument,
     layout: LayoutOption = DataConfig.layout,
@@ -212,7 +141,7 @@ def check(
         target_col=target_col,
         time_format=time_format,
         covariates=parse_covariates(covariates),
-        **_covariate_roles(
+        **covariate_roles(
             future_covariates, static_covariates, static_file, holidays, holidays_column
         ),
         freq=freq,
@@ -222,7 +151,7 @@ def check(
         future_rows="check" if horizon is not None else "skip",
     )
     panel = read_panel(data, data_config)
-    _warn_skipped(panel)
+    log_data_warnings(panel)
     description = {"usable": True, **panel.describe()}
     if data_config.holidays or data_config.holidays_column:
         from rnncast.inputs import holidays_found
@@ -237,7 +166,7 @@ def check(
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def train(
     ctx: typer.Context,
     data: DataArgument,
@@ -370,12 +299,10 @@ def train(
 
     Example: rnncast train sample_data/load_hourly.parquet --horizon 24 --out models/load
     """
-    import rnncast
-
     options = dict(locals())
     options["covariates"] = parse_covariates(covariates)
     options.update(
-        _covariate_roles(
+        covariate_roles(
             future_covariates, static_covariates, static_file, holidays, holidays_column
         )
     )
@@ -388,9 +315,9 @@ def train(
     if scaler not in ("auto", *SCALERS):
         raise ConfigError(f"scaler must be one of auto, {', '.join(SCALERS)}; got {scaler!r}")
     options["scaler"] = None if scaler == "auto" else scaler
-    data_config = DataConfig(**_fields(DataConfig, options, horizon=None))
-    model = ModelConfig(**_fields(ModelConfig, options))
-    training = TrainConfig(**_fields(TrainConfig, options))
+    data_config = DataConfig(**config_fields(DataConfig, options, horizon=None))
+    model = ModelConfig(**config_fields(ModelConfig, options))
+    training = TrainConfig(**config_fields(TrainConfig, options))
     settings = effective_toml(
         ctx,
         header=f"rnncast {__version__}: the settings of rnncast train {data}\n"
@@ -401,70 +328,15 @@ def train(
     if print_config:
         sys.stdout.write(settings)
         return
-    refuse_overwriting_data(out, data)
-    current = distributed.start(distributed.launched_world(), device)
-    with run_lock(out, current):
-        from rnncast.shared_read import read_for_training
-
-        # Under torchrun the data is read once for the run, in shares or by rank 0 alone,
-        # and every process holds all of it (shared_read.py).
-        panel = read_for_training(data, replace(data_config, horizon=horizon))
-        if current.is_main:
-            _warn_skipped(panel)
-        if panel.ingest.future_rows:
-            logs.note(
-                "future_rows_left_out",
-                f"{panel.ingest.future_rows:,} future rows after the series' last values "
-                "left out of training",
-                rows=panel.ingest.future_rows,
-            )  # fmt: skip
-        holdout = Holdout(panel, season, device, data, out, writes=current.is_main)
-        with stop_on_signals() as stop_reason:
-            with training_progress(quiet or not current.is_main) as on_epoch:
-                trained = rnncast.train(
-                    panel, model, training, out=out, data=data_config, resume=resume,
-                    on_epoch=on_epoch, should_stop=stop_reason, save=False,
-                    before_refit=holdout.score,
-                )  # fmt: skip
-            # Training is done: a first SIGTERM from here on waits for the model to be
-            # saved (seconds), rather than losing the run; a second one still stops it.
-            # Under torchrun rank 0 saves, and every process ends as its save did.
-            document, refused = None, None
-            try:
-                document = holdout.save(trained, settings)
-            except RnncastError as exc:
-                refused = exc
-            distributed.raise_together(refused)
-            if stop_reason():
-                logs.warn("signal_after_training",
-                          f"{stop_reason()} arrived after training; the model was saved first",
-                          signal=stop_reason())  # fmt: skip
-    history = trained.history
-    logs.note(
-        "trained",
-        f"best epoch {history['best_epoch']} of {len(history['epochs'])} "
-        f"(stopped: {history['stopped']}), {history['seconds']:.1f} s"
-        + (f"; {trained.config.members} members" if trained.config.members > 1 else "")
-        + f"; model written to {out}"
-        + ("" if document else "; no test part (--test-size 0): no metrics or report"),
-        model=out, best_epoch=history["best_epoch"], epochs=len(history["epochs"]),
-        stopped=history["stopped"], seconds=history["seconds"], report=document is not None,
-        members=trained.config.members,
+    run_training(
+        data, out, horizon=horizon, data_config=data_config, model=model, training=training,
+        settings=settings, season=season, device=device, resume=resume, quiet=quiet,
+        json_output=json_output,
     )  # fmt: skip
-    if document is not None and not quiet:
-        from rnncast.terminal import render_metrics
-
-        render_metrics(document, title=f"rnncast holdout: {out}")
-    if json_output and current.is_main:
-        summary = {"model": out, "best_epoch": history["best_epoch"],
-                   "epochs": len(history["epochs"]), "stopped": history["stopped"],
-                   "seconds": history["seconds"],
-                   "test": holdout_summary(document) if document else None}  # fmt: skip
-        sys.stdout.write(json.dumps(summary, indent=2, allow_nan=False) + "\n")
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def forecast(
     data: DataArgument,
     model: Annotated[str, typer.Option(help="Model directory from rnncast train.")],
@@ -501,45 +373,15 @@ def forecast(
 
     Example: rnncast forecast sample_data/load_hourly.parquet --model models/load --out f.csv
     """
-    import rnncast
-    from rnncast.model_data import check_columns
-    from rnncast.nn.device import resolve_device
-    from rnncast.parts import forecast_in_parts
-    from rnncast.streaming import forecast_dataset
-    from rnncast.writing import check_destination
-
-    if check_destination(out) == "stdout" and json_output:
-        raise ConfigError("--json and --out - both write to stdout; write the forecasts to a file")
-    refuse_overwriting_data(out, data)
-    trained = rnncast.load_model(model)
-    if horizon is not None and horizon != trained.config.horizon:
-        raise ConfigError(
-            f"--horizon {horizon}, but the model in {model} forecasts "
-            f"{trained.config.horizon} steps; retrain with --horizon {horizon}"
-        )
-    check_columns(trained, data)
-    current = distributed.start(distributed.launched_world(), device)
-    with contextlib.ExitStack() as held:
-        if out != "-":
-            held.enter_context(run_lock(out, current))
-        # Under torchrun the processes share the reads; rank 0 writes the output.
-        run = forecast_in_parts if current.is_distributed else forecast_dataset
-        summary = run(
-            trained, data, out, series_per_read=series_per_read, context=context,
-            batch_size=batch_size, device=resolve_device(device), static_file=static_file,
-            future_file=future_file,
-        )  # fmt: skip
-    logs.note(
-        "forecast_written",
-        f"wrote {summary.horizon} steps of {summary.series:,} series to {summary.written}",
-        out=summary.written, series=summary.series, horizon=summary.horizon, reads=summary.reads,
+    run_forecast(
+        data, model, out, context=context, batch_size=batch_size,
+        series_per_read=series_per_read, horizon=horizon, static_file=static_file,
+        future_file=future_file, device=device, json_output=json_output,
     )  # fmt: skip
-    if json_output and current.is_main:
-        sys.stdout.write(json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def evaluate(
     data: DataArgument,
     model: Annotated[str, typer.Option(help="Model directory from rnncast train.")],
@@ -567,42 +409,14 @@ def evaluate(
     Example: rnncast evaluate sample_data/load_hourly.parquet --model models/load --folds 4
     --out reports/load
     """
-    import rnncast
-    from rnncast.model_data import check_columns, data_config
-    from rnncast.nn.device import resolve_device
-    from rnncast.writing import holding_lock
-
-    check_report_folder(out)
-    trained = rnncast.load_model(model)
-    check_columns(trained, data)
-    retrain = replace(trained.training, test_size=0, device=device)
-
-    # Retrained models read what the model reads: its statics and holidays too.
-    settings = replace(data_config(trained), future_rows="skip", future_steps=None)
-
-    def refit_model(history: Any) -> Any:
-        return rnncast.train(history, trained.config, retrain, data=settings)
-
-    with holding_lock(out):
-        # Backtests read future covariates from the history itself: future rows, if
-        # the file has them, are checked but not needed.
-        reading = replace(data_config(trained), horizon=None, future_rows="check")
-        panel = rnncast.read_panel(data, reading)
-        _warn_skipped(panel)
-        evaluation = rnncast.evaluate(
-            trained, panel, folds=folds, step=step, season=season,
-            refit=refit_model if refit else None, batch_size=batch_size,
-            device=resolve_device(device),
-        )  # fmt: skip
-        document = write_command_report(out, evaluation, trained, quiet, source=data, model=model)
-    if json_output:
-        from rnncast.report import document_text
-
-        sys.stdout.write(document_text(document))
+    run_evaluation(
+        data, model, out, folds=folds, step=step, season=season, refit=refit,
+        batch_size=batch_size, device=device, quiet=quiet, json_output=json_output,
+    )  # fmt: skip
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def score(
     forecasts: Annotated[
         str,
@@ -634,46 +448,14 @@ def score(
     ACTUALS holds the history too: MASE and the baselines use the steps before the
     forecasts. Example: rnncast score forecasts.csv latest.parquet --history scores.csv
     """
-    from rnncast.scorebook import history_format
-
     options = dict(locals())
-    if history is not None:
-        history_format(history)
-    held = contextlib.ExitStack()
-    if history is not None:
-        from rnncast.writing import holding_lock
-
-        # Taken before the work, so a second scorer waits for nothing: it is refused.
-        held.enter_context(holding_lock(history))
-    with held:
-        _score(forecasts, actuals, options, season, json_output, history)
-
-
-def _score(forecasts: str, actuals: str, options: dict[str, Any], season: int | None,
-           json_output: bool, history: str | None) -> None:  # fmt: skip
-    from rnncast.evaluation import read_forecasts, score_forecasts
-    from rnncast.panel import read_panel
-    from rnncast.report import document_text, metrics_document
-    from rnncast.scorebook import append_history
-    from rnncast.terminal import render_metrics
-
-    actual_panel = read_panel(actuals, DataConfig(**_fields(DataConfig, options)))
-    _warn_skipped(actual_panel)
-    forecast_panel, quantiles = read_forecasts(forecasts, actual_panel.freq.alias)
-    evaluation = score_forecasts(forecast_panel, quantiles, actual_panel, season=season)
-    evaluation = replace(evaluation, settings={**evaluation.settings, "forecasts": forecasts,
-                                               "actuals": actuals})  # fmt: skip
-    document = metrics_document(evaluation)
-    if history is not None:
-        append_history(history, document)
-    if json_output:
-        sys.stdout.write(document_text(document))
-    else:
-        render_metrics(document, title=f"rnncast score: {forecasts}", stdout=True)
+    run_scoring(
+        forecasts, actuals, options, season=season, json_output=json_output, history=history
+    )
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def inspect(
     model: ModelArgument,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
@@ -696,39 +478,6 @@ def inspect(
         render_inspect(model, description)
 
 
-def _covariate_roles(
-    future: str | None,
-    static: str | None,
-    static_file: str | None,
-    holidays: str | None,
-    holidays_column: str | None,
-) -> dict[str, Any]:
-    """The DataConfig fields of the covariate-role options, parsed."""
-    countries: tuple[str, ...] = ()
-    if holidays is not None:
-        from rnncast.holiday_features import parse_countries
-
-        countries = parse_countries(holidays)
-    return {
-        "future_covariates": parse_names(future, "--future-covariates"),
-        "static_covariates": parse_names(static, "--static-covariates"),
-        "static_file": static_file,
-        "holidays": countries,
-        "holidays_column": holidays_column,
-    }
-
-
-def _fields(config_class: type, options: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    """The options that are fields of ``config_class`` (flag name = field name)."""
-    names = {f.name for f in dataclasses.fields(config_class)}
-    return {k: v for k, v in {**options, **overrides}.items() if k in names}
-
-
-def _warn_skipped(panel: Any) -> None:
-    for warning in panel.ingest.warnings:
-        logs.warn("data_warning", warning)
-
-
 def main() -> None:
     """Console-script entry point."""
     # OpenMP threads that spin while waiting turn a busy machine's spare moments into
@@ -747,7 +496,7 @@ def run() -> None:
     torchrun stop the others, and each failed process still has its own error line to
     write: ending at once cut rank 1's line off while rank 0 had already told its own
     (seen in tests/test_distributed.py). Errors every process raised together wait
-    for every line besides (_handle_errors); a process that fails alone cannot."""
+    for every line besides (command_errors.py); a process that fails alone cannot."""
     try:
         main()
     except SystemExit as done:

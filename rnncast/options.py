@@ -1,14 +1,15 @@
 """The options several commands share, declared once: the same flag means the same
 thing, with the same help, in every command (and is the same key in a config file,
-settings.py)."""
+settings.py); and the values of options turned into the config fields they set."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+from typing import Annotated, Any
 
 import typer
 
-from rnncast.config import DEVICES, DUPLICATE_POLICIES, FILL_POLICIES, LAYOUTS
+from rnncast.config import DEVICES, DUPLICATE_POLICIES, FILL_POLICIES, LAYOUTS, parse_names
 from rnncast.logs import LOG_FORMATS
 from rnncast.settings import load_config_file
 
@@ -129,3 +130,31 @@ DeviceOption = Annotated[
         callback=_check_device,
     ),
 ]
+
+
+def covariate_roles(
+    future: str | None,
+    static: str | None,
+    static_file: str | None,
+    holidays: str | None,
+    holidays_column: str | None,
+) -> dict[str, Any]:
+    """The DataConfig fields of the covariate-role options, parsed."""
+    countries: tuple[str, ...] = ()
+    if holidays is not None:
+        from rnncast.holiday_features import parse_countries
+
+        countries = parse_countries(holidays)
+    return {
+        "future_covariates": parse_names(future, "--future-covariates"),
+        "static_covariates": parse_names(static, "--static-covariates"),
+        "static_file": static_file,
+        "holidays": countries,
+        "holidays_column": holidays_column,
+    }
+
+
+def config_fields(config_class: type, options: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """The options that are fields of ``config_class`` (flag name = field name)."""
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return {k: v for k, v in {**options, **overrides}.items() if k in names}

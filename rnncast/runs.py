@@ -1,6 +1,7 @@
 """What one command run holds around its work: the lock on its output (rank 0's
-alone under torchrun), the signals that ask it to stop, and the checks that its
-output neither replaces the data it reads nor lands on a file where a folder goes.
+alone under torchrun), the signals that ask it to stop, the checks that its
+output neither replaces the data it reads nor lands on a file where a folder goes,
+and the warnings of the data it read.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from rnncast import distributed
+from rnncast import distributed, logs
 from rnncast.errors import ConfigError, Interrupted, RnncastError
 
 
@@ -33,6 +34,13 @@ def refuse_overwriting_data(out: str, data: str) -> None:
     if source.root is not None and source.root.resolve() in target.parents:
         raise ConfigError(f"--out {out} lies inside the dataset directory {source.root}, whose "
                           "next read would take it for data; write outside it")  # fmt: skip
+
+
+def log_data_warnings(panel: Any) -> None:
+    """What reading the data found and worked around (series skipped, series mostly
+    filled), a warning each."""
+    for warning in panel.ingest.warnings:
+        logs.warn("data_warning", warning)
 
 
 def check_report_folder(out: str) -> None:

@@ -319,7 +319,7 @@ def train(
     _check_memory(model, training, shape, device)
     fingerprint = _fingerprint(panel)
     if current.is_distributed:
-        # Every process chose the sizes itself, from the Panel rank 0 read (cli.py) or,
+        # Every process chose the sizes itself, from the Panel rank 0 read (training_run.py) or,
         # from Python, each from its own: they must agree.
         distributed.check_same(
             {**fingerprint, "ids": _ids_digest(panel), "model": asdict(model),

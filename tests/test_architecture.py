@@ -114,10 +114,18 @@ STAGES = [
     "options",
     # Command lines Click refuses, reported like every other error.
     "usage",
+    # Every command's errors mapped to one line and an exit code, in one place.
+    "command_errors",
     # What a command run holds around its work (its output's lock, signals), and the
     # reports the commands leave.
     "runs",
     "command_reports",
+    # The work of each command around its library call, named for the activity: cli.py
+    # parses the options and hands them to these.
+    "training_run",
+    "forecasting_run",
+    "evaluation_run",
+    "scoring_run",
     # How the command's process ends: at once, after its exit handlers (os._exit).
     "process_exit",
     "cli",
