@@ -58,6 +58,6 @@ def run_evaluation(
         )  # fmt: skip
         document = write_command_report(out, evaluation, trained, quiet, source=data, model=model)
     if json_output:
-        from rnncast.report import document_text
+        from rnncast.report_document import document_text
 
         sys.stdout.write(document_text(document))

@@ -44,7 +44,7 @@ def _score(forecasts: str, actuals: str, options: dict[str, Any], season: int | 
            json_output: bool, history: str | None) -> None:  # fmt: skip
     from rnncast.evaluation import read_forecasts, score_forecasts
     from rnncast.panel import read_panel
-    from rnncast.report import document_text, metrics_document
+    from rnncast.report_document import document_text, metrics_document
     from rnncast.scorebook import append_history
     from rnncast.terminal import render_metrics
 

@@ -103,6 +103,8 @@ STAGES = [
     # Named for the activity, like training and forecasting: rnncast.evaluate is a function.
     "evaluation",
     "plots",
+    # metrics.json's content: an Evaluation as plain JSON values, its keys an interface.
+    "report_document",
     "report",
     "scorebook",
     # Log lines on stderr, text or JSON; rendering and the command line log through it.

@@ -20,7 +20,8 @@ from rnncast.frequency import NS_PER_HOUR
 from rnncast.metrics import Scores
 from rnncast.panel import Panel
 from rnncast.plots import choose_series, coverage_figure, loss_figure
-from rnncast.report import REPORT_FILES, metrics_document, summary_rows, write_report
+from rnncast.report import REPORT_FILES, summary_rows, write_report
+from rnncast.report_document import metrics_document
 from tests.conftest import REPO_ROOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -484,7 +485,7 @@ def test_the_metrics_document_of_the_golden_model_keeps_its_layout_and_values(
     "ids", [["a", "b"], ["a]b", "c,\nd", "{x}"], ['quote"d', "back\\slash", "[", "]"]]
 )
 def test_metrics_json_puts_lists_on_one_line_and_reads_back_the_same(ids: list[str]) -> None:
-    from rnncast.report import document_text
+    from rnncast.report_document import document_text
 
     document = {"series": {"unique_id": ids, "model": {"mase": [0.5, None][: len(ids)]}}}
     text = document_text(document)
