@@ -43,6 +43,7 @@ from rnncast.errors import ArtifactError, ConfigError, Interrupted
 from rnncast.frequency import calendar_feature_names
 from rnncast.inputs import fit_inputs, input_arrays, static_levels
 from rnncast.loop import EpochReport, Loop
+from rnncast.loop_state import make_checkpoint, restore_checkpoint
 from rnncast.nn.device import cpu_threads, describe_device, resolve_device, training_threads
 from rnncast.nn.memory import check_fits, parameter_count, training_bytes
 from rnncast.panel import Panel, keep_long_enough
@@ -339,7 +340,7 @@ def train(
             network.load_state_dict(start_from.state_dict())
         loop = Loop(network, model, training, tensors, weights, ranges, device)
         if checkpoint is not None:
-            loop.restore(*checkpoint)
+            restore_checkpoint(loop, *checkpoint)
         elif out is not None:
             # An epoch-0 checkpoint, so a run stopped in its first epoch can resume too.
             _save_checkpoint(out, loop, model, training, fingerprint)
@@ -385,7 +386,7 @@ def _save_checkpoint(
     fingerprint: dict[str, Any],
 ) -> None:  # fmt: skip
     """Every process gives its part of the checkpoint; rank 0 alone writes it."""
-    tensors, state = loop.checkpoint(model, training, fingerprint)
+    tensors, state = make_checkpoint(loop, model, training, fingerprint)
     if loop.world.is_main:
         write_checkpoint(out, tensors, state)
 

@@ -73,8 +73,12 @@ STAGES = [
     "lockstep",
     # The weights kept from epoch to epoch (best, last, averaged) and their checkpoint form.
     "snapshots",
-    # One run epoch by epoch (TBPTT or windows, early stopping, checkpoints' contents).
+    # A run's losses: its training batches' (TBPTT chunks or windows) and validation's.
+    "losses",
+    # One run epoch by epoch (the steps, early stopping, the schedule, averaged weights).
     "loop",
+    # A run's state as its checkpoint holds it (tensor names, state keys), and back.
+    "loop_state",
     "training",
     # What data a model reads, and whether new data fits it.
     "model_data",
@@ -142,7 +146,9 @@ TORCH_ALLOWED = {
     "lockstep",
     "batches",
     "snapshots",
+    "losses",
     "loop",
+    "loop_state",
     "training",
     # What data a model reads, and whether new data fits it.
     "model_data",

@@ -20,6 +20,7 @@ from rnncast import ModelConfig, Panel, TrainConfig, forecast, train
 from rnncast.artifact import load_model, read_checkpoint
 from rnncast.errors import Interrupted, TrainingDiverged
 from rnncast.loop import Loop
+from rnncast.losses import Losses
 from rnncast.model_files import CHECKPOINT, MANIFEST, MODEL_FILES, WARM_FILE
 from rnncast.nn.indrnn import IndRNN
 from rnncast.snapshots import AVERAGED_EPOCHS
@@ -481,7 +482,7 @@ def test_by_default_every_origin_is_scored_and_windows_have_no_stride(horizon: i
 def test_a_stride_scores_every_kth_origin_of_a_chunk_and_validation_every_origin() -> None:
     panel = seasonal_panel(0, n_series=3, length=120)
     scored: dict[int, list[tuple[bool, int, int]]] = {}
-    original = Loop._loss
+    original = Losses.score
     for stride in (1, 3):
         calls = scored[stride] = []
 
@@ -490,7 +491,7 @@ def test_a_stride_scores_every_kth_origin_of_a_chunk_and_validation_every_origin
             return original(self, forecasts, targets, mask, weights)
 
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(Loop, "_loss", counting)
+            patch.setattr(Losses, "score", counting)
             settings = quick(max_epochs=1, origin_stride=stride, chunk_len=12, refit=False)
             train(panel, tiny(), settings)
 
