@@ -320,8 +320,8 @@ def train(
     _check_memory(model, training, shape, device)
     fingerprint = _fingerprint(panel)
     if current.is_distributed:
-        # Every process chose the sizes itself, from the Panel rank 0 read (training_run.py) or,
-        # from Python, each from its own: they must agree.
+        # Every process chose the sizes itself, from the Panel read once for the run
+        # (shared_read.py) or, from Python, each from its own: they must agree.
         distributed.check_same(
             {**fingerprint, "ids": _ids_digest(panel), "model": asdict(model),
              "training": asdict(training)}, "the data and the settings chosen from it",
