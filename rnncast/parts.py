@@ -2,6 +2,12 @@
 share of the reads into part files, and rank 0 joins the parts into the one output,
 in the order a single process writes them, once every process has succeeded.
 
+Data whose series are known only once read (CSV, or no id column) is one read: rank
+0 reads it and sends its Panel to the others (shared_read.read_once), and each
+process forecasts a consecutive share of its series into a part of its own. Reading
+is then rank 0's alone, and the forecasts, the work that grows with the network and
+the histories, are shared as with many reads.
+
 The parts are Parquet files (lossless for every column type) in a staging folder
 beside the output, ``.NAME.incoming-PID``: a run killed half-way leaves only that
 folder, which the next run on the same output removes (writing.clear_leftovers),
@@ -19,8 +25,18 @@ from typing import Any
 from rnncast import distributed
 from rnncast.artifact import Model
 from rnncast.errors import DataError, OutputError, RnncastError
+from rnncast.forecasting import forecast
+from rnncast.panel import Panel
+from rnncast.shared_read import read_once
 from rnncast.sinks import table_sink
-from rnncast.streaming import StreamSummary, forecast_reads, plan_forecast, summarise
+from rnncast.streaming import (
+    ForecastPlan,
+    StreamSummary,
+    forecast_reads,
+    plan_forecast,
+    read_panel_of,
+    summarise,
+)
 from rnncast.writing import check_destination
 
 
@@ -37,10 +53,11 @@ def forecast_in_parts(
     future_file: str | None = None,
 ) -> StreamSummary:
     """``streaming.forecast_dataset`` shared among the processes of the run: the same
-    output, byte for byte. Every process calls it; each returns the whole run's
-    summary. Where the series are known before reading (Parquet with an id
-    column), the reads are cut so that every process gets some; a CSV source is
-    one read, which rank 0 forecasts alone."""
+    output. Every process calls it; each returns the whole run's summary. Where the
+    series are known before reading (Parquet with an id column), the reads are cut so
+    that every process gets some, and the output is one process's with the same
+    reads, byte for byte; otherwise the one read's series are shared (see the
+    module's docstring), and the values are one process's to float32's rounding."""
     current = distributed.world()
     file_format = check_destination(out)
     plan = plan_forecast(model, location, series_per_read, static_file, at_least=current.size)
@@ -52,8 +69,14 @@ def forecast_in_parts(
         written: dict[int, int] = {}  # series forecast by each read of this process
         skipped = 0
         failure = None
+        # Rank 0 alone reads data whose series are known only once read, and raises
+        # what that read raises on every process.
+        unknown = plan.reads[0].ids is None
+        whole = read_once(lambda: _whole_read(plan, future_file)) if unknown else None
         try:
-            for number in mine:
+            if whole is not None:
+                written, skipped = _forecast_a_share(model, whole, staging, current, options)
+            for number in mine if whole is None else ():
                 with table_sink(staging / _part_name(number), "parquet") as write:
                     found, left_out = forecast_reads(model, plan, [number], write, **options)
                 written[number], skipped = found, skipped + left_out
@@ -83,6 +106,32 @@ def forecast_in_parts(
         if current.is_main:
             shutil.rmtree(staging, ignore_errors=True)
     return summarise(model, plan, out, file_format, series, skipped)
+
+
+def _forecast_a_share(
+    model: Model, whole: Panel, staging: Path, current: distributed.World, options: dict
+) -> tuple[dict[int, int], int]:
+    """This process's consecutive share of the series of ``whole`` (a Panel every
+    process holds) forecast into the part numbered by its rank: the series it forecast
+    ({rank: count}) and, on rank 0, those the read skipped. Shares joined in rank
+    order are one process's output."""
+    share = whole.take(distributed.consecutive_share(whole.n_series, current))
+    found = 0
+    with table_sink(staging / _part_name(current.rank), "parquet") as write:
+        if share.n_series:
+            settings = {k: v for k, v in options.items() if k != "future_file"}
+            result = forecast(model, share, **settings)
+            write(result.to_frame())
+            found = len(result.ids)
+    skipped = len(whole.ingest.skipped) if current.is_main else 0
+    return {current.rank: found}, skipped
+
+
+def _whole_read(plan: ForecastPlan, future_file: str | None) -> Panel:
+    panel, _ = read_panel_of(plan, 0, future_file)
+    if panel is None:  # only where several reads make the data
+        raise DataError(f"{plan.source.label}: no series has any value")
+    return panel
 
 
 def _staging_folder(out: str | Path, current: distributed.World) -> Path:

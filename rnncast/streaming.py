@@ -197,18 +197,10 @@ def forecast_reads(
     future = None  # the --future file's rows, read with the first read's columns
     for number in numbers:
         read = plan.reads[number]
-        table = read_part(plan.source, read, plan.config)
-        if future_file is not None:
-            future = future if future is not None else read_future_file(future_file, table)
-            table = add_future_rows(table, future)
-        if plan.frequency_check is not None:
-            plan.frequency_check.add(table)
-        panel = _panel(table, read, several)
+        panel, future = read_panel_of(plan, number, future_file, future)
         if panel is None:
             skipped += len(read.ids)
             continue
-        for warning in panel.ingest.warnings:
-            _warn(warning)
         skipped += len(panel.ingest.skipped)
         result = forecast(model, panel, context=context, batch_size=batch_size, device=device)
         result = _in_order(result, read.ids)
@@ -217,6 +209,26 @@ def forecast_reads(
         if several:
             _note_read(number + 1, len(plan.reads), len(result.ids))
     return series, skipped
+
+
+def read_panel_of(
+    plan: ForecastPlan, number: int, future_file: str | None, future: Table | None = None
+) -> tuple[Panel | None, Table | None]:
+    """The Panel of read ``number`` (None when several reads make the data and none of
+    its series has a value), its warnings logged, and the ``--future`` file's rows,
+    ``future`` when already read (they are read once, with the first read's columns)."""
+    read = plan.reads[number]
+    table = read_part(plan.source, read, plan.config)
+    if future_file is not None:
+        future = future if future is not None else read_future_file(future_file, table)
+        table = add_future_rows(table, future)
+    if plan.frequency_check is not None:
+        plan.frequency_check.add(table)
+    panel = _panel(table, read, len(plan.reads) > 1)
+    if panel is not None:
+        for warning in panel.ingest.warnings:
+            _warn(warning)
+    return panel, future
 
 
 def _note_read(number: int, reads: int, series: int) -> None:

@@ -97,11 +97,11 @@ STAGES = [
     # The frequency of data read in several reads, checked as the whole data would show it.
     "read_frequency",
     "streaming",
+    # Under torchrun, the data of a training read in shares, or by rank 0 alone, and
+    # held whole by every process; a forecast's one read, read by rank 0 alone.
+    "shared_read",
     # Forecasts shared among the processes of a run under torchrun: parts, then one output.
     "parts",
-    # Under torchrun, the data of a training read in shares, or by rank 0 alone, and
-    # held whole by every process.
-    "shared_read",
     # Pure numpy over arrays: error measures.
     "metrics",
     # Named for the activity, like training and forecasting: rnncast.evaluate is a function.

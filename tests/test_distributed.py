@@ -268,6 +268,70 @@ def test_train_and_forecast_under_torchrun_behave_as_one_run(tiny_data: Path, tm
     assert not list(tmp_path.glob(".two.csv*"))
 
 
+FORECAST_SHARES = """
+import json
+import sys
+from pathlib import Path
+
+import rnncast
+from rnncast import distributed, parts
+
+world = distributed.start(distributed.launched_world(), "cpu")
+forecast_by_me = []
+forecast = parts.forecast
+
+
+def recording(model, panel, **options):
+    forecast_by_me.extend(str(name) for name in panel.ids)
+    return forecast(model, panel, **options)
+
+
+parts.forecast = recording
+model = rnncast.load_model(sys.argv[2])
+summary = parts.forecast_in_parts(model, sys.argv[1], sys.argv[3], series_per_read=10_000,
+                                  context=None, batch_size=512, device=None)
+Path(f"forecast-{world.rank}.json").write_text(json.dumps(
+    {"forecast": forecast_by_me, "series": summary.series, "skipped": summary.skipped}))
+distributed.finish()
+"""
+
+
+def test_a_csv_read_by_rank_zero_is_forecast_in_shares_as_one_process_would(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    import rnncast
+    from rnncast.config import ModelConfig, TrainConfig
+
+    frame = pd.read_parquet(tiny_data)
+    frame["y"] = frame["y"].astype(float)
+    # A fifth series without a value: skipped, and counted once.
+    empty = frame[frame["unique_id"] == "s0"].assign(unique_id="s4", y=math.nan)
+    data = tmp_path / "latest.csv"
+    pd.concat([frame, empty]).to_csv(data, index=False)
+    model = rnncast.train(
+        rnncast.read_panel(str(tiny_data)),
+        ModelConfig(horizon=HORIZON, hidden=8, layers=1),
+        TrainConfig(max_epochs=1, ensemble=1, seed=1),
+        out=tmp_path / "model",
+    )
+    script = tmp_path / "forecast_shares.py"
+    script.write_text(FORECAST_SHARES)
+    done = _run(_torchrun(str(data), "model", "two.csv", script=script), tmp_path)
+    assert done.returncode == 0, _told(done.stderr)
+    ranks = [json.loads((tmp_path / f"forecast-{rank}.json").read_text()) for rank in (0, 1)]
+    assert [rank["forecast"] for rank in ranks] == [["s0", "s1"], ["s2", "s3"]]
+    assert all(rank["series"] == 4 and rank["skipped"] == 1 for rank in ranks)
+    # One process forecasting the whole read writes the same rows, and the same values
+    # to float32's rounding: the network reads batches of two series, not of four.
+    from rnncast.streaming import forecast_dataset
+
+    forecast_dataset(model, data, tmp_path / "one.csv")
+    shared, alone = (pd.read_csv(tmp_path / name) for name in ("two.csv", "one.csv"))
+    assert list(shared["unique_id"].unique()) == ["s0", "s1", "s2", "s3"]
+    pd.testing.assert_frame_equal(shared, alone, rtol=1e-6)
+    assert not list(tmp_path.glob(".two.csv*"))
+
+
 def test_the_window_strategy_trains_under_torchrun_as_one_run(tiny_data: Path, tmp_path) -> None:
     import rnncast
     from rnncast.evaluation import holdout
