@@ -19,9 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rnncast.errors import DataError
-from rnncast.frequency import Frequency, format_time, shift_times, step_positions, wall_clock
+from rnncast.frequency import Frequency
 from rnncast.grid import Rows
 from rnncast.io import Table, concat_tables, settle_types
+from rnncast.time_axis import shift_times, step_positions
+from rnncast.timezones import format_time, wall_clock
 
 
 @dataclass

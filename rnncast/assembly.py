@@ -15,12 +15,7 @@ import numpy as np
 
 from rnncast.ahead import lay_ahead, split_future_rows
 from rnncast.errors import DataError
-from rnncast.frequency import (
-    Frequency,
-    format_time,
-    shift_times,
-    steps_that_fit,
-)
+from rnncast.frequency import Frequency
 from rnncast.gaps import fill_missing, filled_warnings, mostly_filled
 from rnncast.grid import (
     check_finite,
@@ -35,6 +30,8 @@ from rnncast.grid import (
 )
 from rnncast.io import Table
 from rnncast.statics import read_statics
+from rnncast.time_axis import shift_times, steps_that_fit
+from rnncast.timezones import format_time
 
 
 @dataclass(frozen=True)

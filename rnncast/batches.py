@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rnncast.frequency import calendar_features
 from rnncast.inputs import row_times
 from rnncast.panel import Panel
 from rnncast.scaling import Scaler, scale_values
+from rnncast.time_axis import calendar_features
 
 
 @dataclass(frozen=True)

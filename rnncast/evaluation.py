@@ -20,9 +20,10 @@ from rnncast import distributed
 from rnncast.baselines import baseline_forecasts, seasonal_adjustment
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
-from rnncast.frequency import Frequency, shift_times, step_positions
+from rnncast.frequency import Frequency
 from rnncast.metrics import Scores, score, seasonal_scales
 from rnncast.panel import Panel, keep_long_enough
+from rnncast.time_axis import shift_times, step_positions
 
 if TYPE_CHECKING:
     from rnncast.artifact import Model

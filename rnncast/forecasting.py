@@ -28,12 +28,14 @@ from rnncast.batches import (
     summaries_at,
 )
 from rnncast.errors import DataError
-from rnncast.frequency import Frequency, shift_times, to_datetimes
+from rnncast.frequency import Frequency
 from rnncast.inputs import input_arrays
 from rnncast.model_data import check_ahead, check_fits
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.panel import Panel
 from rnncast.scaling import Scaler, fit_scaler, from_model_space, to_model_space, unscale
+from rnncast.time_axis import shift_times
+from rnncast.timezones import to_datetimes
 from rnncast.warm import WarmStates, keeps_states, read_states
 
 if TYPE_CHECKING:

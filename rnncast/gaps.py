@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnncast.errors import DataError
-from rnncast.frequency import Frequency, format_time, shift_times
+from rnncast.frequency import Frequency
 from rnncast.io import Table
+from rnncast.time_axis import shift_times
+from rnncast.timezones import format_time
 
 
 @dataclass(frozen=True)

@@ -14,20 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnncast.errors import DataError
-from rnncast.frequency import (
-    FIRST_NS,
-    LAST_NS,
-    MAX_STEP_NS,
-    NS_PER_DAY,
-    Frequency,
-    counts_in_wall_clock,
-    format_time,
-    infer_frequency,
-    parse_frequency,
-    step_positions,
-    wall_clock,
-)
+from rnncast.frequency import FIRST_NS, LAST_NS, MAX_STEP_NS, NS_PER_DAY, Frequency, parse_frequency
 from rnncast.io import Table
+from rnncast.time_axis import infer_frequency, step_positions
+from rnncast.timezones import counts_in_wall_clock, format_time, wall_clock
 
 # A grid this many times larger than the rows read means the timestamps are not
 # regular (a stray second makes the greatest common step one second): refuse it

@@ -16,7 +16,7 @@ import numpy as np
 
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
-from rnncast.frequency import NS_PER_DAY, counts_in_wall_clock, grid_times, shift_times, wall_clock
+from rnncast.frequency import NS_PER_DAY
 from rnncast.holiday_features import (
     HOLIDAY_FEATURES,
     check_country,
@@ -25,6 +25,8 @@ from rnncast.holiday_features import (
 )
 from rnncast.panel import Panel
 from rnncast.statics import encode_statics, fit_statics
+from rnncast.time_axis import grid_times, shift_times
+from rnncast.timezones import counts_in_wall_clock, wall_clock
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,10 @@ from rnncast.bases import BASES, Combination
 from rnncast.batches import n_future_features
 from rnncast.config import LAYOUTS, DataConfig, ModelConfig, TrainConfig
 from rnncast.errors import ArtifactError, ConfigError
-from rnncast.frequency import calendar_feature_names, parse_frequency
+from rnncast.frequency import parse_frequency
 from rnncast.inputs import known_names, static_levels
 from rnncast.json_checks import Broken, at_least, check_keys, fits, refuse, show
+from rnncast.time_axis import calendar_feature_names
 
 # The newest model format this code writes and reads. A directory of a newer format
 # is refused with "upgrade rnncast"; one older than OLDEST_FORMAT_VERSION with

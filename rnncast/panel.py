@@ -29,17 +29,10 @@ import numpy as np
 from rnncast.assembly import IngestReport, assemble, refuse_past_the_limit
 from rnncast.config import DataConfig
 from rnncast.errors import DataError
-from rnncast.frequency import (
-    Frequency,
-    calendar_feature_names,
-    counts_in_wall_clock,
-    format_time,
-    grid_times,
-    shift_times,
-    to_datetimes,
-    wall_clock,
-)
+from rnncast.frequency import Frequency
 from rnncast.statics import Statics
+from rnncast.time_axis import calendar_feature_names, grid_times, shift_times
+from rnncast.timezones import counts_in_wall_clock, format_time, to_datetimes, wall_clock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,7 +53,7 @@ class Panel:
     covariates: np.ndarray  # (N, C) float32, rows aligned with values
     covariate_names: tuple[str, ...] = ()
     # With a zone, times are UTC instants for sub-daily steps and wall-clock times in
-    # that zone for daily and longer ones (see frequency.counts_in_wall_clock).
+    # that zone for daily and longer ones (see timezones.counts_in_wall_clock).
     tz: str | None = None
     target_name: str = "y"
     ingest: IngestReport | None = field(default=None, compare=False)

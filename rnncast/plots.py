@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from rnncast.evaluation import Evaluation
-from rnncast.frequency import shift_times, to_datetimes
 from rnncast.metrics import central_intervals
+from rnncast.time_axis import shift_times
+from rnncast.timezones import to_datetimes
 
 _DPI = 100
 _PANEL_WIDTH = 6.0  # inches per forecast panel

@@ -11,8 +11,10 @@ import numpy as np
 import pyarrow as pa
 
 from rnncast.errors import DataError
-from rnncast.frequency import Frequency, counts_in_wall_clock, infer_frequency, wall_clock
+from rnncast.frequency import Frequency
 from rnncast.io import Table
+from rnncast.time_axis import infer_frequency
+from rnncast.timezones import counts_in_wall_clock, wall_clock
 
 
 class FrequencyCheck:

@@ -17,8 +17,8 @@ import numpy as np
 
 from rnncast import __version__
 from rnncast.evaluation import BASELINES, Evaluation
-from rnncast.frequency import shift_times
 from rnncast.plots import choose_series, interval_levels
+from rnncast.time_axis import shift_times
 
 FORMAT_VERSION = 1
 SKILL_METRICS = ("mae", "rmse", "smape", "mase")

@@ -40,7 +40,6 @@ from rnncast.batches import (
 )
 from rnncast.config import DataConfig, ModelConfig, TrainConfig
 from rnncast.errors import ArtifactError, ConfigError, Interrupted
-from rnncast.frequency import calendar_feature_names
 from rnncast.inputs import fit_inputs, input_arrays, static_levels
 from rnncast.loop import EpochReport, Loop
 from rnncast.loop_state import make_checkpoint, restore_checkpoint
@@ -48,6 +47,7 @@ from rnncast.nn.device import cpu_threads, describe_device, resolve_device, trai
 from rnncast.nn.memory import check_fits, parameter_count, training_bytes
 from rnncast.panel import Panel, keep_long_enough
 from rnncast.scaling import choose_scaler, fit_scaler
+from rnncast.time_axis import calendar_feature_names
 
 log = logging.getLogger("rnncast")
 

@@ -16,6 +16,10 @@ STAGES = [
     "errors",
     "config",
     "frequency",
+    # A panel's times to and from the wall clock of the data's zone; times shown to people.
+    "timezones",
+    # Calendar arithmetic on int64 ns times (grids, shifts, inferred steps), calendar features.
+    "time_axis",
     # Public holidays per country (the holidays package, imported lazily) as step features.
     "holiday_features",
     # Reading: text timestamps, which column plays which part, which files a source

@@ -26,9 +26,9 @@ from rnncast.batches import (
     season_pattern,
 )
 from rnncast.config import DataConfig
-from rnncast.frequency import calendar_features, shift_times
 from rnncast.panel import Panel
 from rnncast.scaling import fit_scaler, scale_values
+from rnncast.time_axis import calendar_features, shift_times
 
 PROPERTY_SETTINGS = settings(max_examples=50, deadline=None, derandomize=True, database=None)
 HORIZON = 5

@@ -14,16 +14,17 @@ from rnncast.frequency import (
     NS_PER_MINUTE,
     NS_PER_WEEK,
     Frequency,
+    parse_frequency,
+)
+from rnncast.time_axis import (
     calendar_feature_names,
     calendar_features,
-    format_time,
     infer_frequency,
-    parse_frequency,
     shift_times,
     step_positions,
     steps_that_fit,
-    wall_clock,
 )
+from rnncast.timezones import format_time, wall_clock
 
 
 def stamps(*texts: str) -> np.ndarray:
