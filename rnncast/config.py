@@ -186,7 +186,7 @@ DEFAULT_MEMBERS = 20
 class ModelConfig:
     """What the network is. Stored in the model directory; forecasting rebuilds it from here.
 
-    ``None`` for a size means "choose from the data" (train.choose_sizes says how).
+    ``None`` for a size means "choose from the data" (data_choices.choose_sizes says how).
     """
 
     horizon: int = 1
@@ -222,7 +222,7 @@ class ModelConfig:
     # for hourly data, a year for daily: Frequency.long_season_length) and the encoder
     # the change from it, so a series with a weekly pattern as well as a daily one can
     # follow both; each series' history shows the network which holds. The steps of
-    # that season; None: chosen from the data (training.choose_sizes), 0: none.
+    # that season; None: chosen from the data (data_choices.choose_sizes), 0: none.
     long_season: int | None = None
     # Forecasters of this shape whose forecasts are combined by the median of each
     # quantile (nn/ensemble.py); how many the training made (TrainConfig.ensemble).
@@ -275,7 +275,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train. ``None`` means "choose from the data" (train.choose_sizes says how)."""
+    """How to train. ``None`` means "choose from the data" (data_choices.choose_sizes says how)."""
 
     strategy: str = "tbptt"
     chunk_len: int | None = None  # TBPTT window K; the state is carried across chunks

@@ -25,6 +25,7 @@ from rnncast import training as network_training
 from rnncast.artifact import Model, save_model
 from rnncast.bases import Combination
 from rnncast.config import ModelConfig, TrainConfig
+from rnncast.data_choices import validation_horizons, validation_sizes
 from rnncast.ensembles import (
     assemble,
     stop_name,
@@ -176,8 +177,7 @@ def refit_on_everything(
     best = max(int(history.get("best_epoch") or 0), 1)
     # What training read, validation included.
     seen = selection.validation_panel(model, panel).lengths
-    trained = seen - network_training.validation_sizes(seen, model.training.val_size or 0,
-                                                       model.config.horizon)  # fmt: skip
+    trained = seen - validation_sizes(seen, model.training.val_size or 0, model.config.horizon)
     new_steps = float(panel.lengths.sum()) - float(trained.sum())
     epochs = max(1, math.ceil(best * max(new_steps, 0.0) / float(panel.lengths.sum())))
     rates = [epoch["lr"] for epoch in history.get("epochs", [])]
@@ -220,7 +220,7 @@ def _refit_share(panel: Panel, model: ModelConfig, training: TrainConfig, refit:
     test_size = horizon if training.test_size is None else training.test_size
     val_size = training.val_size
     if val_size is None:
-        val_size = horizon * network_training.validation_horizons(panel, horizon, test_size)
+        val_size = horizon * validation_horizons(panel, horizon, test_size)
     held_out = np.minimum(panel.lengths, val_size + test_size).sum()
     return float(held_out / max(float(panel.lengths.sum()), 1.0))
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from rnncast import distributed
-from rnncast import training as network_training
 from rnncast.artifact import Model
 from rnncast.bases import BASES, Combination, adjustment_of, base_forecasts, history_scales
+from rnncast.data_choices import validation_sizes
 from rnncast.ensembles import member_summary
 from rnncast.forecasting import forecast_origins
 from rnncast.panel import Panel
@@ -88,8 +88,8 @@ def validation_forecasts(members: list[Model], panel: Panel) -> Validation | Non
     if origins < 1:
         return None
     seen = validation_panel(first, panel)
-    # Series too short to have been validated (training.validation_sizes) do not vote.
-    validated = network_training.validation_sizes(seen.lengths, val_size, horizon) > 0
+    # Series too short to have been validated (validation_sizes) do not vote.
+    validated = validation_sizes(seen.lengths, val_size, horizon) > 0
     if not validated.any():
         return None
     seen = seen.take(np.flatnonzero(validated))

@@ -42,6 +42,9 @@ STAGES = [
     "writing",
     "panel",
     "scaling",
+    # What training chooses from the data before it builds a network (sizes, the long
+    # season, validation's hold-out, loss weights); pure numpy over the Panel.
+    "data_choices",
     # The inputs a model reads beside target and covariates: static covariates encoded
     # as training fitted them, holiday features of every step.
     "inputs",

@@ -18,13 +18,13 @@ import torch
 
 from rnncast import ModelConfig, Panel, TrainConfig, forecast, train
 from rnncast.artifact import load_model, read_checkpoint
+from rnncast.data_choices import choose_long_season, choose_sizes, loss_weights
 from rnncast.errors import Interrupted, TrainingDiverged
 from rnncast.loop import Loop
 from rnncast.losses import Losses
 from rnncast.model_files import CHECKPOINT, MANIFEST, MODEL_FILES, WARM_FILE
 from rnncast.nn.indrnn import IndRNN
 from rnncast.snapshots import AVERAGED_EPOCHS
-from rnncast.training import choose_long_season, choose_sizes, loss_weights
 
 HORIZON = 12
 PERIOD = 12  # monthly data: the frequency's season length is the signal's period
@@ -79,7 +79,7 @@ def tiny(cell: str = "gru", **overrides) -> ModelConfig:
 
 def quick(**overrides) -> TrainConfig:
     # One horizon of validation, as these network tests were measured with (the default
-    # holds out more when there are few series, training.validation_horizons), and one
+    # holds out more when there are few series, data_choices.validation_horizons), and one
     # network: these tests look inside it (ensembles are tested in test_ensembles.py).
     return TrainConfig(
         **{"device": "cpu", "max_epochs": 3, "patience": 100, "test_size": 0,
