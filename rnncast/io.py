@@ -47,7 +47,7 @@ from rnncast.sources import (
 )
 from rnncast.timeparse import check_time_format, to_timestamps
 
-# Importers of this module (streaming, forecasting, the CLI) find these here.
+# Importers of this module (reads, streaming, forecasting, the CLI) find these here.
 __all__ = [
     "Columns",
     "Source",

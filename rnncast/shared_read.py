@@ -7,7 +7,7 @@ When every process read all the data, every one paid that, for the whole data, a
 the data's folder (often on a network file system) was read as many times. Where
 every file holds whole series (a dataset partitioned by series), each process now
 reads about 1 / N of the files, grouped as the forecast's reads group them
-(streaming.plan_reads), and pays about 1 / N of the reading's time and transient
+(reads.plan_reads), and pays about 1 / N of the reading's time and transient
 memory. Every choice made from the data later (sizes, scalers, the blend) still
 sees the whole Panel, the same in every process, as one process reads it.
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from rnncast.config import DataConfig
     from rnncast.panel import Panel
-    from rnncast.streaming import Read
+    from rnncast.reads import Read
 
 PIECE_BYTES = 1 << 26
 
@@ -97,8 +97,8 @@ def _plan(
     """Rank 0's plan of the shares, on every process: the source and its reads of
     whole files of whole series, in the whole read's order; None where the data is
     one read, its series share files, or the plan could not read it."""
+    from rnncast.reads import plan_reads
     from rnncast.sources import resolve_source
-    from rnncast.streaming import plan_reads
 
     plan = None
     if current.is_main:
@@ -152,7 +152,7 @@ def _read_share(source: Any, reads: list[Read], config: DataConfig) -> _Share | 
     import pyarrow.compute as pc
 
     from rnncast.panel import build_panel
-    from rnncast.streaming import has_values, read_part
+    from rnncast.reads import has_values, read_part
 
     panels, skipped = [], []
     try:

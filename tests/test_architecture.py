@@ -99,10 +99,12 @@ STAGES = [
     "fitting",
     # Rows of forecasts to a file in batches (replaced whole) or to stdout.
     "sinks",
-    # Forecasts over datasets too large to hold at once: reads, forecasts and writes
-    # a batch of series at a time.
+    # A dataset's reads, each of whole series in the whole read's order, and one read's table.
+    "reads",
     # The frequency of data read in several reads, checked as the whole data would show it.
     "read_frequency",
+    # Forecasts over datasets too large to hold at once: reads, forecasts and writes
+    # a batch of series at a time.
     "streaming",
     # Under torchrun, the data of a training read in shares, or by rank 0 alone, and
     # held whole by every process; a forecast's one read, read by rank 0 alone.

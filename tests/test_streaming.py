@@ -20,8 +20,9 @@ from rnncast import DataConfig, ModelConfig, Panel, TrainConfig, forecast, read_
 from rnncast.errors import DataError
 from rnncast.io import resolve_source
 from rnncast.model_data import data_config
+from rnncast.reads import plan_reads
 from rnncast.sinks import write_table
-from rnncast.streaming import forecast_dataset, plan_reads
+from rnncast.streaming import forecast_dataset
 
 HORIZON = 3
 N_SERIES = 10
