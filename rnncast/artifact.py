@@ -15,11 +15,12 @@ A model directory holds
 Nothing is pickled and nothing is executed: loading reads tensors and JSON,
 checks every digest first, and refuses a directory that does not match (exit 4).
 A digest proves that a file did not change by accident, not who wrote it, so the
-files are then checked as untrusted data (model_schema for the JSON; here the
-tensors' names, dtypes, shapes and values) before a network is built from them.
-Which files a directory may hold, and reading them (digests, regular files only, size
-limits), is model_files.py's. The whole directory is written beside its destination
-and renamed into place, so a reader sees the old model or the new one, never a mix.
+files are then checked as untrusted data (model_records and model_schema for the
+JSON; here the tensors' names, dtypes, shapes and values) before a network is built
+from them. Which files a directory may hold, and reading them (digests, regular files
+only, size limits), is model_files.py's. The whole directory is written beside its
+destination and renamed into place, so a reader sees the old model or the new one,
+never a mix.
 During training the directory also holds ``checkpoint.safetensors``, replaced
 atomically each epoch.
 """
@@ -50,13 +51,8 @@ from rnncast.model_files import (
     file_kind,
     read_with_version,
 )
-from rnncast.model_schema import (
-    FORMAT_VERSION,
-    NetworkShape,
-    check_config,
-    check_history,
-    check_series,
-)
+from rnncast.model_records import FORMAT_VERSION, check_history, check_series
+from rnncast.model_schema import NetworkShape, check_config
 from rnncast.nn.ensemble import Ensemble
 from rnncast.nn.forecaster import Forecaster
 from rnncast.scaling import Scaler
@@ -179,7 +175,8 @@ def _state(model: Model) -> dict[str, torch.Tensor]:
 def load_model(directory: str | Path, device: torch.device | None = None) -> Model:
     """Read and verify a model directory. Raises ArtifactError (exit 4) when it is
     missing, of another format version, incomplete, does not match its manifest, or
-    holds anything rnncast would not have written (model_schema; the tensors)."""
+    holds anything rnncast would not have written (model_records, model_schema; the
+    tensors)."""
     path = Path(directory)
     contents, version = read_with_version(path)
 

@@ -8,7 +8,8 @@ it crashes. The checks of a value against a type (an object's keys, lists of
 integers, unions with null) name the key, the value cut to one line and what was
 expected, so that a refusal says what to fix. The refusals are worded for the files
 of a model directory, the JSON rnncast reads this way; what each of those files may
-hold is model_schema.py's, as this module knows JSON and types, not models.
+hold is model_records.py's and model_schema.py's, as this module knows JSON and
+types, not models.
 """
 
 from __future__ import annotations

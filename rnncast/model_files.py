@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rnncast.errors import ArtifactError, ConfigError
 from rnncast.json_checks import parse_json
-from rnncast.model_schema import check_manifest
+from rnncast.model_records import check_manifest
 from rnncast.writing import clear_leftovers
 
 MODEL_FILES = (

@@ -1,15 +1,17 @@
-"""What the JSON files of a model directory may hold, checked before anything uses them.
+"""What config.json may hold, checked before a network or a scaler is built from it.
 
-A model directory is data from outside. Its manifest of sha256 digests proves that
-no file changed by accident since training; it proves nothing about who wrote the
-files, since anyone can rewrite a file and its digest together. So every value
-read here is untrusted input: its type, its allowed values and range, its size,
-unknown and missing keys, and how the files fit together are checked before the
-loader builds a network or a scaler from them. A file that breaks the schema is
-refused with ArtifactError (exit 4), naming the file, the key, the value and what is
-expected. Reading the JSON itself within limits (depth, numbers, repeated keys) and
-checking a value against a type are json_checks.py's; what each file of the format
-holds, and how the files fit together, is this module's.
+config.json holds every setting of a model and its training, the sizes the network
+was built with, the schema of the data it reads and its blend with a base forecast.
+Like every file of a model directory it is untrusted input (model_records.py says
+why), so its types, its allowed values and ranges, its sizes, unknown and missing
+keys, and how its sections fit together (the network's widths against the data's
+frequency and covariates) are checked before the loader builds a network or a scaler
+from it. A file that breaks the schema is refused with ArtifactError (exit 4), naming
+the file, the key, the value and what is expected. Reading the JSON itself within
+limits (depth, numbers, repeated keys) and checking a value against a type are
+json_checks.py's; the format version and the files that record a run (manifest,
+series, history) are model_records.py's; what config.json holds, and how its parts
+fit together, is this module's.
 
 The settings sections reuse the checks of the config dataclasses
 (``__post_init__``), so a model file is held to the same rules as a command line,
@@ -17,7 +19,8 @@ and their fields (names and types) come from the dataclasses, so a field added
 there is known here at once. Keys that every format-1 writer wrote are required;
 keys added since (with a default) may be missing from older models. A key this code
 does not know is refused: a writer that adds one to the format raises
-FORMAT_VERSION, so an older rnncast asks for an upgrade instead of ignoring it.
+model_records.FORMAT_VERSION, so an older rnncast asks for an upgrade instead of
+ignoring it.
 The tensors are checked in artifact.py, against the network these settings build.
 """
 
@@ -25,33 +28,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import typing
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnncast import __version__
 from rnncast.bases import BASES, Combination
 from rnncast.batches import n_future_features
 from rnncast.config import LAYOUTS, DataConfig, ModelConfig, TrainConfig
-from rnncast.errors import ArtifactError, ConfigError
+from rnncast.errors import ConfigError
 from rnncast.frequency import parse_frequency
 from rnncast.inputs import known_names, static_levels
-from rnncast.json_checks import Broken, at_least, check_keys, fits, refuse, show
+from rnncast.json_checks import Broken, at_least, check_keys, refuse, show
+from rnncast.model_records import check_format_version
 from rnncast.time_axis import calendar_feature_names
-
-# The newest model format this code writes and reads. A directory of a newer format
-# is refused with "upgrade rnncast"; one older than OLDEST_FORMAT_VERSION with
-# "retrain". Raising FORMAT_VERSION while still reading the old format keeps
-# OLDEST_FORMAT_VERSION where it is (and tests/golden/ keeps a model of each).
-# 2: the base forecast and blend weights (combination); 3: ensembles (model.members,
-# training.ensemble, history.members); 4: covariate roles (data.future_covariates,
-# data.inputs with the static covariates' scales and levels and the holidays,
-# network.static_levels), which an older rnncast would misread as past covariates.
-FORMAT_VERSION = 4
-OLDEST_FORMAT_VERSION = 1
 
 # Sizes beyond any model rnncast trains. Most also fix the shapes of the weights,
 # which artifact compares before allocating the network, but not all: a window
@@ -61,7 +51,6 @@ _SIZE_FIELDS = frozenset(
     {"horizon", "hidden", "layers", "id_embedding", "chunk_len", "lookback", "batch_size"}
     | {"n_inputs", "n_future", "recurrent_steps", "long_season"}
 )
-_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -153,89 +142,6 @@ _COLUMNS_FIELDS: dict[str, Any] = {
     "static_covariates": list[str],
 }
 _COLUMNS_ADDED = frozenset({"future_covariates", "static_covariates"})
-_HISTORY_FIELDS: dict[str, Any] = {
-    "epochs": list,
-    "stopped": str | None,
-    "best_epoch": int | None,
-    "best_loss": float | None,
-    "seconds": float,
-    "device": str,
-    "chosen": list[str],
-    "refit": dict,  # format 2: the training again on every step (fitting.refit_on_everything)
-    "members": list,  # format 3: how each member of an ensemble was trained
-    "averaged": dict | None,  # format 3: the average of the weights up to the best epoch
-    # Members trained and then left out, as their median validated better without them.
-    "left_out": list,
-}
-_AVERAGED_FIELDS: dict[str, Any] = {
-    "tried": list[dict],
-    "kept": bool,
-}
-_AVERAGE_FIELDS: dict[str, Any] = {
-    "epochs": list[int],
-    "val_loss": float | None,
-}
-_MEMBER_FIELDS: dict[str, Any] = {
-    "seed": int,
-    "chunk_len": int | None,
-    "lookback": int | None,
-    "epochs": int,
-    "best_epoch": int | None,
-    "seconds": float,
-    "stopped": str | None,
-}
-_LEFT_OUT_FIELDS: dict[str, Any] = {**_MEMBER_FIELDS, "validation_mase": float}
-_REFIT_FIELDS: dict[str, Any] = {
-    "epochs": int,
-    "seconds": float,
-    "stopped": str | None,
-    "series": int,
-    "steps": int,
-}
-_EPOCH_FIELDS: dict[str, Any] = {
-    "epoch": int,
-    "train_loss": float,
-    "val_loss": float | None,
-    "lr": float,
-    "seconds": float,
-}
-
-
-def check_format_version(version: Any, where: str | Path, file: str | Path) -> int:
-    """The format version ``file`` gives ``where`` (the directory, for the manifest);
-    ArtifactError naming both versions when this code cannot read it (newer: upgrade
-    rnncast; older: retrain)."""
-    if not fits(version, int):
-        raise refuse(file, f"format_version is {show(version)}, expected an integer")
-    if OLDEST_FORMAT_VERSION <= version <= FORMAT_VERSION:
-        return version
-    readable = (
-        f"version {FORMAT_VERSION}"
-        if OLDEST_FORMAT_VERSION == FORMAT_VERSION
-        else f"versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}"
-    )
-    fix = "upgrade rnncast to use it" if version > FORMAT_VERSION else "retrain the model"
-    raise ArtifactError(
-        f"{where} has model format version {version}; this rnncast ({__version__}) "
-        f"reads {readable}; {fix}"
-    )
-
-
-def check_manifest(document: Any, directory: str | Path, file: str | Path) -> dict[str, str]:
-    """The files a manifest lists with their sha256 digests, after its format version."""
-    if not isinstance(document, dict):
-        raise refuse(file, f"it holds {show(document)}, expected an object")
-    if "format_version" not in document:
-        raise refuse(file, "format_version is missing")
-    check_format_version(document["format_version"], directory, file)
-    try:
-        check_keys(document, {"format_version": int, "files": dict}, "", required=None)
-        for name, digest in document["files"].items():
-            if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-                raise Broken(f"files.{name} is {show(digest)}, expected a sha256 in hex")
-    except Broken as exc:
-        raise refuse(file, str(exc)) from None
-    return document["files"]
 
 
 def check_config(document: Any, file: str | Path, manifest_version: int) -> ModelSettings:
@@ -256,50 +162,6 @@ def check_config(document: Any, file: str | Path, manifest_version: int) -> Mode
         return _config(document, version)
     except Broken as exc:
         raise refuse(file, str(exc)) from None
-
-
-def check_series(document: Any, file: str | Path, n_series: int) -> list[str]:
-    """The ids of series.json: unique strings, one per series the network was built for."""
-    try:
-        check_keys(document, {"ids": list[str]}, "", required=None)
-        ids = document["ids"]
-        if len(ids) != n_series:
-            raise Broken(
-                f"ids lists {len(ids)} series, but config.json's network.n_series is {n_series}"
-            )
-        repeated = [name for name, count in Counter(ids).items() if count > 1]
-        if repeated:
-            raise Broken(f"ids lists {show(repeated[0])} more than once")
-    except Broken as exc:
-        raise refuse(file, str(exc)) from None
-    return ids
-
-
-def check_history(document: Any, file: str | Path) -> dict[str, Any]:
-    """history.json: the epochs and how training ended. Keys may be missing (a model
-    saved through the Python API may have no history), but none may be unknown."""
-    try:
-        check_keys(document, _HISTORY_FIELDS, "", required=frozenset())
-        epochs = document.get("epochs", [])
-        for index, row in enumerate(epochs):
-            check_keys(row, _EPOCH_FIELDS, f"epochs[{index}]", required=None)
-            at_least(row["epoch"], 1, f"epochs[{index}].epoch")
-        if "refit" in document:
-            check_keys(document["refit"], _REFIT_FIELDS, "refit", required=None)
-        if document.get("averaged") is not None:
-            check_keys(document["averaged"], _AVERAGED_FIELDS, "averaged", required=None)
-            for index, tried in enumerate(document["averaged"]["tried"]):
-                check_keys(tried, _AVERAGE_FIELDS, f"averaged.tried[{index}]", required=None)
-        for index, member in enumerate(document.get("members", [])):
-            check_keys(member, _MEMBER_FIELDS, f"members[{index}]", required=None)
-        for index, member in enumerate(document.get("left_out", [])):
-            check_keys(member, _LEFT_OUT_FIELDS, f"left_out[{index}]", required=None)
-        best = document.get("best_epoch")
-        if best is not None and not 0 <= best <= len(epochs):
-            raise Broken(f"best_epoch is {best}, expected 0 to {len(epochs)} (the epochs it lists)")
-    except Broken as exc:
-        raise refuse(file, str(exc)) from None
-    return document
 
 
 def _config(document: dict[str, Any], version: int) -> ModelSettings:

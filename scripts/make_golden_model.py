@@ -99,7 +99,7 @@ def main() -> None:
     import torch
 
     from rnncast import DataConfig, ModelConfig, Panel, TrainConfig, forecast, train
-    from rnncast.model_schema import FORMAT_VERSION
+    from rnncast.model_records import FORMAT_VERSION
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)

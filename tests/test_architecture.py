@@ -62,7 +62,9 @@ STAGES = [
     "distributed",
     # Untrusted JSON read as data: within limits, then checked against types.
     "json_checks",
-    # config.json and the other JSON files of a model directory, checked as untrusted data.
+    # The format version and the files that record a run (manifest, series, history).
+    "model_records",
+    # config.json, the settings a model is rebuilt from, checked as untrusted data.
     "model_schema",
     # Which files a model directory holds, and reading them: digests, regular files only.
     "model_files",

@@ -22,7 +22,7 @@ from rnncast.config import DEFAULT_MEMBERS
 from rnncast.ensembles import CHUNK_FACTORS, another_fits, member_training
 from rnncast.errors import ArtifactError, ConfigError
 from rnncast.model_files import MANIFEST
-from rnncast.model_schema import check_history
+from rnncast.model_records import check_history
 from rnncast.nn.ensemble import Ensemble, median_of_members
 from rnncast.nn.forecaster import Forecaster
 from rnncast.scaling import to_model_space

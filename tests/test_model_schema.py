@@ -41,7 +41,8 @@ from rnncast.cli import app
 from rnncast.errors import ArtifactError
 from rnncast.json_checks import MAX_DEPTH, parse_json
 from rnncast.model_files import MANIFEST, MODEL_FILES
-from rnncast.model_schema import FORMAT_VERSION, MAX_SIZE
+from rnncast.model_records import FORMAT_VERSION
+from rnncast.model_schema import MAX_SIZE
 from tests.test_artifact import GOLDEN, golden_module, small_panel
 
 RUNNER = CliRunner()
