@@ -332,6 +332,32 @@ def test_a_csv_read_by_rank_zero_is_forecast_in_shares_as_one_process_would(
     assert not list(tmp_path.glob(".two.csv*"))
 
 
+def test_a_share_of_a_csv_that_fails_stops_every_rank_and_writes_nothing(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    import rnncast
+    from rnncast.config import ModelConfig, TrainConfig
+
+    rnncast.train(
+        rnncast.read_panel(str(tiny_data)),
+        ModelConfig(horizon=HORIZON, hidden=8, layers=1, id_embedding=2),
+        TrainConfig(max_epochs=1, ensemble=1, seed=1),
+        out=tmp_path / "model",
+    )
+    # s3 renamed: a series the id embedding never learned, in rank 1's share only.
+    frame = pd.read_parquet(tiny_data)
+    frame["unique_id"] = frame["unique_id"].replace("s3", "s9")
+    frame.to_csv(tmp_path / "latest.csv", index=False)
+    (tmp_path / "f.csv").write_text("the previous forecasts\n")
+    shared = _run(_torchrun("forecast", "latest.csv", "--model", "model", "--out", "f.csv"),
+                  tmp_path)  # fmt: skip
+    assert shared.returncode != 0
+    assert "rank 1: error: 1 series were not in the training data ('s9')" in shared.stderr
+    assert "error: rank 1 failed: 1 series were not in the training data" in shared.stderr
+    assert (tmp_path / "f.csv").read_text() == "the previous forecasts\n"
+    assert not list(tmp_path.glob(".f.csv*"))
+
+
 def test_the_window_strategy_trains_under_torchrun_as_one_run(tiny_data: Path, tmp_path) -> None:
     import rnncast
     from rnncast.evaluation import holdout
