@@ -348,14 +348,20 @@ def test_a_share_of_a_csv_that_fails_stops_every_rank_and_writes_nothing(
     frame = pd.read_parquet(tiny_data)
     frame["unique_id"] = frame["unique_id"].replace("s3", "s9")
     frame.to_csv(tmp_path / "latest.csv", index=False)
+    _fails_on_rank_one("latest.csv", tmp_path, "1 series were not in the training data ('s9')")
+
+
+def _fails_on_rank_one(data: str, tmp_path: Path, said: str) -> str:
+    """A torchrun forecast of ``data`` that fails on rank 1 with ``said``: every rank
+    fails, rank 0 names rank 1, and the previous output stays whole. Its stderr."""
     (tmp_path / "f.csv").write_text("the previous forecasts\n")
-    shared = _run(_torchrun("forecast", "latest.csv", "--model", "model", "--out", "f.csv"),
-                  tmp_path)  # fmt: skip
+    shared = _run(_torchrun("forecast", data, "--model", "model", "--out", "f.csv"), tmp_path)
     assert shared.returncode != 0
-    assert "rank 1: error: 1 series were not in the training data ('s9')" in shared.stderr
-    assert "error: rank 1 failed: 1 series were not in the training data" in shared.stderr
+    assert f"rank 1: error: {said}" in shared.stderr
+    assert f"error: rank 1 failed: {said}" in shared.stderr
     assert (tmp_path / "f.csv").read_text() == "the previous forecasts\n"
     assert not list(tmp_path.glob(".f.csv*"))
+    return shared.stderr
 
 
 def test_the_window_strategy_trains_under_torchrun_as_one_run(tiny_data: Path, tmp_path) -> None:
@@ -1059,12 +1065,6 @@ def test_a_bad_read_on_one_rank_fails_the_forecast_and_writes_nothing(
         frame.loc[later, "ds"] - (frame.loc[later, "ds"] - frame["ds"].min()) / 2
     )
     frame.to_parquet(tmp_path / "latest.parquet", index=False)
-    (tmp_path / "f.csv").write_text("the previous forecasts\n")
-    shared = _run(_torchrun("forecast", "latest.parquet", "--model", "model", "--out", "f.csv"),
-                  tmp_path)  # fmt: skip
-    assert shared.returncode != 0
-    assert "rank 1: error: the model was trained on h data; this data is" in shared.stderr
-    assert "error: rank 1 failed: the model was trained on h data" in shared.stderr
-    assert "exitcode  : 3" in shared.stderr
-    assert (tmp_path / "f.csv").read_text() == "the previous forecasts\n"
-    assert not list(tmp_path.glob(".f.csv*"))
+    told = _fails_on_rank_one("latest.parquet", tmp_path, "the model was trained on h data")
+    assert "the model was trained on h data; this data is" in told
+    assert "exitcode  : 3" in told
