@@ -348,7 +348,9 @@ def test_a_share_of_a_csv_that_fails_stops_every_rank_and_writes_nothing(
     frame = pd.read_parquet(tiny_data)
     frame["unique_id"] = frame["unique_id"].replace("s3", "s9")
     frame.to_csv(tmp_path / "latest.csv", index=False)
-    _fails_on_rank_one("latest.csv", tmp_path, "1 series were not in the training data ('s9')")
+    told = _fails_on_rank_one("latest.csv", tmp_path, "1 series were not in the training data")
+    assert "('s9') and this model learned an embedding per series id" in told
+    assert "exitcode  : 3" in told
 
 
 def _fails_on_rank_one(data: str, tmp_path: Path, said: str) -> str:
