@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncast import distributed
+from rnncast import distributed, lanes
 from rnncast import training as network_training
 from rnncast.artifact import Model
 from rnncast.config import DEFAULT_MEMBERS, MAX_SEED, ModelConfig, TrainConfig
@@ -56,10 +56,7 @@ def member_training(training: TrainConfig, index: int) -> TrainConfig:
 def another_fits(spent: list[float], budget: float, refit_share: float) -> bool:
     """Whether one more member, costing what the members so far cost on average (and
     its refit, ``refit_share`` of that), still fits in ``budget`` with them."""
-    if not spent:
-        return True
-    average = float(np.mean(spent))
-    return (sum(spent) + average) * (1.0 + refit_share) <= budget
+    return another_fits_after(sum(spent), spent, budget, refit_share)
 
 
 def train_members(
@@ -78,6 +75,13 @@ def train_members(
     during a later one keeps the members already trained."""
     budget = float(training.max_time) if training.max_time is not None else math.inf
     wanted = training.ensemble or DEFAULT_MEMBERS
+    if not options.get("resume"):
+        # A resumed run continues its first member from the checkpoint, in turn.
+        chosen_model, chosen = network_training.chosen_settings(panel, model, training)
+        count = lanes.count(chosen_model, chosen, wanted)
+        if count > 1:
+            return _side_by_side(panel, model, training, chosen, count,
+                                 refit_share=refit_share, out=out, **options)  # fmt: skip
     members: list[Model] = []
     spent: list[float] = []
     should_stop = options.get("should_stop")
@@ -116,6 +120,84 @@ def train_members(
         spent.append(float(distributed.max_numbers([time.perf_counter() - began])[0]))
         members.append(member)
     return members
+
+
+def _side_by_side(
+    panel: Panel,
+    model: ModelConfig,
+    training: TrainConfig,
+    chosen: TrainConfig,
+    count: int,
+    *,
+    refit_share: float,
+    out: Any,
+    **options: Any,
+) -> list[Model]:
+    """train_members with ``count`` members training at once (lanes.py). The first
+    ``count`` begin together, each with what one would have alone; another begins
+    when one ends, while it fits in the budget at the cost the members so far have
+    shown. ``chosen``: ``training`` with the sizes the first member will choose."""
+    budget = float(training.max_time) if training.max_time is not None else math.inf
+    wanted = training.ensemble or DEFAULT_MEMBERS
+    should_stop = options.get("should_stop")
+    later_options = {k: v for k, v in options.items() if k not in ("resume", "on_epoch")}
+    spent: dict[int, float] = {}
+
+    def next_job(index: int, elapsed: float) -> lanes.Job | None:
+        if index >= wanted:
+            return None
+        left = budget - elapsed
+        # The first ``count`` begin together; later ones while one more fits.
+        later = index >= count and training.ensemble is None
+        if later and not another_fits_after(elapsed, list(spent.values()), budget, refit_share):
+            return None
+        if index and stop_requested(should_stop):
+            log.warning("%s arrived after %d members were begun; those are kept",
+                        stop_name(should_stop), index,
+                        extra={"event": "members_cut", "fields": {"members": index}})  # fmt: skip
+            return None
+        # --ensemble N shares the budget out among the rounds of members still to run.
+        share = left / math.ceil((wanted - index) / count) if training.ensemble else left
+        settings = training if index == 0 else member_training(chosen, index)
+        settings = replace(settings, max_time=max(share, 1.0) if math.isfinite(share) else None)
+        if index:
+            log.info("training member %d of %s (seed %d), beside the others", index + 1,
+                     training.ensemble or f"up to {wanted}", settings.seed,
+                     extra={"event": "member", "fields": {"member": index + 1}})  # fmt: skip
+
+        def job(sibling_failed: lanes.StopCheck) -> Model:
+            began = time.perf_counter()
+            member = network_training.train(
+                panel, model, settings, save=False, out=None if index else out,
+                **{**(later_options if index else options),
+                   "should_stop": lanes.stopping(sibling_failed, should_stop)},
+            )  # fmt: skip
+            spent[index] = time.perf_counter() - began
+            return member
+
+        return job
+
+    outcomes = lanes.run(next_job, count)
+    error = lanes.first_error(outcomes)
+    cut = [index for index, outcome in outcomes.items() if isinstance(outcome, Interrupted)]
+    if error is not None and (not isinstance(error, Interrupted) or 0 in cut):
+        raise error
+    if cut:
+        log.warning("%s during member %d; the %d trained beside it are kept",
+                    stop_name(should_stop), min(cut) + 1, len(outcomes) - len(cut),
+                    extra={"event": "members_cut",
+                           "fields": {"members": len(outcomes) - len(cut)}})  # fmt: skip
+    return [outcomes[index] for index in sorted(outcomes) if index not in cut]
+
+
+def another_fits_after(
+    elapsed: float, spent: list[float], budget: float, refit_share: float
+) -> bool:
+    """Whether one more member, begun ``elapsed`` seconds into the budget and costing
+    what the members so far cost on average (and its refit), still ends within it."""
+    if not spent:
+        return True
+    return (elapsed + float(np.mean(spent))) * (1.0 + refit_share) <= budget
 
 
 def stop_requested(should_stop: Any) -> bool:

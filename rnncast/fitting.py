@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncast import distributed, selection
+from rnncast import distributed, lanes, selection
 from rnncast import training as network_training
 from rnncast.artifact import Model, save_model
 from rnncast.bases import Combination
@@ -127,12 +127,7 @@ def train(
                     extra={"event": "refit_skipped", "fields": {}})  # fmt: skip
     elif refit:
         try:
-            refitted = []
-            for index, member in enumerate(members):
-                left = budget - spent - sum(m.history["refit"]["seconds"] for m in refitted)
-                refitted.append(refit_on_everything(
-                    member, panel, left / (len(members) - index), members=len(members),
-                    **options))  # fmt: skip
+            refitted = _refit_members(members, panel, budget - spent, options)
             trained = replace(_listing(assemble(refitted), left_out), training=trained.training,
                               combination=trained.combination)  # fmt: skip
         except Interrupted as stop:
@@ -157,6 +152,41 @@ def time_budget(panel: Panel) -> float:
     for a panel the size of M4 Hourly (350,000 steps) or larger."""
     steps = float(panel.lengths.sum())
     return float(np.clip(30.0 + steps / _STEPS_PER_SECOND, 30.0, 540.0))
+
+
+def _refit_members(
+    members: list[Model], panel: Panel, seconds: float, options: dict[str, Any]
+) -> list[Model]:
+    """Every member refitted (refit_on_everything) within ``seconds`` together: in turn,
+    or side by side where the members trained so (lanes.py)."""
+    count = lanes.count(members[0].config, members[0].training, len(members))
+    if count == 1:
+        refitted: list[Model] = []
+        for index, member in enumerate(members):
+            left = seconds - sum(m.history["refit"]["seconds"] for m in refitted)
+            refitted.append(refit_on_everything(
+                member, panel, left / (len(members) - index), members=len(members),
+                **options))  # fmt: skip
+        return refitted
+
+    def next_refit(index: int, elapsed: float) -> lanes.Job | None:
+        if index >= len(members):
+            return None
+        # The time left is shared out among the rounds of refits still to run.
+        share = (seconds - elapsed) / math.ceil((len(members) - index) / count)
+
+        def job(sibling_failed: lanes.StopCheck) -> Model:
+            check = lanes.stopping(sibling_failed, options.get("should_stop"))
+            return refit_on_everything(members[index], panel, share, members=len(members),
+                                       **{**options, "should_stop": check})  # fmt: skip
+
+        return job
+
+    outcomes = lanes.run(next_refit, count)
+    error = lanes.first_error(outcomes)
+    if error is not None:
+        raise error
+    return [outcomes[index] for index in sorted(outcomes)]
 
 
 def refit_on_everything(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -70,6 +71,42 @@ def _resumed_settings(
             "remove it and train without --resume"
         ) from None
     return model, resumed, epoch
+
+
+_SEEDING = threading.Lock()
+
+
+def _needed_steps(model: ModelConfig, test_size: int) -> int:
+    """Steps a series needs to be trained on: the test part and one training origin.
+    A series too short to give up the validation steps too is trained on whole,
+    without validation (validation_sizes), not skipped."""
+    return test_size + model.horizon + 1
+
+
+def _held_out(panel: Panel, model: ModelConfig, training: TrainConfig) -> tuple[int, int]:
+    """The test and validation steps held out at the end of every series."""
+    test_size = model.horizon if training.test_size is None else training.test_size
+    val_size = training.val_size
+    if val_size is None:
+        val_size = model.horizon * validation_horizons(panel, model.horizon, test_size)
+    return test_size, val_size
+
+
+def chosen_settings(
+    panel: Panel, model: ModelConfig, training: TrainConfig
+) -> tuple[ModelConfig, TrainConfig]:
+    """The sizes ``train`` fills in for these settings (hidden, layers, chunk or
+    lookback, batch), chosen as it chooses them but without training or a word in the
+    log: members trained side by side need them before the first member has begun."""
+    test_size, _ = _held_out(panel, model, training)
+    long_enough = np.flatnonzero(panel.lengths >= _needed_steps(model, test_size))
+    if long_enough.size == 0:
+        return model, training  # train says why
+    panel = panel.take(long_enough)
+    if test_size:
+        panel = panel.split_tail(test_size)[0]
+    model, training, _ = choose_sizes(panel, replace(model, members=1), training)
+    return model, training
 
 
 def _check_memory(
@@ -133,20 +170,14 @@ def train(
     current = distributed.world()
     if checkpoint is not None:
         _check_resumed_world(checkpoint[1], current, out)
-    test_size = model.horizon if training.test_size is None else training.test_size
-    val_size = training.val_size
-    if val_size is None:
-        val_size = model.horizon * validation_horizons(panel, model.horizon, test_size)
+    test_size, val_size = _held_out(panel, model, training)
     if 0 < test_size < model.horizon:
         raise ConfigError(
             f"--test-size {test_size} is shorter than --horizon {model.horizon}: the test scores "
             "whole horizons; use at least the horizon, or 0 to train on everything"
         )
-    # One training origin at least. A series too short to give up the validation steps
-    # too is trained on whole, without validation (validation_sizes), not skipped.
-    needed = test_size + model.horizon + 1
     what = f"--horizon {model.horizon}" + (f" with --test-size {test_size}" if test_size else "")
-    panel = keep_long_enough(panel, needed, what)
+    panel = keep_long_enough(panel, _needed_steps(model, test_size), what)
     if test_size:
         # The test part is cut off here, before anything (scaler, sizes, loss weights)
         # is fitted, so no statistic of it reaches the model.
@@ -228,8 +259,11 @@ def train(
 
     generators = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=generators), cpu_threads(threads):
-        torch.manual_seed(training.seed)
-        network = build_network(model, shape).to(device)
+        # Members trained side by side (lanes.py) seed torch's one generator in turn,
+        # so each network starts from its own seed's weights, as when trained alone.
+        with _SEEDING:
+            torch.manual_seed(training.seed)
+            network = build_network(model, shape).to(device)
         if start_from is not None:
             network.load_state_dict(start_from.state_dict())
         loop = Loop(network, model, training, tensors, weights, ranges, device)

@@ -92,7 +92,9 @@ STAGES = [
     # What data a model reads, and whether new data fits it.
     "model_data",
     "forecasting",
-    # The members of an ensemble, trained in turn within one budget.
+    # Members trained side by side, one a CPU core, where each trains on one thread.
+    "lanes",
+    # The members of an ensemble, trained in turn or side by side within one budget.
     "ensembles",
     # What validation chooses: the members kept, the base, the blend, the calibration
     # (rank 0 alone under torchrun).
@@ -165,6 +167,7 @@ TORCH_ALLOWED = {
     "model_data",
     "forecasting",
     "artifact",
+    "lanes",
 }
 
 

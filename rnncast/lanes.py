@@ -1,0 +1,146 @@
+"""Members trained side by side: one a CPU core, where each trains on one thread.
+
+A network whose steps are too small to share among threads trains fastest on one
+(nn/device.py, training_threads), and then the machine's other cores sit idle
+through the whole training. The members of an ensemble, and their refits, are
+independent of each other, so each free core can train one. On the 2-core machine
+the benchmarks run on, two M4 Hourly members side by side took 10.9 and 11.3 s an
+epoch against 10.4 s alone, and two M3 Monthly members took 11.2 s together against
+25.5 s in turn (bench/ensemble.py).
+
+Threads, not processes: torch leaves Python's lock while it computes, the Panel is
+shared without a copy, and a member comes back as the object it is. Nothing may
+draw from torch's one random generator while members train (no dropout), and each
+network's first weights are drawn in turn (training.py), so a member trained side
+by side equals the member trained alone with its settings. Under torchrun each
+process is already one of the machine's workers, and a GPU is shared by one
+network at a time: both train members in turn.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rnncast.config import ModelConfig, TrainConfig
+from rnncast.errors import ConfigError, Interrupted
+
+StopCheck = Callable[[], "str | None"]
+# A job is given a check that says why it should stop (another job failed), or None.
+Job = Callable[[StopCheck], Any]
+
+SIBLING_FAILED = "a failure of another member"
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: taskset, a cgroup cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def count(model: ModelConfig, training: TrainConfig, members: int) -> int:
+    """How many of ``members`` train at once: one a usable core where the run is one
+    process on the CPU, the user chose no thread count, no dropout draws random
+    numbers, and each member trains on one thread; else 1 (in turn). ``model`` and
+    ``training`` have their sizes chosen (training.chosen_settings)."""
+    from rnncast import distributed
+    from rnncast.nn.device import resolve_device, training_threads
+
+    if members < 2 or training.threads is not None or model.dropout > 0:
+        return 1
+    if distributed.world().is_distributed:
+        return 1
+    try:
+        if resolve_device(training.device).type != "cpu":
+            return 1
+    except ConfigError:
+        return 1  # the training says what is wrong with the device
+    hidden, batch = int(model.hidden or 1), int(training.batch_size or 1)
+    if training_threads(hidden, batch, os.environ) != 1:
+        return 1
+    return max(1, min(members, usable_cores()))
+
+
+def run(next_job: Callable[[int, float], Job | None], lanes: int) -> dict[int, Any]:
+    """Run the jobs ``next_job(index, seconds since the start)`` gives, up to ``lanes``
+    at a time, each in a thread of its own, until it gives None; it is asked for the
+    next one in the calling thread whenever a lane is free. Returns each job's result,
+    or the exception it raised, by index. When a job fails, the others are told to
+    stop (their check says ``SIBLING_FAILED``) and no more are started."""
+    import torch
+
+    outcomes: dict[int, Any] = {}
+    began = time.perf_counter()
+    finished: queue.Queue[int] = queue.Queue()
+    failure = threading.Event()
+
+    def check() -> str | None:
+        return SIBLING_FAILED if failure.is_set() else None
+
+    def lane(index: int, job: Job) -> None:
+        try:
+            outcomes[index] = job(check)
+        except BaseException as exc:  # handed back to the caller, who raises it
+            outcomes[index] = exc
+            if _failed(exc):
+                failure.set()
+        finally:
+            finished.put(index)
+
+    running, index, more = 0, 0, True
+    # Every member on one thread, set once for all of them: each training's own
+    # setting then restores the same one thread when it ends. The caller's random
+    # state is restored once all are done.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng():
+            while True:
+                while more and running < lanes and not failure.is_set():
+                    job = next_job(index, time.perf_counter() - began)
+                    if job is None:
+                        more = False
+                        break
+                    name = f"rnncast-member-{index + 1}"
+                    threading.Thread(target=lane, args=(index, job), name=name, daemon=True).start()
+                    running, index = running + 1, index + 1
+                if running == 0:
+                    break
+                finished.get()
+                running -= 1
+    finally:
+        torch.set_num_threads(before)
+    return outcomes
+
+
+def _failed(outcome: BaseException) -> bool:
+    """A failure that stops the other jobs: anything but a polite stop (a signal)."""
+    return not (isinstance(outcome, Interrupted) and outcome.polite)
+
+
+def first_error(outcomes: dict[int, Any]) -> BaseException | None:
+    """The exception to raise for ``outcomes``: the first failure by index, else the
+    first polite stop; None when every job returned."""
+    errors = [outcomes[index] for index in sorted(outcomes)
+              if isinstance(outcomes[index], BaseException)]  # fmt: skip
+    failures = [error for error in errors if _failed(error)]
+    return (failures or errors or [None])[0]
+
+
+def stopping(*checks: StopCheck | None) -> StopCheck:
+    """One check of several: the first reason any of them gives."""
+
+    def check() -> str | None:
+        for each in checks:
+            reason = each() if each is not None else None
+            if reason is not None:
+                return reason
+        return None
+
+    return check
