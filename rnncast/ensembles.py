@@ -1,19 +1,21 @@
-"""Train the members of an ensemble, one after another, within one time budget.
+"""Train the members of an ensemble within one time budget, in turn or side by side.
 
 Members differ in their seed and in the stretch of history one gradient sees (the
 TBPTT chunk, or the window's lookback), so their errors differ where the data
 leaves the network's choice open; forecasting takes the median of each quantile
-(nn/ensemble.py). On a CPU members cost their compute one by one: trained together
-as one wide network they were not faster (bench/ensemble.py measured it), so they
-are trained in turn and share the panel, read and validated once.
+(nn/ensemble.py). Trained together as one wide network they were not faster on a
+CPU (bench/ensemble.py measured it). Where each trains on one CPU thread, they
+train side by side, one a core (lanes.py); else in turn. Either way they share the
+panel, read and validated once.
 
 How many: ``--ensemble N`` gives N members an equal share of the budget. By
-default the first member has all of it, as a single network would, and more are
-trained only while the budget still holds one more at the cost the members so far
-have shown: large data, whose one network fills the budget, keeps one member; a
-small panel whose network stops early gets the rest of its budget as members, up to
-DEFAULT_MEMBERS. Which of those the model keeps, validation decides
-(fitting.choose_members); ``--ensemble N`` keeps all N.
+default the first member has all of it, as a single network would (and so do the
+members that begin beside it), and more are trained only while the budget still
+holds one more at the cost the members so far have shown: large data, whose one
+network fills the budget, keeps one member a core; a small panel whose network
+stops early gets the rest of its budget as members, up to DEFAULT_MEMBERS. Which
+of those the model keeps, validation decides (fitting.choose_members); ``--ensemble
+N`` keeps all N.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Several forecasters of the same shape, combined by the median of each quantile.
 
-Members are trained one after another (ensembles.py) and differ in their seed and in
+Members are trained in turn or side by side (ensembles.py) and differ in their seed and in
 the TBPTT chunk they were trained over. Forecasting (forecasting.py) runs them one
 at a time over each batch and takes ``median_of_members`` of their outputs, so a
 batch holds one member's summaries at once; ``forward`` does the same for callers
