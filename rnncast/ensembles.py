@@ -80,7 +80,7 @@ def train_members(
     if not options.get("resume"):
         # A resumed run continues its first member from the checkpoint, in turn.
         chosen_model, chosen = network_training.chosen_settings(panel, model, training)
-        count = lanes.count(chosen_model, chosen, wanted)
+        count = lanes.count(chosen_model, chosen, wanted, panel)
         if count > 1:
             return _side_by_side(panel, model, training, chosen, count,
                                  refit_share=refit_share, out=out, **options)  # fmt: skip

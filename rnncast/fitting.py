@@ -159,7 +159,7 @@ def _refit_members(
 ) -> list[Model]:
     """Every member refitted (refit_on_everything) within ``seconds`` together: in turn,
     or side by side where the members trained so (lanes.py)."""
-    count = lanes.count(members[0].config, members[0].training, len(members))
+    count = lanes.count(members[0].config, members[0].training, len(members), panel)
     if count == 1:
         refitted: list[Model] = []
         for index, member in enumerate(members):

@@ -24,10 +24,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import ConfigError, Interrupted
+
+if TYPE_CHECKING:
+    from rnncast.panel import Panel
 
 StopCheck = Callable[[], "str | None"]
 # A job is given a check that says why it should stop (another job failed), or None.
@@ -44,10 +47,47 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def count(model: ModelConfig, training: TrainConfig, members: int) -> int:
+def available_memory() -> int | None:
+    """Bytes this machine can still give without swapping (Linux's MemAvailable),
+    else its physical memory; None where neither can be told."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+# Float32 columns a member lays its rows out in, beyond the data's covariates: the
+# target, its changes over up to three lags, the calendar features (batches.lay_out),
+# with room for the copies made on the way.
+_LAID_OUT_COLUMNS = 16
+# Side by side, the lanes' copies of the data may take this share of the memory free.
+_LANES_MEMORY_SHARE = 0.5
+
+
+def lanes_that_fit(rows: int, covariates: int, free: int | None) -> int:
+    """How many members can each hold their own laid-out copy of ``rows`` rows (the
+    data's steps and every series' future rows) of ``covariates`` more columns, in
+    half the ``free`` memory; at least one (training itself checks that one fits)."""
+    if free is None:
+        return 1
+    per_member = max(rows, 1) * (_LAID_OUT_COLUMNS + covariates) * 4
+    return max(1, int(_LANES_MEMORY_SHARE * free) // per_member)
+
+
+def count(
+    model: ModelConfig, training: TrainConfig, members: int, panel: Panel | None = None
+) -> int:
     """How many of ``members`` train at once: one a usable core where the run is one
     process on the CPU, the user chose no thread count, no dropout draws random
-    numbers, and each member trains on one thread; else 1 (in turn). ``model`` and
+    numbers, and each member trains on one thread, as many as hold their own copy of
+    ``panel``'s data in half the memory free; else 1 (in turn). ``model`` and
     ``training`` have their sizes chosen (training.chosen_settings)."""
     from rnncast import distributed
     from rnncast.nn.device import resolve_device, training_threads
@@ -64,7 +104,11 @@ def count(model: ModelConfig, training: TrainConfig, members: int) -> int:
     hidden, batch = int(model.hidden or 1), int(training.batch_size or 1)
     if training_threads(hidden, batch, os.environ) != 1:
         return 1
-    return max(1, min(members, usable_cores()))
+    lanes = min(members, usable_cores())
+    if panel is not None and lanes > 1:
+        rows = int(panel.lengths.sum()) + panel.n_series * model.horizon
+        lanes = min(lanes, lanes_that_fit(rows, len(panel.covariate_names), available_memory()))
+    return max(1, lanes)
 
 
 def run(next_job: Callable[[int, float], Job | None], lanes: int) -> dict[int, Any]:
