@@ -135,24 +135,29 @@ def _side_by_side(
     out: Any,
     **options: Any,
 ) -> list[Model]:
-    """train_members with ``count`` members training at once (lanes.py). The first
-    ``count`` begin together, each with what one would have alone; another begins
-    when one ends, while it fits in the budget at the cost the members so far have
-    shown. ``chosen``: ``training`` with the sizes the first member will choose."""
+    """train_members with up to ``count`` members training at once (lanes.py).
+    ``--ensemble N``: the first ``count`` begin together, each with the budget's share
+    of its round. By default the first member trains alone with the whole budget, as
+    one network would, and more begin, side by side, only once it has ended, while
+    each still fits at the cost the members so far have shown: data whose one
+    network fills the budget keeps that one network, unslowed. ``chosen``:
+    ``training`` with the sizes the first member will choose."""
     budget = float(training.max_time) if training.max_time is not None else math.inf
     wanted = training.ensemble or DEFAULT_MEMBERS
     should_stop = options.get("should_stop")
     later_options = {k: v for k, v in options.items() if k not in ("resume", "on_epoch")}
     spent: dict[int, float] = {}
 
-    def next_job(index: int, elapsed: float) -> lanes.Job | None:
+    def next_job(index: int, elapsed: float) -> Any:
         if index >= wanted:
             return None
         left = budget - elapsed
-        # The first ``count`` begin together; later ones while one more fits.
-        later = index >= count and training.ensemble is None
-        if later and not another_fits_after(elapsed, list(spent.values()), budget, refit_share):
-            return None
+        if index and training.ensemble is None:
+            # A member costs what the first one showed: wait for it to end.
+            if not spent:
+                return lanes.LATER
+            if not another_fits_after(elapsed, list(spent.values()), budget, refit_share):
+                return None
         if index and stop_requested(should_stop):
             log.warning("%s arrived after %d members were begun; those are kept",
                         stop_name(should_stop), index,

@@ -37,6 +37,8 @@ StopCheck = Callable[[], "str | None"]
 Job = Callable[[StopCheck], Any]
 
 SIBLING_FAILED = "a failure of another member"
+# What ``next_job`` gives when it cannot tell yet: ask again once a running job ends.
+LATER = object()
 
 
 def usable_cores() -> int:
@@ -111,12 +113,13 @@ def count(
     return max(1, lanes)
 
 
-def run(next_job: Callable[[int, float], Job | None], lanes: int) -> dict[int, Any]:
+def run(next_job: Callable[[int, float], Any], lanes: int) -> dict[int, Any]:
     """Run the jobs ``next_job(index, seconds since the start)`` gives, up to ``lanes``
     at a time, each in a thread of its own, until it gives None; it is asked for the
-    next one in the calling thread whenever a lane is free. Returns each job's result,
-    or the exception it raised, by index. When a job fails, the others are told to
-    stop (their check says ``SIBLING_FAILED``) and no more are started."""
+    next one in the calling thread whenever a lane is free, and again once a job
+    ends where it gave ``LATER``. Returns each job's result, or the exception it
+    raised, by index. When a job fails, the others are told to stop (their check
+    says ``SIBLING_FAILED``) and no more are started."""
     import torch
 
     outcomes: dict[int, Any] = {}
@@ -148,7 +151,9 @@ def run(next_job: Callable[[int, float], Job | None], lanes: int) -> dict[int, A
             while True:
                 while more and running < lanes and not failure.is_set():
                     job = next_job(index, time.perf_counter() - began)
-                    if job is None:
+                    if job is LATER and running:
+                        break
+                    if job is None or job is LATER:
                         more = False
                         break
                     name = f"rnncast-member-{index + 1}"

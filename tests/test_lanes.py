@@ -34,18 +34,21 @@ class Overlap:
         self.lock = threading.Lock()
         self.now = self.most = 0
         self.threads: set[str] = set()
+        self.events: list[tuple[str, int]] = []  # ("begin" or "end", seed)
         original = network_training.train
 
-        def counted(*args, **kwargs):
+        def counted(panel, model, training, **kwargs):
             with self.lock:
                 self.now += 1
                 self.most = max(self.most, self.now)
                 self.threads.add(threading.current_thread().name)
+                self.events.append(("begin", training.seed))
             try:
-                return original(*args, **kwargs)
+                return original(panel, model, training, **kwargs)
             finally:
                 with self.lock:
                     self.now -= 1
+                    self.events.append(("end", training.seed))
 
         monkeypatch.setattr(network_training, "train", counted)
 
@@ -202,3 +205,42 @@ def test_lanes_hold_their_copies_of_the_data_in_half_the_memory_free(
     rows = 3 * 120 + 3 * small.horizon
     monkeypatch.setattr(lanes, "available_memory", lambda: 3 * rows * 16 * 4)
     assert lanes.count(small, sized, members=3, panel=panel) == 1
+
+
+def test_a_job_that_cannot_be_told_yet_waits_for_one_to_end() -> None:
+    ended: list[int] = []
+    asked: list[tuple[int, int]] = []
+    told_later = threading.Event()
+
+    def next_job(index: int, elapsed: float):
+        asked.append((index, len(ended)))
+        if index == 3:
+            return None
+        if index and not ended:
+            told_later.set()
+            return lanes.LATER
+
+        def job(check):
+            if index == 0:  # job 0 runs until job 1 has been put off
+                assert told_later.wait(10.0)
+            ended.append(index)
+            return index
+
+        return job
+
+    assert lanes.run(next_job, 2) == {0: 0, 1: 1, 2: 2}
+    # Job 1 was asked for while job 0 ran, and again once it had ended.
+    assert asked[:3] == [(0, 0), (1, 0), (1, 1)]
+    assert lanes.run(lambda index, elapsed: lanes.LATER, 2) == {}  # nothing to wait for
+
+
+def test_by_default_the_first_member_trains_alone_and_more_begin_side_by_side(
+    two_cores: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overlap = Overlap(monkeypatch)
+    panel = seasonal_panel(0, n_series=3, length=120)
+    model = train(panel, tiny(), settings(max_time=60.0))
+    # The first member (seed 3) showed what a member costs before any other began.
+    assert overlap.events[:2] == [("begin", 3), ("end", 3)]
+    assert model.config.members + len(model.history.get("left_out", [])) >= 3
+    assert overlap.most == 2
