@@ -190,7 +190,7 @@ def _side_by_side(
     if error is not None and (not isinstance(error, Interrupted) or 0 in cut):
         raise error
     if cut:
-        log.warning("%s during member %d; the %d trained beside it are kept",
+        log.warning("%s during member %d; the %d members that had ended are kept",
                     stop_name(should_stop), min(cut) + 1, len(outcomes) - len(cut),
                     extra={"event": "members_cut",
                            "fields": {"members": len(outcomes) - len(cut)}})  # fmt: skip
