@@ -8,13 +8,13 @@ CPU (bench/ensemble.py measured it). Where each trains on one CPU thread, they
 train side by side, one a core (lanes.py); else in turn. Either way they share the
 panel, read and validated once.
 
-How many: ``--ensemble N`` gives N members an equal share of the budget. By
-default the first member has all of it, as a single network would (and so do the
-members that begin beside it), and more are trained only while the budget still
-holds one more at the cost the members so far have shown: large data, whose one
-network fills the budget, keeps one member a core; a small panel whose network
-stops early gets the rest of its budget as members, up to DEFAULT_MEMBERS. Which
-of those the model keeps, validation decides (fitting.choose_members); ``--ensemble
+How many: ``--ensemble N`` gives N members an equal share of the budget (side by
+side, of their round's). By default the first member has all of it, as a single
+network would, and more are trained, once it has ended, only while the budget
+still holds one more at the cost the members so far have shown: large data, whose
+one network fills the budget, keeps one member; a small panel whose network stops
+early gets the rest of its budget as members, up to DEFAULT_MEMBERS. Which of
+those the model keeps, validation decides (fitting.choose_members); ``--ensemble
 N`` keeps all N.
 """
 

@@ -5,8 +5,9 @@ A network whose steps are too small to share among threads trains fastest on one
 through the whole training. The members of an ensemble, and their refits, are
 independent of each other, so each free core can train one. On the 2-core machine
 the benchmarks run on, two M4 Hourly members side by side took 10.9 and 11.3 s an
-epoch against 10.4 s alone, and two M3 Monthly members took 11.2 s together against
-25.5 s in turn (bench/ensemble.py).
+epoch against 10.4 s alone, two M3 Monthly members 11.2 s together against 25.5 s
+in turn, and three members in one ``rnncast train`` cost 0.49 of three separate
+runs (bench/ensemble.py).
 
 Threads, not processes: torch leaves Python's lock while it computes, the Panel is
 shared without a copy, and a member comes back as the object it is. Nothing may
