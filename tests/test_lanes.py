@@ -190,20 +190,25 @@ def test_a_model_config_with_dropout_trains_its_members_in_turn(
     assert overlap.most == 1
 
 
-def test_lanes_hold_their_copies_of_the_data_in_half_the_memory_free(
+def test_lanes_fit_their_members_in_half_the_memory_free(
     two_cores: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 1,000 rows of 16 columns of float32 are 64,000 bytes a member.
-    assert lanes.lanes_that_fit(1_000, 0, free=4 * 64_000) == 2
-    assert lanes.lanes_that_fit(1_000, 0, free=3 * 64_000) == 1
-    assert lanes.lanes_that_fit(1_000, 4, free=4 * 64_000) == 1  # 20 columns
-    assert lanes.lanes_that_fit(1_000, 0, free=64_000) == 1  # one at least, in turn
-    assert lanes.lanes_that_fit(1_000, 0, free=None) == 1
+    assert lanes.lanes_that_fit(100, free=400) == 2
+    assert lanes.lanes_that_fit(100, free=399) == 1
+    assert lanes.lanes_that_fit(100, free=100) == 1  # one at least, in turn
+    assert lanes.lanes_that_fit(100, free=None) == 1
+    small, sized = tiny(), settings(batch_size=8, chunk_len=24)
+    # 1,000 rows of 16 columns of float32, and 8 x 24 origins of H x (8 + 3) floats
+    # 32 times over.
+    step = 8 * 24 * small.horizon * (8 + 3) * 4 * 32
+    assert lanes.member_bytes(small, sized, 1_000, 0) == 64_000 + step
+    assert lanes.member_bytes(small, sized, 1_000, 4) == 80_000 + step  # 20 columns
     panel = seasonal_panel(0, n_series=3, length=120)
-    small, sized = tiny(), settings(batch_size=8)
     assert lanes.count(small, sized, members=3, panel=panel) == 2
-    rows = 3 * 120 + 3 * small.horizon
-    monkeypatch.setattr(lanes, "available_memory", lambda: 3 * rows * 16 * 4)
+    each = lanes.member_bytes(small, sized, 3 * 120 + 3 * small.horizon, 0)
+    monkeypatch.setattr(lanes, "available_memory", lambda: 4 * each)
+    assert lanes.count(small, sized, members=3, panel=panel) == 2
+    monkeypatch.setattr(lanes, "available_memory", lambda: 4 * each - 1)
     assert lanes.count(small, sized, members=3, panel=panel) == 1
 
 
