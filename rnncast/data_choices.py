@@ -102,6 +102,16 @@ def _shows_long_season(values: np.ndarray, season: int, long: int) -> bool:
     return bool(nearer)
 
 
+def held_out_steps(panel: Panel, model: ModelConfig, training: TrainConfig) -> tuple[int, int]:
+    """The test and validation steps held out at the end of every series: the
+    settings' own, or one horizon of test and validation_horizons of validation."""
+    test_size = model.horizon if training.test_size is None else training.test_size
+    val_size = training.val_size
+    if val_size is None:
+        val_size = model.horizon * validation_horizons(panel, model.horizon, test_size)
+    return test_size, val_size
+
+
 def validation_sizes(lengths: np.ndarray, val_size: int, horizon: int) -> np.ndarray:
     """(S,) steps each series gives to validation: ``val_size``, or none for a series
     that would then keep no training origin."""

@@ -77,8 +77,9 @@ def train_members(
     during a later one keeps the members already trained."""
     budget = float(training.max_time) if training.max_time is not None else math.inf
     wanted = training.ensemble or DEFAULT_MEMBERS
-    if not options.get("resume"):
-        # A resumed run continues its first member from the checkpoint, in turn.
+    # A resumed run continues its first member from the checkpoint, in turn. The sizes
+    # are chosen ahead only where the members might share the cores.
+    if not options.get("resume") and lanes.may_share_cores(model, training, wanted):
         chosen_model, chosen = network_training.chosen_settings(panel, model, training)
         count = lanes.count(chosen_model, chosen, wanted, panel)
         if count > 1:

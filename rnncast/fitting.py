@@ -25,7 +25,7 @@ from rnncast import training as network_training
 from rnncast.artifact import Model, save_model
 from rnncast.bases import Combination
 from rnncast.config import ModelConfig, TrainConfig
-from rnncast.data_choices import validation_horizons, validation_sizes
+from rnncast.data_choices import held_out_steps, validation_sizes
 from rnncast.ensembles import (
     assemble,
     stop_name,
@@ -246,11 +246,7 @@ def _refit_share(panel: Panel, model: ModelConfig, training: TrainConfig, refit:
     that validation and the test held out (refit_on_everything)."""
     if not refit:
         return 0.0
-    horizon = model.horizon
-    test_size = horizon if training.test_size is None else training.test_size
-    val_size = training.val_size
-    if val_size is None:
-        val_size = horizon * validation_horizons(panel, horizon, test_size)
+    test_size, val_size = held_out_steps(panel, model, training)
     held_out = np.minimum(panel.lengths, val_size + test_size).sum()
     return float(held_out / max(float(panel.lengths.sum()), 1.0))
 

@@ -98,6 +98,22 @@ def lanes_that_fit(per_member: int, free: int | None) -> int:
     return max(1, int(_LANES_MEMORY_SHARE * free) // max(per_member, 1))
 
 
+def may_share_cores(model: ModelConfig, training: TrainConfig, members: int) -> bool:
+    """What ``count`` asks before the sizes: several members, one process on the
+    CPU, no thread count chosen, no dropout, and more than one usable core."""
+    from rnncast import distributed
+    from rnncast.nn.device import resolve_device
+
+    if members < 2 or training.threads is not None or model.dropout > 0:
+        return False
+    if distributed.world().is_distributed or usable_cores() < 2:
+        return False
+    try:
+        return resolve_device(training.device).type == "cpu"
+    except ConfigError:
+        return False  # the training says what is wrong with the device
+
+
 def count(
     model: ModelConfig, training: TrainConfig, members: int, panel: Panel | None = None
 ) -> int:
@@ -106,18 +122,10 @@ def count(
     numbers, and each member trains on one thread, as many as fit in half the memory
     free with their own copy of ``panel``'s data (member_bytes); else 1 (in turn). ``model`` and
     ``training`` have their sizes chosen (training.chosen_settings)."""
-    from rnncast import distributed
-    from rnncast.nn.device import resolve_device, training_threads
+    from rnncast.nn.device import training_threads
 
-    if members < 2 or training.threads is not None or model.dropout > 0:
+    if not may_share_cores(model, training, members):
         return 1
-    if distributed.world().is_distributed:
-        return 1
-    try:
-        if resolve_device(training.device).type != "cpu":
-            return 1
-    except ConfigError:
-        return 1  # the training says what is wrong with the device
     hidden, batch = int(model.hidden or 1), int(training.batch_size or 1)
     if training_threads(hidden, batch, os.environ) != 1:
         return 1

@@ -40,7 +40,7 @@ from rnncast.batches import (
     n_future_features,
 )
 from rnncast.config import DataConfig, ModelConfig, TrainConfig
-from rnncast.data_choices import choose_sizes, loss_weights, validation_horizons, validation_sizes
+from rnncast.data_choices import choose_sizes, held_out_steps, loss_weights, validation_sizes
 from rnncast.errors import ArtifactError, ConfigError, Interrupted
 from rnncast.inputs import fit_inputs, input_arrays, static_levels
 from rnncast.loop import EpochReport, Loop
@@ -83,22 +83,13 @@ def _needed_steps(model: ModelConfig, test_size: int) -> int:
     return test_size + model.horizon + 1
 
 
-def _held_out(panel: Panel, model: ModelConfig, training: TrainConfig) -> tuple[int, int]:
-    """The test and validation steps held out at the end of every series."""
-    test_size = model.horizon if training.test_size is None else training.test_size
-    val_size = training.val_size
-    if val_size is None:
-        val_size = model.horizon * validation_horizons(panel, model.horizon, test_size)
-    return test_size, val_size
-
-
 def chosen_settings(
     panel: Panel, model: ModelConfig, training: TrainConfig
 ) -> tuple[ModelConfig, TrainConfig]:
     """The sizes ``train`` fills in for these settings (hidden, layers, chunk or
     lookback, batch), chosen as it chooses them but without training or a word in the
     log: members trained side by side need them before the first member has begun."""
-    test_size, _ = _held_out(panel, model, training)
+    test_size, _ = held_out_steps(panel, model, training)
     long_enough = np.flatnonzero(panel.lengths >= _needed_steps(model, test_size))
     if long_enough.size == 0:
         return model, training  # train says why
@@ -170,7 +161,7 @@ def train(
     current = distributed.world()
     if checkpoint is not None:
         _check_resumed_world(checkpoint[1], current, out)
-    test_size, val_size = _held_out(panel, model, training)
+    test_size, val_size = held_out_steps(panel, model, training)
     if 0 < test_size < model.horizon:
         raise ConfigError(
             f"--test-size {test_size} is shorter than --horizon {model.horizon}: the test scores "
