@@ -24,6 +24,33 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def few_default_members():
+    """Without --ensemble, a training adds members while its time budget holds them, up
+    to config.DEFAULT_MEMBERS. A test's trainings last an epoch or two, so every one of
+    them would train all twenty and forecast with all twenty, though it asks about one
+    thing. In this process the default stops at three, still enough for the median, the
+    member choice and members side by side to run; tests marked
+    ``all_default_members`` (and CLI runs in subprocesses) keep the real number. Session
+    scope, so that fixtures of module scope train under it too."""
+    import rnncast.ensembles
+
+    real = rnncast.ensembles.DEFAULT_MEMBERS
+    rnncast.ensembles.DEFAULT_MEMBERS = 3
+    yield
+    rnncast.ensembles.DEFAULT_MEMBERS = real
+
+
+@pytest.fixture(autouse=True)
+def all_default_members(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """The real default number of members for tests marked ``all_default_members``."""
+    if request.node.get_closest_marker("all_default_members") is not None:
+        import rnncast.ensembles
+        from rnncast.config import DEFAULT_MEMBERS
+
+        monkeypatch.setattr(rnncast.ensembles, "DEFAULT_MEMBERS", DEFAULT_MEMBERS)
+
+
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch: pytest.MonkeyPatch):
     """Every console the CLI draws (tables, summaries) is 200 columns wide in tests, in
