@@ -18,17 +18,12 @@ from typing import Annotated
 
 import typer
 
+import rnncast.train_options as train_options
 from rnncast import __version__
 from rnncast.command_errors import handle_errors
 from rnncast.command_reports import holdout_scores
 from rnncast.config import (
-    CELLS,
-    DEFAULT_MEMBERS,
-    LOSSES,
-    OPTIMIZERS,
     SCALERS,
-    SCHEDULES,
-    STRATEGIES,
     TRANSFORMS,
     DataConfig,
     ModelConfig,
@@ -36,7 +31,6 @@ from rnncast.config import (
     parse_covariates,
     parse_quantiles,
 )
-from rnncast.errors import ConfigError
 from rnncast.evaluation_run import run_evaluation
 from rnncast.forecasting_run import run_forecast
 from rnncast.options import (
@@ -188,108 +182,45 @@ def train(
     freq: FreqOption = None,
     fill: FillOption = DataConfig.fill,
     duplicates: DuplicatesOption = DataConfig.duplicates,
-    cell: Annotated[str, typer.Option(help=f"Recurrent cell: {' | '.join(CELLS)}.")] = "lstm",
-    activation: Annotated[str, typer.Option(help="Elman rnn only: tanh | relu.")] = "tanh",
-    hidden: Annotated[int | None, typer.Option(help="Units per layer (from data size).")] = None,
-    layers: Annotated[int | None, typer.Option(help="Stacked layers (from data size).")] = None,
-    dropout: Annotated[float, typer.Option(help="Dropout between layers.")] = 0.0,
-    residual: Annotated[bool, typer.Option(help="indrnn only: residual layers.")] = False,
-    id_embedding: Annotated[
-        int, typer.Option(help="Size of a learned vector per series id; 0: none.")
-    ] = 0,
-    quantiles: Annotated[
-        str | None, typer.Option(help="Quantiles to forecast (default 0.1,0.5,0.9).")
-    ] = None,
-    loss: Annotated[
-        str, typer.Option(help=f"{' | '.join(LOSSES)} (mse, mae: point forecast only).")
-    ] = "quantile",
-    scaler: Annotated[
-        str,
-        typer.Option(
-            help=f"How series are scaled: auto | {' | '.join(SCALERS)} (shared: one scale "
-            "for all; auto: shared for the logarithms of series without a season, else "
-            "standard)."
-        ),
-    ] = "auto",
-    transform: Annotated[
-        str,
-        typer.Option(
-            help=f"What the model forecasts: auto | {' | '.join(TRANSFORMS)} (log: the "
-            "logarithms of the values; auto: log for steps of a week or longer where "
-            "every value is above 0)."
-        ),
-    ] = "auto",
-    season_inputs: Annotated[
-        bool, typer.Option(help="Give the head the value one season back (seasonal naive).")
-    ] = True,
-    relative_inputs: Annotated[
-        bool, typer.Option(help="The network reads changes, not levels (follows level shifts).")
-    ] = ModelConfig.relative_inputs,
-    long_season: Annotated[
-        int | None,
-        typer.Option(
-            help="Steps of a second, longer season input (a week of hourly steps); "
-            "0: none (chosen from the data)."
-        ),
-    ] = None,
-    bidirectional: Annotated[
-        bool, typer.Option(help="window only: also read each window backwards.")
-    ] = False,
-    strategy: Annotated[str, typer.Option(help=f"{' | '.join(STRATEGIES)}.")] = "tbptt",
-    chunk_len: Annotated[
-        int | None, typer.Option("--chunk-len", "--tbptt", help="TBPTT chunk length K.")
-    ] = None,
-    origin_stride: Annotated[
-        int | None,
-        typer.Option(help="tbptt only: score every k-th origin of a chunk (from the horizon)."),
-    ] = None,
-    lookback: Annotated[int | None, typer.Option(help="window only: steps per window.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Series (tbptt) or windows.")] = None,
-    max_epochs: Annotated[int, typer.Option(help="Most epochs to train.")] = TrainConfig.max_epochs,
-    max_time: Annotated[
-        float | None, typer.Option(help="Most seconds to train (stops after that epoch).")
-    ] = None,
-    patience: Annotated[
-        int, typer.Option(help="Epochs without improvement before stopping.")
-    ] = TrainConfig.patience,
-    val_size: Annotated[
-        int | None, typer.Option(help="Steps held out per series for validation (horizon).")
-    ] = None,
-    test_size: Annotated[
-        int | None,
-        typer.Option(help="Last steps per series never shown, then scored (horizon); 0: none."),
-    ] = None,
-    refit: Annotated[
-        bool,
-        typer.Option(help="After validation (and the test), train again on every step."),
-    ] = TrainConfig.refit,
-    ensemble: Annotated[
-        int | None,
-        typer.Option(
-            help="Networks trained, forecasts their median (as many as the time "
-            f"budget holds, up to {DEFAULT_MEMBERS})."
-        ),
-    ] = None,
+    cell: train_options.CellOption = "lstm",
+    activation: train_options.ActivationOption = "tanh",
+    hidden: train_options.HiddenOption = None,
+    layers: train_options.LayersOption = None,
+    dropout: train_options.DropoutOption = 0.0,
+    residual: train_options.ResidualOption = False,
+    id_embedding: train_options.IdEmbeddingOption = 0,
+    quantiles: train_options.QuantilesOption = None,
+    loss: train_options.LossOption = "quantile",
+    scaler: train_options.ScalerOption = "auto",
+    transform: train_options.TransformOption = "auto",
+    season_inputs: train_options.SeasonInputsOption = True,
+    relative_inputs: train_options.RelativeInputsOption = ModelConfig.relative_inputs,
+    long_season: train_options.LongSeasonOption = None,
+    bidirectional: train_options.BidirectionalOption = False,
+    strategy: train_options.StrategyOption = "tbptt",
+    chunk_len: train_options.ChunkLenOption = None,
+    origin_stride: train_options.OriginStrideOption = None,
+    lookback: train_options.LookbackOption = None,
+    batch_size: train_options.BatchSizeOption = None,
+    max_epochs: train_options.MaxEpochsOption = TrainConfig.max_epochs,
+    max_time: train_options.MaxTimeOption = None,
+    patience: train_options.PatienceOption = TrainConfig.patience,
+    val_size: train_options.ValSizeOption = None,
+    test_size: train_options.TestSizeOption = None,
+    refit: train_options.RefitOption = TrainConfig.refit,
+    ensemble: train_options.EnsembleOption = None,
     season: SeasonOption = None,
-    optimizer: Annotated[str, typer.Option(help=f"{' | '.join(OPTIMIZERS)}.")] = "adam",
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = TrainConfig.lr,
-    weight_decay: Annotated[float, typer.Option(help="L2 weight decay.")] = 0.0,
-    schedule: Annotated[str, typer.Option(help=f"LR schedule: {' | '.join(SCHEDULES)}.")] = (
-        "plateau"
-    ),
-    clip: Annotated[float, typer.Option(help="Gradient-norm clip; 0: off.")] = TrainConfig.clip,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same CPU result).")] = 0,
+    optimizer: train_options.OptimizerOption = "adam",
+    lr: train_options.LrOption = TrainConfig.lr,
+    weight_decay: train_options.WeightDecayOption = 0.0,
+    schedule: train_options.ScheduleOption = ("plateau"),
+    clip: train_options.ClipOption = TrainConfig.clip,
+    seed: train_options.SeedOption = 0,
     device: DeviceOption = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads (torch's default).")] = None,
-    resume: Annotated[
-        bool, typer.Option(help="Continue the interrupted run whose checkpoint is in --out.")
-    ] = False,
-    print_config: Annotated[
-        bool, typer.Option(help="Print the effective settings as TOML on stdout and stop.")
-    ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print a JSON summary on stdout when done.")
-    ] = False,
+    threads: train_options.ThreadsOption = None,
+    resume: train_options.ResumeOption = False,
+    print_config: train_options.PrintConfigOption = False,
+    json_output: train_options.JsonOutputOption = False,
     config: ConfigOption = None,
     log_format: LogFormatOption = "text",
     quiet: QuietOption = False,
@@ -307,14 +238,8 @@ def train(
         )
     )
     options["quantiles"] = parse_quantiles(quantiles)
-    if transform not in ("auto", *TRANSFORMS):
-        raise ConfigError(
-            f"transform must be one of auto, {', '.join(TRANSFORMS)}; got {transform!r}"
-        )
-    options["transform"] = None if transform == "auto" else transform
-    if scaler not in ("auto", *SCALERS):
-        raise ConfigError(f"scaler must be one of auto, {', '.join(SCALERS)}; got {scaler!r}")
-    options["scaler"] = None if scaler == "auto" else scaler
+    options["transform"] = train_options.chosen_or_auto("transform", transform, TRANSFORMS)
+    options["scaler"] = train_options.chosen_or_auto("scaler", scaler, SCALERS)
     data_config = DataConfig(**config_fields(DataConfig, options, horizon=None))
     model = ModelConfig(**config_fields(ModelConfig, options))
     training = TrainConfig(**config_fields(TrainConfig, options))

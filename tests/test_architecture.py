@@ -131,6 +131,8 @@ STAGES = [
     "settings",
     # The options several commands share, declared once.
     "options",
+    # The options only rnncast train takes.
+    "train_options",
     # Command lines Click refuses, reported like every other error.
     "usage",
     # Every command's errors mapped to one line and an exit code, in one place.
