@@ -148,6 +148,7 @@ def _side_by_side(
     should_stop = options.get("should_stop")
     later_options = {k: v for k, v in options.items() if k not in ("resume", "on_epoch")}
     spent: dict[int, float] = {}
+    lane_cores = max(1, lanes.usable_cores() // count)
 
     def next_job(index: int, elapsed: float) -> Any:
         if index >= wanted:
@@ -173,14 +174,21 @@ def _side_by_side(
                      training.ensemble or f"up to {wanted}", settings.seed,
                      extra={"event": "member", "fields": {"member": index + 1}})  # fmt: skip
 
+        # By default the first member trains alone, on every core (batch_shares.py).
+        alone = index == 0 and training.ensemble is None
+
         def job(sibling_failed: lanes.StopCheck) -> Model:
             began = time.perf_counter()
             member = network_training.train(
                 panel, model, settings, save=False, out=None if index else out,
+                cores=None if alone else lane_cores,
                 **{**(later_options if index else options),
                    "should_stop": lanes.stopping(sibling_failed, should_stop)},
             )  # fmt: skip
-            spent[index] = time.perf_counter() - began
+            # What the member would have cost on a lane's cores, its shares' work being
+            # about the same however many threads took them.
+            shares = int(member.history.get("shares") or 1)
+            spent[index] = (time.perf_counter() - began) * shares / min(shares, lane_cores)
             return member
 
         return job

@@ -178,6 +178,7 @@ def _refit_members(
         def job(sibling_failed: lanes.StopCheck) -> Model:
             check = lanes.stopping(sibling_failed, options.get("should_stop"))
             return refit_on_everything(members[index], panel, share, members=len(members),
+                                       cores=max(1, lanes.usable_cores() // count),
                                        **{**options, "should_stop": check})  # fmt: skip
 
         return job

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from rnncast.batch_shares import usable_cores
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import ConfigError, Interrupted
 
@@ -40,14 +41,6 @@ Job = Callable[[StopCheck], Any]
 SIBLING_FAILED = "a failure of another member"
 # What ``next_job`` gives when it cannot tell yet: ask again once a running job ends.
 LATER = object()
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on (its affinity: taskset, a cgroup cpuset)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def available_memory() -> int | None:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from rnncast import distributed
+from rnncast.batch_shares import BatchShares
 from rnncast.batches import SeriesTensors
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import TrainingDiverged
@@ -60,6 +61,7 @@ class Loop:
         weights: torch.Tensor,
         ranges: dict[str, tuple[np.ndarray, np.ndarray]],
         device: torch.device,
+        shares: BatchShares | None = None,
     ):
         self.network, self.training, self.device = network, training, device
         self.world = distributed.world()
@@ -74,7 +76,8 @@ class Loop:
         # Each process walks its share of the whole batch.
         batch_size = max(1, math.ceil(training.batch_size / self.world.size))
         self.losses = Losses(network, trainer, model, training, tensors, weights, ranges, device,
-                             self.rng, batch_size, replays=self.lockstep is not None)  # fmt: skip
+                             self.rng, batch_size, replays=self.lockstep is not None,
+                             shares=shares)  # fmt: skip
         # Every process validates when any has validation origins: the loss is their sum.
         validated = bool((ranges["val"][1] >= ranges["val"][0]).any())
         self.has_validation = distributed.any_true(validated)

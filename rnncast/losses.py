@@ -6,10 +6,12 @@ validation pass's sum; the scoring of forecasts that both share. loop.py steps o
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
+from rnncast.batch_shares import BatchShares, share_slices, summed, with_gradients
 from rnncast.batches import (
     SeriesTensors,
     gather_block,
@@ -30,7 +32,9 @@ class Losses:
     ``trainer`` is the network the training batches go through (in DDP under torchrun);
     ``rng`` the run's stream, whose draws decide the epoch's order; ``batch_size``
     this process's series (windows) per batch; ``replays``: whether the last batch's
-    inputs are kept for ``idle()`` (a process whose series are done, lockstep.py).
+    inputs are kept for ``idle()`` (a process whose series are done, lockstep.py);
+    ``shares``: threads that each take a share of every training batch
+    (batch_shares.py), or None.
     """
 
     def __init__(
@@ -46,10 +50,12 @@ class Losses:
         rng: np.random.Generator,
         batch_size: int,
         replays: bool,
+        shares: BatchShares | None = None,
     ):
         self.network, self.trainer, self.model, self.training = network, trainer, model, training
         self.tensors, self.weights, self.ranges, self.device = tensors, weights, ranges, device
         self.rng, self.batch_size, self.replays = rng, batch_size, replays
+        self.shares = shares
         self.quantiles = torch.tensor(model.output_quantiles, device=device)
         self.autocast = device.type == "cuda"
         # The last chunk's (window batch's) inputs, which an idle process steps on again.
@@ -68,6 +74,8 @@ class Losses:
             limit = int(high[series].max()) + 1  # no origin past this one is scored
             phase = int(self.rng.integers(1, chunk_len + 1))
             state = None
+            # Each share of the batch's series carries its own state from chunk to chunk.
+            states: list[Any] = [None] * len(self._slices(len(series)))
             for start, stop in iter_chunks(limit, chunk_len, phase):
                 # Every stride-th origin of the chunk, from a random one of the first
                 # stride, is decoded and scored; the encoder still reads every step.
@@ -79,10 +87,17 @@ class Losses:
                 future = block.future(first, stop, stride)
                 arguments = (block.inputs(start, stop), future, block.codes)
                 origins = slice(offset, None, stride) if stride > 1 else None
+                targets = block.targets(first, stop, stride)
+                if len(states) > 1:
+                    loss_sum, loss_count, states = self._in_shares(
+                        arguments, targets, mask, self.weights[series], states, origins
+                    )
+                    yield loss_sum, loss_count
+                    continue
                 with self._autocast():
                     forecasts, state = self.trainer(*arguments, state, origins)
                     loss_sum, loss_count = self.score(
-                        forecasts, block.targets(first, stop, stride), mask, self.weights[series]
+                        forecasts, targets, mask, self.weights[series]
                     )
                 if self.replays:
                     self.replay = (*arguments, None, origins)
@@ -101,15 +116,61 @@ class Losses:
             )
             # Each window decodes its last step alone, the origin it was cut for.
             arguments = (windows.inputs, windows.future, windows.codes, None, slice(-1, None))
+            mask = torch.ones((len(chosen), 1), dtype=torch.bool, device=self.device)
+            count = len(self._slices(len(chosen)))
+            if count > 1:
+                loss_sum, loss_count, _ = self._in_shares(
+                    arguments[:3], windows.targets, mask, self.weights[series[chosen]],
+                    [None] * count, arguments[4],
+                )  # fmt: skip
+                yield loss_sum, loss_count
+                continue
             with self._autocast():
                 forecasts, _ = self.trainer(*arguments)
-                mask = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
                 loss_sum, loss_count = self.score(
                     forecasts, windows.targets, mask, self.weights[series[chosen]]
                 )
             if self.replays:
                 self.replay = arguments
             yield loss_sum, loss_count
+
+    def _share_count(self) -> int:
+        return self.shares.count if self.shares is not None else 1
+
+    def _slices(self, rows: int) -> list[slice]:
+        return share_slices(rows, self._share_count())
+
+    def _in_shares(
+        self,
+        arguments: tuple[torch.Tensor, ...],
+        targets: torch.Tensor,
+        mask: torch.Tensor,
+        weights: torch.Tensor,
+        states: list[Any],
+        origins: slice | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
+        """The batch's loss as ``shares`` compute it, each its rows of ``arguments``
+        (inputs, future, codes) from its state in ``states``: the summed loss, whose
+        backward gives the shares' summed gradient (batch_shares.with_gradients), the
+        number of scored origins, and each share's state after it."""
+        slices = self._slices(targets.shape[0])
+        parameters = [p for p in self.network.parameters() if p.requires_grad]
+
+        def share(index: int) -> tuple[torch.Tensor, torch.Tensor, tuple, Any]:
+            rows = slices[index]
+            forecasts, state = self.trainer(*(a[rows] for a in arguments), states[index],
+                                            origins)  # fmt: skip
+            loss_sum, loss_count = self.score(forecasts, targets[rows], mask[rows], weights[rows])
+            gradients = torch.autograd.grad(loss_sum, parameters, allow_unused=True)
+            after = tuple(s.detach() for s in state) if state is not None else None
+            return loss_sum.detach(), loss_count, gradients, after
+
+        assert self.shares is not None
+        results = self.shares.map(share, len(slices))
+        loss_sum = torch.stack([r[0] for r in results]).sum()
+        loss_count = torch.stack([r[1] for r in results]).sum()
+        gradients = summed([r[2] for r in results])
+        return with_gradients(loss_sum, parameters, gradients), loss_count, [r[3] for r in results]
 
     def idle(self) -> torch.Tensor:
         """A zero loss through the whole network, for a process whose series are done:
@@ -130,53 +191,58 @@ class Losses:
         batches = [order[i : i + size] for i in range(0, order.shape[0], size)]
         return [batches[i] for i in self.rng.permutation(len(batches))]
 
-    @torch.no_grad()
     def validation(self) -> tuple[float, int]:
         """The summed loss over this process's validation origins, and their number;
-        the network is left in training mode."""
+        the network is left in training mode. With shares, each sums its own groups."""
         self.network.eval()
         low, high = self.ranges["val"]
-        total, count = 0.0, 0
         if self.training.strategy == "window":
             series, origins = _origins(low, high)
-            for begin in range(0, series.shape[0], 1024):
-                part = slice(begin, begin + 1024)
-                windows = gather_windows(
-                    self.tensors, series[part], origins[part], self.training.lookback
-                )
-                with self._autocast():
-                    summaries, _ = self.network.encode(windows.inputs, windows.codes)
-                    forecasts = self.network.decode(
-                        summaries[:, -1:], windows.future, windows.codes
-                    )
-                mask = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
-                weights = self.weights[series[part]]
-                loss_sum, loss_count = self.score(forecasts, windows.targets, mask, weights)
-                total, count = total + float(loss_sum), count + int(loss_count)
+            groups = _groups(series.shape[0], 1024, self._share_count())
+            part, arguments = self._window_validation, (series, origins)
         else:
             scored = np.flatnonzero(high >= low)
-            for begin in range(0, scored.shape[0], 256):
-                series = scored[begin : begin + 256]
-                block = gather_block(self.tensors, series)
-                limit = int(high[series].max()) + 1
-                mask = block.mask(0, limit, low[series], high[series])
-                rows, steps = torch.nonzero(mask, as_tuple=True)
-                with self._autocast():
-                    summaries = summaries_at(self.network.encode, block, limit, rows, steps,
-                                             self.network.summary_width)  # fmt: skip
-                    # Each scored origin decodes alone: (n, D) -> (n, 1, D) -> (n, 1, H, Q).
-                    forecasts = self.network.decode(
-                        summaries.unsqueeze(1),
-                        block.future_at(rows, steps),
-                        block.codes_at(rows),
-                    )
-                targets = block.targets_at(rows, steps).unsqueeze(1)  # (n, H) -> (n, 1, H)
-                ones = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
-                weights = self.weights[series][rows.cpu().numpy()]
-                loss_sum, loss_count = self.score(forecasts, targets, ones, weights)
-                total, count = total + float(loss_sum), count + int(loss_count)
+            groups = _groups(scored.shape[0], 256, self._share_count())
+            part, arguments = self._chunk_validation, (scored,)
+        shares = min(self._share_count(), len(groups))
+
+        def share(index: int) -> tuple[float, int]:
+            total, count = 0.0, 0
+            with torch.no_grad():  # grad mode is a thread's own
+                for group in groups[index::shares]:
+                    loss_sum, loss_count = part(*(a[group] for a in arguments))
+                    total, count = total + float(loss_sum), count + int(loss_count)
+            return total, count
+
+        results = self.shares.map(share, shares) if self.shares and shares > 1 else [share(0)]
         self.network.train()
-        return total, count
+        return sum(r[0] for r in results), sum(r[1] for r in results)
+
+    def _window_validation(self, series: np.ndarray, origins: np.ndarray) -> Loss:
+        windows = gather_windows(self.tensors, series, origins, self.training.lookback)
+        with self._autocast():
+            summaries, _ = self.network.encode(windows.inputs, windows.codes)
+            forecasts = self.network.decode(summaries[:, -1:], windows.future, windows.codes)
+        mask = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
+        return self.score(forecasts, windows.targets, mask, self.weights[series])
+
+    def _chunk_validation(self, series: np.ndarray) -> Loss:
+        low, high = self.ranges["val"]
+        block = gather_block(self.tensors, series)
+        limit = int(high[series].max()) + 1
+        mask = block.mask(0, limit, low[series], high[series])
+        rows, steps = torch.nonzero(mask, as_tuple=True)
+        with self._autocast():
+            summaries = summaries_at(self.network.encode, block, limit, rows, steps,
+                                     self.network.summary_width)  # fmt: skip
+            # Each scored origin decodes alone: (n, D) -> (n, 1, D) -> (n, 1, H, Q).
+            forecasts = self.network.decode(
+                summaries.unsqueeze(1), block.future_at(rows, steps), block.codes_at(rows)
+            )
+        targets = block.targets_at(rows, steps).unsqueeze(1)  # (n, H) -> (n, 1, H)
+        ones = torch.ones(forecasts.shape[:2], dtype=torch.bool, device=self.device)
+        weights = self.weights[series][rows.cpu().numpy()]
+        return self.score(forecasts, targets, ones, weights)
 
     def score(
         self,
@@ -208,3 +274,12 @@ def _origins(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     series = np.repeat(np.arange(low.shape[0]), counts)
     within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     return series, np.repeat(low, counts) + within
+
+
+def _groups(items: int, size: int, shares: int) -> list[slice]:
+    """``items`` in consecutive groups of at most ``size``; with shares, as many groups
+    as a multiple of them, of sizes at most one apart, so each share sums as many."""
+    if shares < 2:
+        return [slice(begin, begin + size) for begin in range(0, items, size)]
+    count = shares * max(1, -(-items // (size * shares)))
+    return share_slices(items, count)

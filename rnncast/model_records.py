@@ -51,6 +51,8 @@ _HISTORY_FIELDS: dict[str, Any] = {
     "averaged": dict | None,  # format 3: the average of the weights up to the best epoch
     # Members trained and then left out, as their median validated better without them.
     "left_out": list,
+    # The shares each training batch went in, one a thread (batch_shares.py).
+    "shares": int,
 }
 _AVERAGED_FIELDS: dict[str, Any] = {
     "tried": list[dict],

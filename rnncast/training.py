@@ -35,6 +35,7 @@ from rnncast.artifact import (
     settings_with_tuples,
     write_checkpoint,
 )
+from rnncast.batch_shares import opened_shares, share_count, usable_cores
 from rnncast.batches import (
     lay_out,
     n_future_features,
@@ -100,6 +101,24 @@ def chosen_settings(
     return model, training
 
 
+def _shares(
+    model: ModelConfig,
+    training: TrainConfig,
+    threads: int | None,
+    cores: int | None,
+    distributed_run: bool,
+) -> int:
+    """In how many shares each training batch goes (batch_shares.py): one a core for a
+    network trained on one thread of one process, without dropout (whose draws from
+    torch's one generator would then depend on the threads' order); else 1."""
+    if threads != 1 or distributed_run or model.dropout > 0:
+        return 1
+    steps = int(training.chunk_len or training.lookback or 1)
+    layers = int(model.layers or 1) * (2 if model.bidirectional else 1)
+    return share_count(cores or usable_cores(), int(training.batch_size or 1), steps,
+                       int(model.hidden or 1), layers)  # fmt: skip
+
+
 def _check_memory(
     model: ModelConfig, training: TrainConfig, shape: NetworkShape, device: torch.device
 ) -> None:
@@ -127,6 +146,7 @@ def train(
     should_stop: Callable[[], str | None] | None = None,
     save: bool = True,
     start_from: torch.nn.Module | None = None,
+    cores: int | None = None,
 ) -> Model:
     """Train a forecaster on ``panel`` and return it; with ``out``, checkpoint there
     every epoch and write the model directory at the end (unless ``save`` is False:
@@ -135,7 +155,10 @@ def train(
     ``data`` is stored as the schema new data is read with. ``should_stop``
     returns a reason (e.g. "SIGTERM") to stop after the current batch.
     ``start_from``: a network of the same shape whose weights training starts from
-    (the refit, fitting.py), instead of fresh ones.
+    (the refit, fitting.py), instead of fresh ones. ``cores``: the CPU cores this
+    training may use (members side by side share them out, lanes.py); None: all this
+    process may run on. A network trained on one thread takes each batch in shares,
+    one a core, where its steps are large enough (batch_shares.py).
 
     Raises DataError when no series is long enough, TrainingDiverged (exit 5) on
     a non-finite loss, Interrupted after a requested stop (checkpoint written).
@@ -188,9 +211,11 @@ def train(
         else:
             threads = training_threads(int(model.hidden or 1), int(training.batch_size or 1),
                                        os.environ)  # fmt: skip
+    shares = _shares(model, training, threads, cores, current.is_distributed)
     log.info(
-        "training on %s", describe_device(device, threads),
-        extra={"event": "device", "fields": {"device": device.type}},
+        "training on %s", describe_device(device, threads)
+        + (f", each batch in {shares} shares, one a thread" if shares > 1 else ""),
+        extra={"event": "device", "fields": {"device": device.type, "shares": shares}},
     )  # fmt: skip
 
     own_val = validation_sizes(panel.lengths, val_size, model.horizon)
@@ -249,7 +274,11 @@ def train(
         )
 
     generators = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=generators), cpu_threads(threads):
+    with (
+        torch.random.fork_rng(devices=generators),
+        cpu_threads(threads),
+        opened_shares(shares) as sharing,
+    ):
         # Members trained side by side (lanes.py) seed torch's one generator in turn,
         # so each network starts from its own seed's weights, as when trained alone.
         with _SEEDING:
@@ -257,7 +286,7 @@ def train(
             network = build_network(model, shape).to(device)
         if start_from is not None:
             network.load_state_dict(start_from.state_dict())
-        loop = Loop(network, model, training, tensors, weights, ranges, device)
+        loop = Loop(network, model, training, tensors, weights, ranges, device, sharing)
         if checkpoint is not None:
             restore_checkpoint(loop, *checkpoint)
         elif out is not None:
@@ -291,6 +320,7 @@ def train(
         "averaged": loop.averaged,
         "seconds": round(loop.elapsed, 3),
         "device": device.type,
+        "shares": shares,
         "chosen": notes,
     }
     schema = _schema(panel, data, inputs)

@@ -82,6 +82,8 @@ STAGES = [
     "lockstep",
     # The weights kept from epoch to epoch (best, last, averaged) and their checkpoint form.
     "snapshots",
+    # A training batch shared out among the CPU cores, a thread a share.
+    "batch_shares",
     # A run's losses: its training batches' (TBPTT chunks or windows) and validation's.
     "losses",
     # One run epoch by epoch (the steps, early stopping, the schedule, averaged weights).
@@ -161,6 +163,7 @@ TORCH_ALLOWED = {
     "lockstep",
     "batches",
     "snapshots",
+    "batch_shares",
     "losses",
     "loop",
     "loop_state",
