@@ -127,8 +127,9 @@ def test_a_training_in_shares_takes_the_steps_of_the_whole_batch(
                for name, value in shared.network.state_dict().items())  # fmt: skip
 
 
-def test_dropout_and_torchs_own_threads_keep_the_whole_batch(small_shares: None,
-                                                              monkeypatch) -> None:
+def test_dropout_and_torchs_own_threads_keep_the_whole_batch(
+    small_shares: None, monkeypatch
+) -> None:
     panel = seasonal_panel(4, n_series=4, length=80)
     model = ModelConfig(horizon=12, cell="gru", hidden=8, layers=2, dropout=0.1)
     assert network_training.train(panel, model, settings(), cores=2).history["shares"] == 1
