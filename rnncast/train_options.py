@@ -114,7 +114,10 @@ WeightDecayOption = Annotated[float, typer.Option(help="L2 weight decay.")]
 ScheduleOption = Annotated[str, typer.Option(help=f"LR schedule: {' | '.join(SCHEDULES)}.")]
 ClipOption = Annotated[float, typer.Option(help="Gradient-norm clip; 0: off.")]
 SeedOption = Annotated[int, typer.Option(help="Random seed (same seed, same CPU result).")]
-ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads (torch's default).")]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(help="CPU threads (default: one a core for small networks, else torch's)."),
+]
 ResumeOption = Annotated[
     bool, typer.Option(help="Continue the interrupted run whose checkpoint is in --out.")
 ]
