@@ -428,7 +428,7 @@ GOLDEN_HISTORY = json.loads(GOLDEN_FILES["history.json"])
          "epochs[0] is null, expected an object"),
         ("history.json", {**GOLDEN_HISTORY, "note": "hi"}, 'it has the unknown key "note"; '
          "rnncast writes epochs, stopped, best_epoch, best_loss, seconds, device, chosen, refit, "
-         "members, averaged, left_out"),
+         "members, averaged, left_out, shares"),
     ],
 )  # fmt: skip
 def test_series_and_history_that_break_the_schema_are_refused(
