@@ -35,6 +35,8 @@ from typing import Any
 
 import torch
 
+from rnncast.config import ModelConfig, TrainConfig
+
 # Multiply-adds of recurrence (rows x steps x hidden^2 x layers) a share needs for its
 # thread to pay (measured above).
 _SHARE_WORK = 2**20
@@ -55,6 +57,25 @@ def share_count(cores: int, rows: int, steps: int, hidden: int, layers: int) -> 
     return max(1, min(cores, rows, work // _SHARE_WORK))
 
 
+def training_shares(
+    model: ModelConfig,
+    training: TrainConfig,
+    threads: int | None,
+    cores: int | None,
+    distributed_run: bool,
+) -> int:
+    """In how many shares each of a training's batches goes: one a core of ``cores``
+    (None: every usable core) for a network trained on one thread (``threads``, as
+    training chose them) of one process, without dropout (whose draws from torch's one
+    generator would then depend on the threads' order); else 1."""
+    if threads != 1 or distributed_run or model.dropout > 0:
+        return 1
+    steps = int(training.chunk_len or training.lookback or 1)
+    layers = int(model.layers or 1) * (2 if model.bidirectional else 1)
+    return share_count(cores or usable_cores(), int(training.batch_size or 1), steps,
+                       int(model.hidden or 1), layers)  # fmt: skip
+
+
 def share_slices(rows: int, count: int) -> list[slice]:
     """``rows`` cut into ``count`` consecutive shares (fewer when rows are fewer),
     their sizes at most one apart."""
@@ -65,7 +86,7 @@ def share_slices(rows: int, count: int) -> list[slice]:
 
 class BatchShares:
     """Threads for ``count`` shares of a batch: the calling thread computes the first,
-    a pool of ``count - 1`` the others (opened_shares ends the pool)."""
+    a thread of its own each of the others (opened_shares ends them)."""
 
     def __init__(self, count: int):
         self.count = count

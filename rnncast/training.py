@@ -35,7 +35,7 @@ from rnncast.artifact import (
     settings_with_tuples,
     write_checkpoint,
 )
-from rnncast.batch_shares import opened_shares, share_count, usable_cores
+from rnncast.batch_shares import opened_shares, training_shares
 from rnncast.batches import (
     lay_out,
     n_future_features,
@@ -99,24 +99,6 @@ def chosen_settings(
         panel = panel.split_tail(test_size)[0]
     model, training, _ = choose_sizes(panel, replace(model, members=1), training)
     return model, training
-
-
-def _shares(
-    model: ModelConfig,
-    training: TrainConfig,
-    threads: int | None,
-    cores: int | None,
-    distributed_run: bool,
-) -> int:
-    """In how many shares each training batch goes (batch_shares.py): one a core for a
-    network trained on one thread of one process, without dropout (whose draws from
-    torch's one generator would then depend on the threads' order); else 1."""
-    if threads != 1 or distributed_run or model.dropout > 0:
-        return 1
-    steps = int(training.chunk_len or training.lookback or 1)
-    layers = int(model.layers or 1) * (2 if model.bidirectional else 1)
-    return share_count(cores or usable_cores(), int(training.batch_size or 1), steps,
-                       int(model.hidden or 1), layers)  # fmt: skip
 
 
 def _check_memory(
@@ -211,7 +193,7 @@ def train(
         else:
             threads = training_threads(int(model.hidden or 1), int(training.batch_size or 1),
                                        os.environ)  # fmt: skip
-    shares = _shares(model, training, threads, cores, current.is_distributed)
+    shares = training_shares(model, training, threads, cores, current.is_distributed)
     log.info(
         "training on %s", describe_device(device, threads)
         + (f", each batch in {shares} shares, one a thread" if shares > 1 else ""),

@@ -19,10 +19,11 @@ from rnncast.batch_shares import (
     share_count,
     share_slices,
     summed,
+    training_shares,
     usable_cores,
     with_gradients,
 )
-from rnncast.config import ModelConfig
+from rnncast.config import ModelConfig, TrainConfig
 from tests.test_ensembles import settings
 from tests.test_training import seasonal_panel
 
@@ -46,6 +47,13 @@ def test_a_batch_goes_in_shares_only_where_each_keeps_enough_work() -> None:
     assert share_count(2, 8, 48, 32, 1) == 1
     assert share_count(16, 3, 500, 64, 2) == 3  # never more shares than rows
     assert usable_cores() >= 1
+    lone = ModelConfig(horizon=48, hidden=64, layers=2)
+    chosen = TrainConfig(chunk_len=96, batch_size=64)
+    assert training_shares(lone, chosen, threads=1, cores=2, distributed_run=False) == 2
+    assert training_shares(lone, chosen, threads=None, cores=2, distributed_run=False) == 1
+    assert training_shares(lone, chosen, threads=1, cores=2, distributed_run=True) == 1
+    dropout = replace(lone, dropout=0.1)
+    assert training_shares(dropout, chosen, threads=1, cores=2, distributed_run=False) == 1
 
 
 def test_the_gradients_given_reach_the_parameters_scaled_as_the_loss() -> None:
