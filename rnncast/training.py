@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -48,6 +47,7 @@ from rnncast.loop import EpochReport, Loop
 from rnncast.loop_state import make_checkpoint, restore_checkpoint
 from rnncast.nn.device import cpu_threads, describe_device, resolve_device, training_threads
 from rnncast.nn.memory import check_fits, parameter_count, training_bytes
+from rnncast.nn.seeding import random_state_kept, seeded
 from rnncast.panel import Panel, keep_long_enough
 from rnncast.scaling import choose_scaler, fit_scaler
 from rnncast.time_axis import calendar_feature_names
@@ -72,9 +72,6 @@ def _resumed_settings(
             "remove it and train without --resume"
         ) from None
     return model, resumed, epoch
-
-
-_SEEDING = threading.Lock()
 
 
 def _needed_steps(model: ModelConfig, test_size: int) -> int:
@@ -255,16 +252,13 @@ def train(
             f"series); resume with the same DATA and data options, or train afresh"
         )
 
-    generators = [device] if device.type == "cuda" else []
     with (
-        torch.random.fork_rng(devices=generators),
+        random_state_kept(device),
         cpu_threads(threads),
         opened_shares(shares) as sharing,
     ):
-        # Members trained side by side (lanes.py) seed torch's one generator in turn,
-        # so each network starts from its own seed's weights, as when trained alone.
-        with _SEEDING:
-            torch.manual_seed(training.seed)
+        # Each network starts from its own seed's weights, as when trained alone.
+        with seeded(training.seed):
             network = build_network(model, shape).to(device)
         if start_from is not None:
             network.load_state_dict(start_from.state_dict())

@@ -13,6 +13,7 @@ from rnncast import lanes, train
 from rnncast import training as network_training
 from rnncast.ensembles import member_training
 from rnncast.errors import Interrupted, TrainingDiverged
+from rnncast.nn import seeding
 from rnncast.scaling import to_model_space
 from tests.test_ensembles import settings, tiny
 from tests.test_training import seasonal_panel
@@ -249,3 +250,49 @@ def test_by_default_the_first_member_trains_alone_and_more_begin_side_by_side(
     assert overlap.events[:2] == [("begin", 3), ("end", 3)]
     assert model.config.members + len(model.history.get("left_out", [])) >= 3
     assert overlap.most == 2
+
+
+def test_a_training_that_ends_while_another_draws_its_weights_leaves_them_alone(
+    two_cores: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One training's end puts torch's generator back as it found it; landing between
+    another's seeding and its draws, it gave that one the wrong weights (a CI run)."""
+    panel = to_model_space(seasonal_panel(4, n_series=3, length=120), "none")
+    first, second = settings(seed=4), settings(seed=5)
+    alone = network_training.train(panel, tiny(), second).network.state_dict()
+
+    first_in_epoch, second_seeded, first_ended = (threading.Event() for _ in range(3))
+    original = network_training.build_network
+
+    def build(model, shape):
+        # The second training, seeded, gives the first a second to end before it draws.
+        if seeding._GENERATOR.locked() and threading.current_thread().name == "second":
+            second_seeded.set()
+            first_ended.wait(timeout=1.0)
+        return original(model, shape)
+
+    monkeypatch.setattr(network_training, "build_network", build)
+
+    def train_first() -> None:
+        def at_epoch_end(report) -> None:
+            first_in_epoch.set()
+            second_seeded.wait(timeout=30)
+
+        network_training.train(panel, tiny(), first, on_epoch=at_epoch_end)
+        first_ended.set()
+
+    outcome: dict[str, dict] = {}
+
+    def train_second() -> None:
+        outcome["weights"] = network_training.train(panel, tiny(), second).network.state_dict()
+
+    threads = [threading.Thread(target=train_first, name="first"),
+               threading.Thread(target=train_second, name="second")]  # fmt: skip
+    threads[0].start()
+    assert first_in_epoch.wait(timeout=30)
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert second_seeded.is_set() and first_ended.is_set()
+    beside = outcome["weights"]
+    assert all(torch.equal(alone[name], beside[name]) for name in alone)
