@@ -11,7 +11,6 @@ for the user become one line on stderr and the exit code of their class
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Annotated
@@ -21,7 +20,6 @@ import typer
 import rnncast.train_options as train_options
 from rnncast import __version__
 from rnncast.command_errors import handle_errors
-from rnncast.command_reports import holdout_scores
 from rnncast.config import (
     SCALERS,
     TRANSFORMS,
@@ -31,6 +29,7 @@ from rnncast.config import (
     parse_covariates,
     parse_quantiles,
 )
+from rnncast.describing_run import run_check, run_inspect
 from rnncast.evaluation_run import run_evaluation
 from rnncast.forecasting_run import run_forecast
 from rnncast.options import (
@@ -61,10 +60,8 @@ from rnncast.options import (
     covariate_roles,
 )
 from rnncast.process_exit import exit_process, exit_status
-from rnncast.runs import log_data_warnings
 from rnncast.scoring_run import run_scoring
 from rnncast.settings import effective_toml
-from rnncast.terminal import render_check, render_inspect
 from rnncast.training_run import run_training
 from rnncast.usage import RnncastGroup
 
@@ -126,8 +123,6 @@ def check(
 
     Example: rnncast check sample_data/load_hourly.parquet --covariates temperature
     """
-    from rnncast.panel import read_panel
-
     data_config = DataConfig(
         layout=layout,
         id_col=id_col,
@@ -144,19 +139,7 @@ def check(
         horizon=horizon,
         future_rows="check" if horizon is not None else "skip",
     )
-    panel = read_panel(data, data_config)
-    log_data_warnings(panel)
-    description = {"usable": True, **panel.describe()}
-    if data_config.holidays or data_config.holidays_column:
-        from rnncast.inputs import holidays_found
-
-        description["holidays"] = holidays_found(
-            panel, data_config.holidays, data_config.holidays_column
-        )
-    if json_output:
-        sys.stdout.write(json.dumps(description, indent=2) + "\n")
-    elif not quiet:
-        render_check(description, panel)
+    run_check(data, data_config, json_output=json_output, quiet=quiet)
 
 
 @app.command()
@@ -393,14 +376,7 @@ def inspect(
 
     Example: rnncast inspect models/load
     """
-    import rnncast
-
-    description = rnncast.load_model(model).describe()
-    description["test"] = holdout_scores(model)
-    if json_output:
-        sys.stdout.write(json.dumps(description, indent=2) + "\n")
-    else:
-        render_inspect(model, description)
+    run_inspect(model, json_output=json_output)
 
 
 def main() -> None:

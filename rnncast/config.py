@@ -8,7 +8,7 @@ field, the value and what is allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from rnncast.errors import ConfigError
 
@@ -358,55 +358,3 @@ def _check_between(field: str, value: int | None, minimum: int, maximum: int) ->
 def _check_at_least(field: str, value: int | None, minimum: int) -> None:
     if value is not None and value < minimum:
         raise ConfigError(f"{field} must be at least {minimum}, got {value}")
-
-
-def read_config_file(path: str) -> dict[str, Any]:
-    """The settings of a TOML file: top-level keys, and one table per command.
-
-    Raises ConfigError naming the file (and the line, for a syntax error). Which
-    keys are known is the command line's business: they are its option names.
-    """
-    import tomllib
-
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"--config {path} is a directory; name a .toml file") from None
-    except OSError as exc:
-        raise ConfigError(f"--config {path} cannot be read: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--config {path} is not valid TOML: {exc}") from None
-
-
-def settings_toml(table: str, settings: dict[str, Any], notes: dict[str, str], header: str) -> str:
-    """``settings`` as a TOML table a config file can hold, read back by
-    ``read_config_file``. None (unset: chosen from the data or detected) has no
-    TOML form, so such settings are written as comments; ``notes`` end lines."""
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    lines.append(f"[{table}]")
-    for name, value in settings.items():
-        note = f"  # {notes[name]}" if notes.get(name) else ""
-        if value is None:
-            lines.append(f"# {name} = (unset){note}")
-        else:
-            lines.append(f"{name} = {_toml_value(value)}{note}")
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    import json
-
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        # repr is valid TOML for finite floats (1e-05, 0.003) and ints alike.
-        return repr(value)
-    if isinstance(value, str):
-        # A JSON string (ASCII, escaped) is a valid TOML basic string.
-        return json.dumps(value)
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    raise TypeError(f"no TOML form for {type(value).__name__}")

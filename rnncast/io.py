@@ -14,12 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
+from rnncast.bad_values import (
+    describe_first_non_number,
+    describe_first_non_utf8,
+    first_non_numeric_row,
+    first_non_utf8_row,
+)
 from rnncast.columns import (
     ID_TYPES,
     Columns,
@@ -206,7 +211,9 @@ def _read_csv(
             )
         except pa.ArrowInvalid as exc:
             text_columns = [name for name, kind in types.items() if not pa.types.is_floating(kind)]
-            bad = _find_non_utf8(path, text_columns) or _find_non_numeric(path, numeric)
+            bad = describe_first_non_utf8(path, text_columns) or describe_first_non_number(
+                path, numeric
+            )
             if bad is not None:
                 raise DataError(f"{path}: {bad}") from exc
             if not time_as_text:  # a stamp further down that pyarrow cannot read
@@ -217,85 +224,6 @@ def _read_csv(
     if len({part.schema.field(columns.time).type for part in parts}) > 1 and not time_as_text:
         return _read_csv(source, schemas, columns, config, time_as_text=True)
     return parts
-
-
-def _read_csv_as(path: Path, names: list[str], kind: pa.DataType) -> pa.Table | None:
-    """On the error path only: re-read some columns with one type, to find the bad value."""
-    try:
-        return pa_csv.read_csv(
-            path,
-            parse_options=csv_parse_options(path),
-            convert_options=pa_csv.ConvertOptions(
-                include_columns=names, column_types=dict.fromkeys(names, kind)
-            ),
-        )
-    except (pa.ArrowInvalid, OSError):
-        return None
-
-
-def _find_non_utf8(path: Path, names: list[str]) -> str | None:
-    def describe(name: str, row: int) -> str:
-        return (
-            f"column {name!r} holds text that is not UTF-8 at row {row + 1}; save the file as UTF-8"
-        )
-
-    return _first_problem(path, names, pa.binary(), _first_non_utf8, describe)
-
-
-def _find_non_numeric(path: Path, numeric: list[str]) -> str | None:
-    def describe(name: str, bad: tuple[int, object]) -> str:
-        return (
-            f"column {name!r} must be numeric but row {bad[0] + 1} holds {bad[1]!r}; "
-            "fix or remove that row"
-        )
-
-    return _first_problem(path, numeric, pa.string(), _first_non_numeric, describe)
-
-
-def _first_problem(
-    path: Path, names: list[str], as_type: pa.DataType, find, describe
-) -> str | None:
-    """Re-read ``names`` of a CSV as ``as_type`` and describe the first value ``find``
-    flags (None: every value is fine, or the re-read failed too)."""
-    table = _read_csv_as(path, names, as_type) if names else None
-    for name in names if table is not None else []:
-        found = find(table.column(name))
-        if found is not None:
-            return describe(name, found)
-    return None
-
-
-def _first_non_numeric(column: pa.ChunkedArray) -> tuple[int, object] | None:
-    """The first row of a column that does not read as a number, and its value."""
-    import pandas as pd
-
-    values = column.to_pandas()
-    if values.dtype == object or pd.api.types.is_string_dtype(values):
-        parsed = pd.to_numeric(values, errors="coerce")
-        bad = np.flatnonzero((parsed.isna() & values.notna()).to_numpy())
-        if bad.size:
-            return int(bad[0]), values.iloc[int(bad[0])]
-    return None
-
-
-def _first_non_utf8(column: pa.ChunkedArray | pa.Array) -> int | None:
-    """The first row of a binary column that is not UTF-8 text, or None. Bisects on
-    prefixes, each checked by pyarrow's own cast: O(n) work, no Python loop per row."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    try:
-        array.cast(pa.string())
-        return None
-    except pa.ArrowInvalid:
-        pass
-    valid, invalid = 0, len(array)  # prefix lengths: [:valid] is text, [:invalid] is not
-    while invalid - valid > 1:
-        middle = (valid + invalid) // 2
-        try:
-            array.slice(0, middle).cast(pa.string())
-            valid = middle
-        except pa.ArrowInvalid:
-            invalid = middle
-    return valid
 
 
 def concat_tables(parts: list[pa.Table], label: str) -> pa.Table:
@@ -339,7 +267,7 @@ def _to_numbers(
     try:
         return column.cast(pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        bad = _first_non_numeric(column) if is_text(kind) else None
+        bad = first_non_numeric_row(column) if is_text(kind) else None
         held = f" {where(bad[0])} holds {bad[1]!r};" if bad else ""
         raise DataError(
             f"{label}: column {name!r} must be numeric but{held} its type is {column.type}"
@@ -363,7 +291,7 @@ def _ids_as_text(
     if pa.types.is_null(kind):  # every id missing: refused below, with its row
         column = column.cast(pa.string())
     if is_binary(kind):
-        row = _first_non_utf8(column)
+        row = first_non_utf8_row(column)
         if row is not None:
             raise DataError(
                 f"{label}: column {name!r} holds bytes that are not UTF-8 text at "

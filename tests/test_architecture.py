@@ -27,6 +27,8 @@ STAGES = [
     "timeparse",
     "columns",
     "sources",
+    # On a read's error path: the row and value of a column that cannot be read.
+    "bad_values",
     "io",
     "grid",
     # Steps filled where a series has no value: warnings for mostly-filled series.
@@ -145,6 +147,7 @@ STAGES = [
     "command_reports",
     # The work of each command around its library call, named for the activity: cli.py
     # parses the options and hands them to these.
+    "describing_run",
     "training_run",
     "forecasting_run",
     "evaluation_run",
