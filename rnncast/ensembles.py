@@ -13,7 +13,9 @@ side, of their round's). By default the first member has all of it, as a single
 network would, and more are trained, once it has ended, only while the budget
 still holds one more at the cost the members so far have shown: large data, whose
 one network fills the budget, keeps one member; a small panel whose network stops
-early gets the rest of its budget as members, up to DEFAULT_MEMBERS. Which of
+early gets the rest of its budget as members, up to DEFAULT_MEMBERS. Side by side,
+a member whose lane would not end within the budget may still train alone on every
+core, in a fraction of the time, where its batches go in shares. Which of
 those the model keeps, validation decides (fitting.choose_members); ``--ensemble
 N`` keeps all N.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -140,26 +143,35 @@ def _side_by_side(
     ``--ensemble N``: the first ``count`` begin together, each with the budget's share
     of its round. By default the first member trains alone with the whole budget, as
     one network would, and more begin, side by side, only once it has ended, while
-    each still fits at the cost the members so far have shown: data whose one
-    network fills the budget keeps that one network, unslowed. ``chosen``:
+    each still fits at the cost the members so far have shown, or one alone on every
+    core while only that fits (next_member_way): data whose one network fills the
+    budget keeps that one network, unslowed. ``chosen``:
     ``training`` with the sizes the first member will choose."""
     budget = float(training.max_time) if training.max_time is not None else math.inf
     wanted = training.ensemble or DEFAULT_MEMBERS
     should_stop = options.get("should_stop")
     later_options = {k: v for k, v in options.items() if k not in ("resume", "on_epoch")}
+    # What each member that ended cost, or would have cost, on a lane's cores; and
+    # what those that trained alone on every core cost.
     spent: dict[int, float] = {}
+    spent_alone: dict[int, float] = {}
     lane_cores = max(1, lanes.usable_cores() // count)
+    alone_now = threading.Event()  # a member trains alone: none begins beside it
 
     def next_job(index: int, elapsed: float) -> Any:
         if index >= wanted:
             return None
         left = budget - elapsed
+        alone = index == 0 and training.ensemble is None
         if index and training.ensemble is None:
             # A member costs what the first one showed: wait for it to end.
-            if not spent:
+            if not spent or alone_now.is_set():
                 return lanes.LATER
-            if not another_fits_after(elapsed, list(spent.values()), budget, refit_share):
+            way = next_member_way(elapsed, list(spent.values()), list(spent_alone.values()),
+                                  budget, refit_share)  # fmt: skip
+            if way is None:
                 return None
+            alone = way == "alone"
         if index and stop_requested(should_stop):
             log.warning("%s arrived after %d members were begun; those are kept",
                         stop_name(should_stop), index,
@@ -170,25 +182,32 @@ def _side_by_side(
         settings = training if index == 0 else member_training(chosen, index)
         settings = replace(settings, max_time=max(share, 1.0) if math.isfinite(share) else None)
         if index:
-            log.info("training member %d of %s (seed %d), beside the others", index + 1,
+            log.info("training member %d of %s (seed %d), %s", index + 1,
                      training.ensemble or f"up to {wanted}", settings.seed,
+                     "alone on every core" if alone else "beside the others",
                      extra={"event": "member", "fields": {"member": index + 1}})  # fmt: skip
-
-        # By default the first member trains alone, on every core (batch_shares.py).
-        alone = index == 0 and training.ensemble is None
+        if alone:
+            alone_now.set()
 
         def job(sibling_failed: lanes.StopCheck) -> Model:
             began = time.perf_counter()
-            member = network_training.train(
-                panel, model, settings, save=False, out=None if index else out,
-                cores=None if alone else lane_cores,
-                **{**(later_options if index else options),
-                   "should_stop": lanes.stopping(sibling_failed, should_stop)},
-            )  # fmt: skip
+            try:
+                member = network_training.train(
+                    panel, model, settings, save=False, out=None if index else out,
+                    cores=None if alone else lane_cores,
+                    **{**(later_options if index else options),
+                       "should_stop": lanes.stopping(sibling_failed, should_stop)},
+                )  # fmt: skip
+            finally:
+                if alone:
+                    alone_now.clear()
+            seconds = time.perf_counter() - began
             # What the member would have cost on a lane's cores, its shares' work being
             # about the same however many threads took them.
             shares = int(member.history.get("shares") or 1)
-            spent[index] = (time.perf_counter() - began) * shares / min(shares, lane_cores)
+            spent[index] = seconds * shares / min(shares, lane_cores)
+            if alone:
+                spent_alone[index] = seconds
             return member
 
         return job
@@ -214,6 +233,26 @@ def another_fits_after(
     if not spent:
         return True
     return (elapsed + float(np.mean(spent))) * (1.0 + refit_share) <= budget
+
+
+def next_member_way(
+    elapsed: float,
+    spent: list[float],
+    spent_alone: list[float],
+    budget: float,
+    refit_share: float,
+) -> str | None:
+    """How the next member trains, ``elapsed`` seconds into the budget: "beside" the
+    others, one a lane, while one more at what a member cost on a lane's cores
+    (``spent``) still fits; else "alone" on every core, in shares (batch_shares.py),
+    while one more at what a member cost there (``spent_alone``) fits; else None.
+    Lanes take more members in the same time; a member alone takes less of it, so the
+    end of a budget that holds no more lanes' members may still hold one."""
+    if another_fits_after(elapsed, spent, budget, refit_share):
+        return "beside"
+    if spent_alone and another_fits_after(elapsed, spent_alone, budget, refit_share):
+        return "alone"
+    return None
 
 
 def stop_requested(should_stop: Any) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from rnncast import lanes, train
+from rnncast import ensembles, lanes, train
 from rnncast import training as network_training
 from rnncast.ensembles import member_training
 from rnncast.errors import Interrupted, TrainingDiverged
@@ -296,3 +296,35 @@ def test_a_training_that_ends_while_another_draws_its_weights_leaves_them_alone(
     assert second_seeded.is_set() and first_ended.is_set()
     beside = outcome["weights"]
     assert all(torch.equal(alone[name], beside[name]) for name in alone)
+
+
+def test_the_next_member_trains_beside_the_others_else_alone_while_one_fits() -> None:
+    # Budget 100 s, refits a tenth more: a member on a lane costs 40 s, alone 20 s.
+    assert ensembles.next_member_way(40.0, [40.0], [20.0], 100.0, 0.1) == "beside"
+    assert ensembles.next_member_way(55.0, [40.0], [20.0], 100.0, 0.1) == "alone"
+    assert ensembles.next_member_way(75.0, [40.0], [20.0], 100.0, 0.1) is None
+    assert ensembles.next_member_way(55.0, [40.0], [], 100.0, 0.1) is None  # none alone yet
+
+
+def test_a_member_that_trains_alone_has_every_core_and_no_member_beside_it(
+    two_cores: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overlap = Overlap(monkeypatch)
+    cores: dict[int, int | None] = {}
+    counted = network_training.train
+
+    def recorded(panel, model, training, **kwargs):
+        cores[training.seed] = kwargs.get("cores")
+        return counted(panel, model, training, **kwargs)
+
+    monkeypatch.setattr(network_training, "train", recorded)
+    ways = iter(["alone", "beside", "beside", None])
+    monkeypatch.setattr(ensembles, "next_member_way", lambda *args: next(ways))
+    monkeypatch.setattr(ensembles, "DEFAULT_MEMBERS", 4)
+    panel = seasonal_panel(0, n_series=3, length=120)
+    model = train(panel, tiny(), settings(max_time=60.0))
+    assert model.config.members + len(model.history.get("left_out", [])) == 4
+    assert cores == {3: None, 4: None, 5: 1, 6: 1}  # the first two alone, then one a core
+    # The second member ran with none beside it; the third and fourth side by side.
+    assert overlap.events[:4] == [("begin", 3), ("end", 3), ("begin", 4), ("end", 4)]
+    assert overlap.most == 2
