@@ -2,8 +2,9 @@
 
 Members trained side by side (lanes.py) each seed the CPU generator and draw their
 network's weights from it, and each puts back, when it ends, the state it found for
-the caller. All of it happens under one lock: a CI run once drew a member's weights
-from the state its neighbour had put back between that member's seeding and its draws.
+the caller. All of it happens under one lock: without it, a neighbour's end could put
+its state back between a member's seeding and its draws, and give that member other
+weights than it has alone (tests/test_lanes.py stages it; a CI run once saw it).
 Training itself draws nothing from the generator there (lanes run no dropout).
 """
 
