@@ -22,7 +22,7 @@ from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import TrainingDiverged
 from rnncast.lockstep import Lockstep
 from rnncast.losses import Losses
-from rnncast.optimization import budget_rate, make_optimizer, make_scheduler
+from rnncast.optimization import budget_rate, make_optimizer, make_scheduler, step_schedule
 from rnncast.snapshots import Snapshots, average
 
 
@@ -134,10 +134,8 @@ class Loop:
             self.best_loss, self.best_epoch, self.bad_epochs = monitored, self.epoch + 1, 0
         else:
             self.bad_epochs += 1
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(monitored)
-        elif self.scheduler is not None:
-            self.scheduler.step()
+        key = "val_loss" if val_loss is not None else "train_loss"
+        step_schedule(self.scheduler, monitored, [epoch[key] for epoch in self.history])
         self.epoch += 1
         self._add_elapsed(began)
         lr = self.optimizer.param_groups[0]["lr"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 
 from rnncast.config import TrainConfig
@@ -12,6 +14,8 @@ from rnncast.config import TrainConfig
 # along a cosine to this share of the rate when the budget is spent.
 BUDGET_WARMUP = 0.05
 BUDGET_FLOOR = 0.05
+# Epochs whose median loss the plateau schedule reads: the fewest that outvote one.
+SETTLING_EPOCHS = 3
 
 
 def budget_rate(done: float) -> float:
@@ -48,3 +52,18 @@ def make_scheduler(optimizer: torch.optim.Optimizer, training: TrainConfig):
         wait = max(1, training.patience // 3)
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=wait)
     return None
+
+
+def step_schedule(scheduler: Any, loss: float, earlier: list[float]) -> None:
+    """Step a per-epoch ``scheduler`` after an epoch whose monitored loss is ``loss``,
+    ``earlier`` the epochs' before it. The plateau schedule reads the median of the
+    last SETTLING_EPOCHS losses instead of the loss itself. One lucky epoch sets a best
+    that the next few do not beat, one noisy epoch counts as a stall, and either
+    halved the rate while the loss was still falling: on M4 Hourly, seeds that halved
+    it by epoch 16 or 26 ended 16% and 10% above the validation loss of one that kept
+    it to epoch 46."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        recent = [*earlier[len(earlier) - (SETTLING_EPOCHS - 1) :], loss]
+        scheduler.step(float(np.median(recent)))
+    elif scheduler is not None:
+        scheduler.step()

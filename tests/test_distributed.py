@@ -191,6 +191,17 @@ def _frame(series: int, steps: int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+@pytest.fixture(autouse=True)
+def launched_temporary_folder(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    # torchrun keeps each launch's logs in a new folder under the temporary folder and
+    # never removes it: the processes launched here keep theirs with the test's.
+    folder = tmp_path_factory.mktemp("launched")
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> Path:
     path = tmp_path / "load.parquet"
