@@ -1,6 +1,7 @@
 """The plateau schedule halves the learning rate when validation stalls, read through
-the median of the last three epochs (Loop._settled_loss), not when one epoch is lucky
-or noisy. The validation losses are scripted; the network and its data are real."""
+the median of the last three epochs (optimization.step_schedule), not when one epoch
+is lucky or noisy. The validation losses are scripted; the network and its data are
+real."""
 
 from __future__ import annotations
 
