@@ -72,7 +72,7 @@ def training_shares(
         return 1
     steps = int(training.chunk_len or training.lookback or 1)
     layers = int(model.layers or 1) * (2 if model.bidirectional else 1)
-    return share_count(cores or usable_cores(), int(training.batch_size or 1), steps,
+    return share_count(cores or usable_cores(), training.batch_rows, steps,
                        int(model.hidden or 1), layers)  # fmt: skip
 
 

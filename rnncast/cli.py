@@ -185,6 +185,7 @@ def train(
     origin_stride: train_options.OriginStrideOption = None,
     lookback: train_options.LookbackOption = None,
     batch_size: train_options.BatchSizeOption = None,
+    streams: train_options.StreamsOption = None,
     max_epochs: train_options.MaxEpochsOption = TrainConfig.max_epochs,
     max_time: train_options.MaxTimeOption = None,
     patience: train_options.PatienceOption = TrainConfig.patience,

@@ -284,6 +284,9 @@ class TrainConfig:
     origin_stride: int | None = None
     lookback: int | None = None  # window strategy: steps the encoder reads per forecast
     batch_size: int | None = None  # series per batch (tbptt) or windows per batch (window)
+    # TBPTT: each series of a batch is read as this many streams side by side, each
+    # its own stretch of the series; None: from the series' count and lengths.
+    streams: int | None = None
     max_epochs: int = 200
     max_time: float | None = None  # seconds; training stops after the epoch that passes it
     patience: int = 10  # epochs without a better validation loss before stopping
@@ -306,6 +309,11 @@ class TrainConfig:
     # None: as many as the time budget holds, up to DEFAULT_MEMBERS (fitting.py).
     ensemble: int | None = None
 
+    @property
+    def batch_rows(self) -> int:
+        """Rows of a training batch: its series (windows) times their streams."""
+        return int(self.batch_size or 1) * int(self.streams or 1)
+
     def __post_init__(self) -> None:
         _check_choice("strategy", self.strategy, STRATEGIES)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -315,6 +323,7 @@ class TrainConfig:
         _check_at_least("origin_stride", self.origin_stride, 1)
         _check_at_least("lookback", self.lookback, 1)
         _check_at_least("batch_size", self.batch_size, 1)
+        _check_at_least("streams", self.streams, 1)
         _check_at_least("max_epochs", self.max_epochs, 1)
         _check_at_least("patience", self.patience, 1)
         _check_at_least("val_size", self.val_size, 0)

@@ -10,6 +10,7 @@ cannot disagree with it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -51,13 +52,64 @@ def choose_sizes(
     if training.strategy == "window" and training.lookback is None:
         trained["lookback"] = int(np.clip(2 * max(season, model.horizon), 8, max(8, longest)))
     if training.batch_size is None:
-        trained["batch_size"] = min(panel.n_series, 64) if training.strategy == "tbptt" else 256
+        trained["batch_size"] = (
+            min(panel.n_series, BATCH_ROWS) if training.strategy == "tbptt" else 256
+        )
     training = replace(training, **trained)
-    # No long season and every origin scored are the usual case and not worth a word.
-    usual = {("long_season", 0), ("origin_stride", 1)}
+    if training.strategy == "tbptt" and training.streams is None:
+        training = replace(training, streams=choose_streams(panel, training))
+        trained["streams"] = training.streams
+    # No long season, every origin scored and each series read as one stream are the
+    # usual case and not worth a word.
+    usual = {("long_season", 0), ("origin_stride", 1), ("streams", 1)}
     notes = [f"{name} {value}" for name, value in {**chosen, **trained}.items()
              if (name, value) not in usual]  # fmt: skip
     return model, training, notes
+
+
+# Rows a TBPTT batch holds: as many series, or with fewer series, streams of them.
+BATCH_ROWS = 64
+# Chunks a stream must cover at least, besides the chunk that warms its state up, so
+# that the warm-up is at most a fifth of what a stream reads.
+STREAM_CHUNKS = 4
+
+
+def choose_streams(panel: Panel, training: TrainConfig) -> int:
+    """Streams each series is read in: with fewer series than BATCH_ROWS, enough to
+    fill a batch, while the median series' training steps give each stream at least
+    STREAM_CHUNKS chunks; one otherwise.
+
+    One series read whole is a batch of one: each step of the optimizer follows one
+    chunk of one stretch of history, and validation losses swing from epoch to
+    epoch. Streams read different stretches side by side (as a language model reads
+    a corpus cut in columns), so each step averages over the whole history's
+    patterns and an epoch costs a fraction of the time."""
+    wanted = BATCH_ROWS // max(panel.n_series, 1)
+    if wanted <= 1:
+        return 1
+    steps = int(np.median(panel.lengths))
+    room = steps // (STREAM_CHUNKS * int(training.chunk_len or 1))
+    return int(max(1, min(wanted, room)))
+
+
+def stream_bounds(
+    low: int, high: int, streams: int, chunk_len: int, shift: float
+) -> list[tuple[int, int, int]]:
+    """One series' training origins ``low``..``high`` cut into at most ``streams``
+    stretches of at least STREAM_CHUNKS chunks (fewer for a short series): a (first
+    step read, first origin scored, last origin scored) for each. ``shift`` in [0, 1)
+    moves the borders (a random one each epoch, so no origin always starts a
+    stretch); each stream reads one chunk before its first origin to warm its state
+    up, from the series' start where there is less."""
+    origins = high + 1 - low
+    count = max(1, min(streams, origins // (STREAM_CHUNKS * chunk_len)))
+    if count == 1:
+        return [(0, low, high)]
+    span = -(-origins // count)
+    first_border = int(shift * span)
+    borders = sorted({0, *range(first_border, origins, span), origins})
+    return [(max(low + begin - chunk_len, 0), low + begin, low + end - 1)
+            for begin, end in itertools.pairwise(borders)]  # fmt: skip
 
 
 # Long seasons a typical series must hold for its long-season inputs to be kept: one

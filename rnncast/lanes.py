@@ -78,7 +78,7 @@ def member_bytes(model: ModelConfig, training: TrainConfig, rows: int, covariate
     ``rows`` rows (the data's steps and every series' future rows) of ``covariates``
     more columns, and a training step's peak (``_STEP_COPIES``)."""
     data = max(rows, 1) * (_LAID_OUT_COLUMNS + covariates) * 4
-    origins = int(training.batch_size or 1) * int(training.chunk_len or training.lookback or 1)
+    origins = training.batch_rows * int(training.chunk_len or training.lookback or 1)
     width = max(8, int(model.hidden or 1) // 4) + len(model.output_quantiles)
     return data + origins * model.horizon * width * 4 * _STEP_COPIES
 
@@ -119,7 +119,7 @@ def count(
 
     if not may_share_cores(model, training, members):
         return 1
-    hidden, batch = int(model.hidden or 1), int(training.batch_size or 1)
+    hidden, batch = int(model.hidden or 1), training.batch_rows
     if training_threads(hidden, batch, os.environ) != 1:
         return 1
     lanes = min(members, usable_cores())

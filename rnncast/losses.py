@@ -20,6 +20,7 @@ from rnncast.batches import (
     summaries_at,
 )
 from rnncast.config import ModelConfig, TrainConfig
+from rnncast.data_choices import stream_bounds
 
 # (summed loss over the scored origins, with its graph; the number of origins).
 Loss = tuple[torch.Tensor, torch.Tensor]
@@ -69,9 +70,10 @@ class Losses:
         low, high = self.ranges["train"]
         chunk_len = self.training.chunk_len
         stride = self.training.origin_stride or 1
-        for series in self._series_batches(high + 1):
-            block = gather_block(self.tensors, series)
-            limit = int(high[series].max()) + 1  # no origin past this one is scored
+        for batch in self._series_batches(high + 1):
+            series, firsts, lows, highs = self._streams(batch, low, high)
+            block = gather_block(self.tensors, series, firsts)
+            limit = int((highs - firsts).max()) + 1  # no origin past this one is scored
             phase = int(self.rng.integers(1, chunk_len + 1))
             state = None
             # Each share of the batch's series carries its own state from chunk to chunk.
@@ -83,7 +85,7 @@ class Losses:
                 if offset >= stop - start:
                     offset = 0
                 first = start + offset
-                mask = block.mask(first, stop, low[series], high[series], stride)
+                mask = block.mask(first, stop, lows, highs, stride)
                 future = block.future(first, stop, stride)
                 arguments = (block.inputs(start, stop), future, block.codes)
                 origins = slice(offset, None, stride) if stride > 1 else None
@@ -105,6 +107,21 @@ class Losses:
                 # Truncated BPTT: the next chunk starts from this state as a constant, so
                 # gradients stop here and memory stays O(chunk_len), not O(series length).
                 state = tuple(s.detach() for s in state)
+
+    def _streams(
+        self, batch: np.ndarray, low: np.ndarray, high: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The batch's rows: (series, first step read, first and last origin scored) of
+        each stream of each series (data_choices.stream_bounds)."""
+        streams = int(self.training.streams or 1)
+        if streams == 1:
+            return batch, np.zeros(len(batch), dtype=np.int64), low[batch], high[batch]
+        chunk_len = int(self.training.chunk_len or 1)
+        rows = [(int(s), *bounds) for s in batch
+                for bounds in stream_bounds(int(low[s]), int(high[s]), streams, chunk_len,
+                                            float(self.rng.random()))]  # fmt: skip
+        table = np.array(rows, dtype=np.int64)  # (rows, 4)
+        return table[:, 0], table[:, 1], table[:, 2], table[:, 3]
 
     def windows(self) -> Iterator[Loss]:
         series, origins = _origins(*self.ranges["train"])

@@ -49,7 +49,7 @@ from rnncast.time_axis import calendar_feature_names
 MAX_SIZE = 1_000_000
 _SIZE_FIELDS = frozenset(
     {"horizon", "hidden", "layers", "id_embedding", "chunk_len", "lookback", "batch_size"}
-    | {"n_inputs", "n_future", "recurrent_steps", "long_season"}
+    | {"streams", "n_inputs", "n_future", "recurrent_steps", "long_season"}
 )
 
 
@@ -97,6 +97,8 @@ _FORMAT_1_TRAINING = frozenset(
 _BEFORE_ADDED: dict[str, dict[str, Any]] = {
     # read levels, one season, the values themselves
     "model": {"relative_inputs": False, "long_season": 0, "transform": "none"},
+    # each series read whole
+    "training": {"streams": 1},
 }
 _FORMAT_1_SETTINGS = frozenset(
     {"layout", "id_col", "time_col", "target_col", "covariates", "time_format", "freq"}

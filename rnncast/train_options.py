@@ -85,6 +85,10 @@ OriginStrideOption = Annotated[
 ]
 LookbackOption = Annotated[int | None, typer.Option(help="window only: steps per window.")]
 BatchSizeOption = Annotated[int | None, typer.Option(help="Series (tbptt) or windows.")]
+StreamsOption = Annotated[
+    int | None,
+    typer.Option(help="tbptt only: streams each series is read in, side by side (from the data)."),
+]
 MaxEpochsOption = Annotated[int, typer.Option(help="Most epochs to train.")]
 MaxTimeOption = Annotated[
     float | None, typer.Option(help="Most seconds to train (stops after that epoch).")

@@ -62,7 +62,9 @@ def _resumed_settings(
     checkpoint is a file on disk, and one that rnncast did not write is exit 4."""
     try:
         model = ModelConfig(**settings_with_tuples(state["model"]))
-        resumed = replace(TrainConfig(**state["training"]), device=training.device)
+        # A checkpoint written before streams existed read each series whole.
+        saved = {"streams": 1, **state["training"]}
+        resumed = replace(TrainConfig(**saved), device=training.device)
         epoch = state["epoch"]
         if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
             raise TypeError(f"epoch is {epoch!r}")
@@ -106,11 +108,11 @@ def _check_memory(
     layers = int(model.layers or 1) * (2 if model.bidirectional else 1)
     head = model.horizon * (max(8, int(model.hidden or 1) // 4) + len(model.output_quantiles))
     needed = training_bytes(
-        parameters, int(training.batch_size or 1), shape.recurrent_steps,
+        parameters, training.batch_rows, shape.recurrent_steps,
         int(model.hidden or 1) * layers, head,
     )  # fmt: skip
     check_fits(needed, device, f"--hidden {model.hidden} with --layers {model.layers} "
-               f"({parameters:,} weights, batches of {training.batch_size})")  # fmt: skip
+               f"({parameters:,} weights, batches of {training.batch_rows} rows)")  # fmt: skip
 
 
 def train(
@@ -188,8 +190,7 @@ def train(
             # The user's choice holds for the whole run, forecasts after training too.
             torch.set_num_threads(training.threads)
         else:
-            threads = training_threads(int(model.hidden or 1), int(training.batch_size or 1),
-                                       os.environ)  # fmt: skip
+            threads = training_threads(int(model.hidden or 1), training.batch_rows, os.environ)
     shares = training_shares(model, training, threads, cores, current.is_distributed)
     log.info(
         "training on %s", describe_device(device, threads)

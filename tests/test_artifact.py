@@ -555,6 +555,7 @@ def test_the_golden_models_still_load_and_forecast_the_same(version: int) -> Non
     assert (model.combination is None) == (version == 1)
     assert model.config.members == (2 if version >= 3 else 1)
     assert model.config.transform == "none"  # written before models forecast logarithms
+    assert model.training.streams == 1  # and before series were read in streams
     roles = {"future_covariates": ["temperature_forecast"]} if version >= 4 else {}
     assert model.schema.get("future_covariates", []) == roles.get("future_covariates", [])
     panel = Panel.from_frame(script.golden_future_frame(), data_config(model))
