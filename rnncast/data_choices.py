@@ -69,9 +69,11 @@ def choose_sizes(
 
 # Rows a TBPTT batch holds: as many series, or with fewer series, streams of them.
 BATCH_ROWS = 64
-# Chunks a stream must cover at least, besides the chunk that warms its state up, so
-# that the warm-up is at most a fifth of what a stream reads.
-STREAM_CHUNKS = 4
+# Chunks a stream must cover at least, besides the chunk that warms its state up. The
+# more and shorter the streams, the worse the network alone validated (ETTh1, MASE
+# 0.75 read whole, 0.81 in 13 streams of 16 chunks or more, 0.84 in 59 of 4), while
+# the forecasts scored no better; the sample data scored best in streams of 16.
+STREAM_CHUNKS = 16
 
 
 def choose_streams(panel: Panel, training: TrainConfig) -> int:

@@ -82,7 +82,7 @@ def test_streams_are_chosen_for_tbptt_only_and_said_when_more_than_one() -> None
 
 
 def test_an_epoch_in_streams_scores_the_same_origins_as_one_stream() -> None:
-    panel = hourly_panel(1, 1_500)
+    panel = hourly_panel(1, 5 * STREAM_CHUNKS * 48)
     counted: dict[int, list[tuple[int, int]]] = {}
     original = Losses.score
     for streams in (1, 4):

@@ -464,9 +464,9 @@ def test_choose_sizes_fills_only_what_was_left_open() -> None:
     )
     assert (model.hidden, training.chunk_len, training.batch_size) == (8, 5, 3)
     assert training.origin_stride == 2
-    # Chunks of 5 leave room for streams of 4 chunks each in series of 100 steps.
-    assert training.streams == 100 // (4 * 5)
-    assert notes == ["batch_size 3", f"streams {training.streams}"]
+    # Series of 100 steps are too short for two streams of STREAM_CHUNKS chunks of 5.
+    assert training.streams == 1
+    assert notes == ["batch_size 3"]
 
 
 @pytest.mark.parametrize("horizon", [1, 12, 48])
