@@ -78,8 +78,9 @@ STREAM_CHUNKS = 16
 
 def choose_streams(panel: Panel, training: TrainConfig) -> int:
     """Streams each series is read in: with fewer series than BATCH_ROWS, enough to
-    fill a batch, while the median series' training steps give each stream at least
-    STREAM_CHUNKS chunks; one otherwise.
+    fill a batch, while the median series' steps give each stream at least
+    STREAM_CHUNKS chunks (stream_bounds counts each series' own training origins);
+    one otherwise.
 
     One series read whole is a batch of one: each step of the optimizer follows one
     chunk of one stretch of history, and validation losses swing from epoch to
