@@ -376,6 +376,14 @@ def gather_windows(
     )
 
 
+def origins_between(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (series, step) with low <= step <= high, as two flat arrays."""
+    counts = np.maximum(high - low + 1, 0)
+    series = np.repeat(np.arange(low.shape[0]), counts)
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return series, np.repeat(low, counts) + within
+
+
 def n_future_features(n_known: int, season: int, long_season: int = 0) -> int:
     """Width Ff of the future inputs: the calendar features plus one input per season."""
     return n_known + (1 if season else 0) + (1 if season and long_season else 0)

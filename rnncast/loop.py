@@ -1,6 +1,6 @@
 """One training run, epoch by epoch: a step on each batch's loss (losses.py computes
-them), clipping, early stopping on validation, the learning-rate schedule, and the
-average of the weights around the best epoch (training.py sets a run up and saves it;
+them), clipping, early stopping on validation (validation_losses.py), the learning-rate
+schedule, and the weights kept (snapshots.py) (training.py sets a run up and saves it;
 loop_state.py makes the checkpoint that lets a stopped run resume, and restores it).
 """
 
@@ -21,9 +21,11 @@ from rnncast.batches import SeriesTensors
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.errors import TrainingDiverged
 from rnncast.lockstep import Lockstep
-from rnncast.losses import Losses
-from rnncast.optimization import budget_rate, make_optimizer, make_scheduler, step_schedule
-from rnncast.snapshots import Snapshots, average
+from rnncast.loss_function import LossFunction
+from rnncast.losses import TrainingLosses
+from rnncast.optimization import follow_budget, make_optimizer, make_scheduler, step_schedule
+from rnncast.snapshots import Snapshots, choose_weights
+from rnncast.validation_losses import ValidationLosses
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,12 @@ class Loop:
         self.rng = np.random.default_rng(seed)
         # Each process walks its share of the whole batch.
         batch_size = max(1, math.ceil(training.batch_size / self.world.size))
-        self.losses = Losses(network, trainer, model, training, tensors, weights, ranges, device,
-                             self.rng, batch_size, replays=self.lockstep is not None,
-                             shares=shares)  # fmt: skip
+        loss = LossFunction(model, device)
+        self.losses = TrainingLosses(network, trainer, loss, training, tensors, weights, ranges,
+                                     device, self.rng, batch_size,
+                                     replays=self.lockstep is not None, shares=shares)  # fmt: skip
+        self.validation = ValidationLosses(network, training, tensors, weights, ranges, device,
+                                           loss, shares)  # fmt: skip
         # Every process validates when any has validation origins: the loss is their sum.
         validated = bool((ranges["val"][1] >= ranges["val"][0]).any())
         self.has_validation = distributed.any_true(validated)
@@ -107,14 +112,15 @@ class Loop:
         began = self.epoch_began = time.perf_counter()
         self.network.train()
         total, count = 0.0, 0
-        losses = self.losses.training_losses()
+        losses = self.losses.epoch()
         if self.lockstep is None:
             steps = self._steps_alone(losses, should_stop, began)
         else:
             steps = self.lockstep.steps(
                 losses, self._apply, self.losses.idle, should_stop,
                 lambda: self.elapsed + time.perf_counter() - began, self.training.max_time,
-                self._diverged(),
+                f"the training loss became non-finite in epoch {self.epoch + 1}; "
+                + self._advice(clip=True),
             )  # fmt: skip
         for loss_sum, loss_count in steps:
             total, count = total + loss_sum, count + loss_count
@@ -180,11 +186,9 @@ class Loop:
                 self.stop_reason = "max_time"
                 return
 
-    def _diverged(self) -> str:
-        return (
-            f"the training loss became non-finite in epoch {self.epoch + 1}; try a lower "
-            f"--lr (now {self.training.lr:g}), a tighter --clip, or --scaler robust"
-        )
+    def _advice(self, clip: bool) -> str:
+        tighter = ", a tighter --clip," if clip else ""
+        return f"try a lower --lr (now {self.training.lr:g}){tighter} or --scaler robust"
 
     def _step(self, loss_sum: torch.Tensor, loss_count: torch.Tensor) -> None:
         count = int(loss_count)
@@ -193,8 +197,8 @@ class Loop:
         loss = loss_sum / count
         if not torch.isfinite(loss):
             raise TrainingDiverged(
-                f"the training loss became {loss.item()} in epoch {self.epoch + 1}; try a "
-                f"lower --lr (now {self.training.lr:g}), a tighter --clip, or --scaler robust"
+                f"the training loss became {loss.item()} in epoch {self.epoch + 1}; "
+                + self._advice(clip=True)
             )
         self._apply(loss)
 
@@ -202,7 +206,9 @@ class Loop:
         """Backpropagate ``loss`` and, with ``update``, step the optimizer; ``spent``:
         the seconds of training so far, when the processes of a run agreed on them."""
         if self.training.schedule == "budget":
-            self._follow_budget(spent)
+            if spent is None:
+                spent = self.elapsed + time.perf_counter() - self.epoch_began
+            follow_budget(self.optimizer, self.training, spent, self.epoch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if not update:
@@ -212,54 +218,24 @@ class Loop:
         self.optimizer.step()
         self.network.clip_recurrent_weights_()
 
-    def _follow_budget(self, spent: float | None = None) -> None:
-        """The rate of the "budget" schedule at this moment: a linear warm-up over the
-        first BUDGET_WARMUP of the time budget (of the epochs, without one), then a
-        cosine decay to BUDGET_FLOOR of the rate at its end."""
-        if spent is None:
-            spent = self.elapsed + time.perf_counter() - self.epoch_began
-        if self.training.max_time:
-            done = spent / self.training.max_time
-        else:
-            done = self.epoch / max(self.training.max_epochs, 1)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.training.lr * budget_rate(done)
-
     def _validate(self) -> float:
-        total, count = self.losses.validation()
+        total, count = self.validation.total()
         if self.world.is_distributed:
             total, count = distributed.sum_numbers([total, count])
         loss = total / max(count, 1)
         if not math.isfinite(loss):
             raise TrainingDiverged(
-                f"the validation loss became {loss} in epoch {self.epoch + 1}; try a lower "
-                f"--lr (now {self.training.lr:g}) or --scaler robust"
+                f"the validation loss became {loss} in epoch {self.epoch + 1}; "
+                + self._advice(clip=False)
             )
         return loss
 
     def restore_best(self) -> None:
         """Leave the network with the best epoch's weights, or with an average of the
-        weights over the epochs up to it, or over the last epochs (at the lowest rate
-        the schedule reached), whichever validation scores lowest."""
-        kept = self.snapshots
-        self.network.load_state_dict(kept.best)
+        weights over the epochs up to it, or over the last epochs, whichever validation
+        scores lowest (snapshots.choose_weights)."""
         if not self.has_validation:
+            self.network.load_state_dict(self.snapshots.best)
             return
-        windows = {"up_to_best": (kept.up_to_best, self.best_epoch),
-                   "last": (list(kept.recent), self.epoch)}  # fmt: skip
-        best_loss, chosen = self.best_loss, None
-        tried = []
-        for name, (states, end) in windows.items():
-            if len(states) < 2 or (name == "last" and end == self.best_epoch):
-                continue
-            self.network.load_state_dict(average(states))
-            try:
-                loss = self._validate()
-            except TrainingDiverged:  # an average that overflows is simply not kept
-                loss = math.inf
-            tried.append({"epochs": [end - len(states) + 1, end],
-                          "val_loss": loss if math.isfinite(loss) else None})  # fmt: skip
-            if loss < best_loss:
-                best_loss, chosen = loss, states
-        self.averaged = {"tried": tried, "kept": chosen is not None} if tried else None
-        self.network.load_state_dict(average(chosen) if chosen else kept.best)
+        self.averaged = choose_weights(self.network, self.snapshots, self._validate,
+                                       self.best_loss, self.best_epoch, self.epoch)  # fmt: skip

@@ -28,6 +28,16 @@ def budget_rate(done: float) -> float:
     return BUDGET_FLOOR + (1 - BUDGET_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def follow_budget(
+    optimizer: torch.optim.Optimizer, training: TrainConfig, spent: float, epoch: int
+) -> None:
+    """Set the "budget" schedule's rate after ``spent`` seconds of training, ``epoch``
+    whole epochs: its share of the time budget, or without one, of the epochs."""
+    done = spent / training.max_time if training.max_time else epoch / training.max_epochs
+    for group in optimizer.param_groups:
+        group["lr"] = training.lr * budget_rate(done)
+
+
 def make_optimizer(network: torch.nn.Module, training: TrainConfig) -> torch.optim.Optimizer:
     kinds = {
         "adam": torch.optim.Adam,

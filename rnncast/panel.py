@@ -20,7 +20,7 @@ each series on its grid and fills the gaps, all with whole-array numpy operation
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,7 @@ from rnncast.config import DataConfig
 from rnncast.errors import DataError
 from rnncast.frequency import Frequency
 from rnncast.statics import Statics
-from rnncast.time_axis import calendar_feature_names, grid_times, shift_times
+from rnncast.time_axis import grid_times, shift_times
 from rnncast.timezones import counts_in_wall_clock, format_time, to_datetimes, wall_clock
 
 if TYPE_CHECKING:
@@ -251,35 +251,6 @@ class Panel:
             return text.removesuffix(" 00:00:00")
         return text
 
-    def describe(self) -> dict[str, object]:
-        """Plain facts about the panel, for people and for ``check --json``."""
-        lengths = self.lengths
-        return {
-            "series": self.n_series,
-            "steps": self.n_steps,
-            "length": {
-                "min": int(lengths.min()),
-                "median": float(np.median(lengths)),
-                "max": int(lengths.max()),
-            },
-            "frequency": self.freq.alias,
-            "frequency_label": self.freq.label,
-            "season_length": self.freq.season_length,
-            "start": self.format_time(int(self.start_times.min())),
-            "end": self.format_time(int(self.end_times().max())),
-            "time_zone": self.tz,
-            "covariates": [n for n in self.covariate_names if n not in self.future_covariates],
-            "future_covariates": list(self.future_covariates),
-            "static_covariates": (
-                list(self.ingest.columns.get("static_covariates", []))
-                if self.ingest is not None
-                else list(self.statics.names if self.statics else ())
-            ),
-            "future_rows": _future_rows(self.ahead),
-            "calendar_features": list(calendar_feature_names(self.freq)),
-            "ingest": asdict(self.ingest) if self.ingest is not None else None,
-        }
-
 
 def read_panel(location: str | Path, config: DataConfig | None = None) -> Panel:
     """Read a file, glob or dataset directory of series into a Panel.
@@ -337,14 +308,6 @@ def keep_long_enough(panel: Panel, needed: int, what: str) -> Panel:
 def build_panel(table: Table) -> Panel:
     """Sort, combine duplicates, trim, grid and fill a settled table into a Panel."""
     return Panel(**assemble(table))
-
-
-def _future_rows(ahead: np.ndarray | None) -> dict[str, int] | None:
-    """How many series have their future rows, and how many steps each holds."""
-    if ahead is None:
-        return None
-    complete = ~np.isnan(ahead).any(axis=(1, 2)) if ahead.size else np.ones(ahead.shape[0], bool)
-    return {"series": int(complete.sum()), "steps": int(ahead.shape[1])}
 
 
 def _steps(count: int) -> str:

@@ -4,15 +4,20 @@ their form in a checkpoint (loop.py runs the epochs and decides which to load).
 
 The weights of the best epoch and of the epochs just before it, or of the last
 epochs, averaged (as ES-RNN averaged its last epochs), sit nearer the middle of
-the valley SGD was circling than any one epoch's weights; the Loop keeps such an
-average only when its validation loss is lower than the best epoch's.
+the valley SGD was circling than any one epoch's weights; such an average is kept
+only when its validation loss is lower than the best epoch's (``choose_weights``).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 import torch
+
+from rnncast.errors import TrainingDiverged
 
 # Epochs each average is taken over.
 AVERAGED_EPOCHS = 5
@@ -52,6 +57,37 @@ class Snapshots:
         self.recent.clear()
         self.recent.extend(_numbered(tensors, "recent."))
         self.up_to_best = _numbered(tensors, "window.")
+
+
+def choose_weights(
+    network: torch.nn.Module,
+    kept: Snapshots,
+    validate: Callable[[], float],
+    best_loss: float,
+    best_epoch: int,
+    epoch: int,
+) -> dict[str, Any] | None:
+    """Load into ``network`` the best epoch's weights (``best_loss`` its validation
+    loss), or the average of those up to it, or of the last epochs (``epoch`` the
+    last), whichever ``validate`` scores lowest; what was tried, or None."""
+    network.load_state_dict(kept.best)
+    windows = {"up_to_best": (kept.up_to_best, best_epoch), "last": (list(kept.recent), epoch)}
+    chosen = None
+    tried = []
+    for name, (states, end) in windows.items():
+        if len(states) < 2 or (name == "last" and end == best_epoch):
+            continue
+        network.load_state_dict(average(states))
+        try:
+            loss = validate()
+        except TrainingDiverged:  # an average that overflows is simply not kept
+            loss = math.inf
+        tried.append({"epochs": [end - len(states) + 1, end],
+                      "val_loss": loss if math.isfinite(loss) else None})  # fmt: skip
+        if loss < best_loss:
+            best_loss, chosen = loss, states
+    network.load_state_dict(average(chosen) if chosen else kept.best)
+    return {"tried": tried, "kept": chosen is not None} if tried else None
 
 
 def copy_state(network: torch.nn.Module) -> State:

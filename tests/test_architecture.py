@@ -86,8 +86,12 @@ STAGES = [
     "snapshots",
     # A training batch shared out among the CPU cores, a thread a share.
     "batch_shares",
-    # A run's losses: its training batches' (TBPTT chunks or windows) and validation's.
+    # The loss a network is trained and validated on, scoring a batch's forecasts.
+    "loss_function",
+    # A run's training batches (TBPTT chunks or windows), each with its loss.
     "losses",
+    # A run's validation pass: the loss summed over every validation origin.
+    "validation_losses",
     # One run epoch by epoch (the steps, early stopping, the schedule, averaged weights).
     "loop",
     # A run's state as its checkpoint holds it (tensor names, state keys), and back.
@@ -167,7 +171,9 @@ TORCH_ALLOWED = {
     "batches",
     "snapshots",
     "batch_shares",
+    "loss_function",
     "losses",
+    "validation_losses",
     "loop",
     "loop_state",
     "training",

@@ -521,7 +521,7 @@ import rnncast.losses
 from rnncast import distributed
 from rnncast.cli import main
 
-losses = rnncast.losses.Losses.tbptt
+losses = rnncast.losses.TrainingLosses.tbptt
 epochs = []
 
 
@@ -533,7 +533,7 @@ def poisoned(self):
         yield loss_sum, origins
 
 
-rnncast.losses.Losses.tbptt = poisoned
+rnncast.losses.TrainingLosses.tbptt = poisoned
 sys.argv = ["rnncast", *sys.argv[1:]]
 main()
 """

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnncast.config import DataConfig
+from rnncast.describing_run import describe_panel
 from rnncast.errors import DataError
 from rnncast.frequency import NS_PER_HOUR, Frequency
 from rnncast.panel import Panel, read_panel
@@ -297,7 +298,7 @@ def test_daily_stamps_at_local_midnight_stay_daily_across_daylight_saving() -> N
     panel = Panel.from_frame(frame)
     assert panel.freq.alias == "D"
     assert panel.to_frame()["ds"].tolist() == stamps.tolist()
-    assert panel.describe()["end"] == "2024-04-02 00:00:00+02:00"
+    assert describe_panel(panel)["end"] == "2024-04-02 00:00:00+02:00"
 
 
 def test_hourly_zoned_stamps_give_local_wall_times_for_calendar_features() -> None:

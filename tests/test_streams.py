@@ -1,5 +1,5 @@
 """Few series read as streams side by side (data_choices.choose_streams, stream_bounds;
-losses.Losses.tbptt): every training origin is still scored once an epoch."""
+losses.TrainingLosses.tbptt): every training origin is still scored once an epoch."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rnncast.data_choices import (
     choose_streams,
     stream_bounds,
 )
-from rnncast.losses import Losses
+from rnncast.loss_function import LossFunction
 
 
 def hourly_panel(n_series: int, length: int, seed: int = 0) -> Panel:
@@ -84,17 +84,17 @@ def test_streams_are_chosen_for_tbptt_only_and_said_when_more_than_one() -> None
 def test_an_epoch_in_streams_scores_the_same_origins_as_one_stream() -> None:
     panel = hourly_panel(1, 5 * STREAM_CHUNKS * 48)
     counted: dict[int, list[tuple[int, int]]] = {}
-    original = Losses.score
+    original = LossFunction.score
     for streams in (1, 4):
         calls = counted[streams] = []
 
         def counting(self, forecasts, targets, mask, weights, calls=calls):
-            if self.network.training:
+            if forecasts.requires_grad:  # a training batch; validation runs without a graph
                 calls.append((int(mask.shape[0]), int(mask.sum())))
             return original(self, forecasts, targets, mask, weights)
 
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(Losses, "score", counting)
+            patch.setattr(LossFunction, "score", counting)
             settings = TrainConfig(device="cpu", max_epochs=1, chunk_len=48, streams=streams,
                                    val_size=24, test_size=0, refit=False, ensemble=1)  # fmt: skip
             train(panel, ModelConfig(horizon=24, hidden=8, layers=1), settings)
