@@ -488,3 +488,27 @@ def test_yearly_data_above_zero_shares_one_scale_on_its_logarithms(tmp_path: Pat
     assert "scaler must be one of auto, standard, meanabs, robust, shared; got 'minmax'" in (
         result.stderr
     )
+
+
+def test_a_run_whose_options_leave_nothing_to_the_clock_repeats_on_a_slower_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README's --seed row: with the members, their threads and a budget that no
+    # member reaches all fixed, the clock decides nothing. The second run's clock runs
+    # 50 times faster, as a far slower machine's would.
+    import time
+
+    pinned = ("--horizon", 24, "--seed", 3, "--ensemble", 2, "--threads", 1, "--max-time",
+              100_000, "--max-epochs", 2, "--hidden", 8)  # fmt: skip
+    first = invoke("train", LOAD, *pinned, "--out", tmp_path / "first")
+    assert first.exit_code == 0, first.stderr
+    real = time.perf_counter
+    began = real()
+    monkeypatch.setattr(time, "perf_counter", lambda: began + 50 * (real() - began))
+    second = invoke("train", LOAD, *pinned, "--out", tmp_path / "second")
+    monkeypatch.undo()
+    assert second.exit_code == 0, second.stderr
+    weights = [(tmp_path / run / "model.safetensors").read_bytes() for run in ("first", "second")]
+    assert weights[0] == weights[1]
+    history = json.loads((tmp_path / "second" / "history.json").read_text())
+    assert len(history["members"]) == 2
