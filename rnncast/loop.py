@@ -1,7 +1,7 @@
 """One training run, epoch by epoch: a step on each batch's loss (losses.py computes
 them), clipping, early stopping on validation (validation_losses.py), the learning-rate
-schedule, and the weights kept (snapshots.py) (training.py sets a run up and saves it;
-loop_state.py makes the checkpoint that lets a stopped run resume, and restores it).
+schedule, and the weights kept (snapshots.py). training.py sets a run up and saves it;
+loop_state.py makes the checkpoint that lets a stopped run resume, and restores it.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from rnncast.batches import (
 from rnncast.config import TrainConfig
 from rnncast.loss_function import Loss, LossFunction
 
-# Series (TBPTT) and windows scored together: enough to keep a step's work large,
-# few enough that the activations of a group stay small.
+# Series (TBPTT) or windows one pass of the network scores at once: what bounds the
+# activations the validation holds.
 SERIES_PER_GROUP = 256
 WINDOWS_PER_GROUP = 1024
 
