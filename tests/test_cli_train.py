@@ -491,7 +491,7 @@ def test_yearly_data_above_zero_shares_one_scale_on_its_logarithms(tmp_path: Pat
 
 
 def test_a_run_whose_options_leave_nothing_to_the_clock_repeats_on_a_slower_machine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     # The README's --seed row: with the members, their threads and a budget that no
     # member reaches all fixed, the clock decides nothing. The second run's clock runs
@@ -504,9 +504,9 @@ def test_a_run_whose_options_leave_nothing_to_the_clock_repeats_on_a_slower_mach
     assert first.exit_code == 0, first.stderr
     real = time.perf_counter
     began = real()
-    monkeypatch.setattr(time, "perf_counter", lambda: began + 50 * (real() - began))
-    second = invoke("train", LOAD, *pinned, "--out", tmp_path / "second")
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(time, "perf_counter", lambda: began + 50 * (real() - began))
+        second = invoke("train", LOAD, *pinned, "--out", tmp_path / "second")
     assert second.exit_code == 0, second.stderr
     weights = [(tmp_path / run / "model.safetensors").read_bytes() for run in ("first", "second")]
     assert weights[0] == weights[1]
