@@ -100,6 +100,15 @@ _BEFORE_ADDED: dict[str, dict[str, Any]] = {
     # each series read whole
     "training": {"streams": 1},
 }
+
+
+def before_added(section: str) -> dict[str, Any]:
+    """The settings of ``section`` ("model", "training") that a writer older than
+    their key meant by leaving it out: what a model directory or a checkpoint without
+    them was trained with."""
+    return dict(_BEFORE_ADDED.get(section, {}))
+
+
 _FORMAT_1_SETTINGS = frozenset(
     {"layout", "id_col", "time_col", "target_col", "covariates", "time_format", "freq"}
     | {"fill", "duplicates", "horizon"}
@@ -254,7 +263,7 @@ def _settings(value: Any, where: str, cls: type, required: frozenset[str]) -> An
     hints = typing.get_type_hints(cls)
     fields = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
     check_keys(value, fields, where, required)
-    older = {k: v for k, v in _BEFORE_ADDED.get(where, {}).items() if k in fields}
+    older = {k: v for k, v in before_added(where).items() if k in fields}
     value = {**older, **value}
     for name in _SIZE_FIELDS & value.keys():
         if isinstance(value[name], int) and value[name] > MAX_SIZE:

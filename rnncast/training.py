@@ -45,6 +45,7 @@ from rnncast.errors import ArtifactError, ConfigError, Interrupted
 from rnncast.inputs import fit_inputs, input_arrays, static_levels
 from rnncast.loop import EpochReport, Loop
 from rnncast.loop_state import make_checkpoint, restore_checkpoint
+from rnncast.model_schema import before_added
 from rnncast.nn.device import cpu_threads, describe_device, resolve_device, training_threads
 from rnncast.nn.memory import check_fits, parameter_count, training_bytes
 from rnncast.nn.seeding import random_state_kept, seeded
@@ -62,8 +63,7 @@ def _resumed_settings(
     checkpoint is a file on disk, and one that rnncast did not write is exit 4."""
     try:
         model = ModelConfig(**settings_with_tuples(state["model"]))
-        # A checkpoint written before streams existed read each series whole.
-        saved = {"streams": 1, **state["training"]}
+        saved = {**before_added("training"), **state["training"]}
         resumed = replace(TrainConfig(**saved), device=training.device)
         epoch = state["epoch"]
         if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:

@@ -103,3 +103,17 @@ def test_an_epoch_in_streams_scores_the_same_origins_as_one_stream() -> None:
     assert max(rows for rows, _ in counted[1]) == 1
     assert max(rows for rows, _ in counted[4]) >= 4  # the streams read side by side
     assert len(counted[4]) < len(counted[1]) / 2  # in fewer, wider steps
+
+
+def test_a_checkpoint_written_before_streams_resumes_reading_each_series_whole(
+    tmp_path,
+) -> None:
+    from dataclasses import asdict
+
+    from rnncast.training import _resumed_settings
+
+    saved = asdict(TrainConfig(chunk_len=48, streams=4))
+    del saved["streams"]  # as a checkpoint written before the key existed
+    state = {"model": asdict(ModelConfig(horizon=24)), "training": saved, "epoch": 3}
+    _, resumed, epoch = _resumed_settings(state, TrainConfig(streams=4), tmp_path)
+    assert (resumed.streams, epoch) == (1, 3)
