@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from rnncast import panel_shares
 from rnncast.config import ModelConfig, TrainConfig
 from rnncast.panel import Panel
 
@@ -30,9 +31,10 @@ def choose_sizes(
     trained over the patterns the forecasts must continue; the loss scores every
     origin.
     """
-    steps = int(panel.lengths.sum())
+    every = panel_shares.lengths(panel)  # under torchrun, of every process's share
+    steps = int(every.sum())
     season = panel.freq.season_length
-    longest = int(panel.lengths.max())
+    longest = int(every.max())
     chosen: dict[str, object] = {}
     if model.hidden is None:
         chosen["hidden"] = 32 if steps < 20_000 else 64 if steps < 2_000_000 else 128
@@ -53,7 +55,7 @@ def choose_sizes(
         trained["lookback"] = int(np.clip(2 * max(season, model.horizon), 8, max(8, longest)))
     if training.batch_size is None:
         trained["batch_size"] = (
-            min(panel.n_series, BATCH_ROWS) if training.strategy == "tbptt" else 256
+            min(every.shape[0], BATCH_ROWS) if training.strategy == "tbptt" else 256
         )
     training = replace(training, **trained)
     if training.strategy == "tbptt" and training.streams is None:
@@ -87,10 +89,11 @@ def choose_streams(panel: Panel, training: TrainConfig) -> int:
     epoch. Streams read different stretches side by side (as a language model reads
     a corpus cut in columns), so each step averages over the whole history's
     patterns and an epoch costs a fraction of the time."""
-    wanted = BATCH_ROWS // max(panel.n_series, 1)
+    every = panel_shares.lengths(panel)
+    wanted = BATCH_ROWS // max(every.shape[0], 1)
     if wanted <= 1:
         return 1
-    steps = int(np.median(panel.lengths))
+    steps = int(np.median(every))
     room = steps // (STREAM_CHUNKS * int(training.chunk_len or 1))
     return int(max(1, min(wanted, room)))
 
@@ -136,10 +139,10 @@ def choose_long_season(panel: Panel, model: ModelConfig) -> int:
     season = panel.freq.season_length
     if not model.season_inputs or season < 2 or long <= season:
         return 0
-    if float(np.median(panel.lengths)) < _LONG_SEASONS_NEEDED * long:
+    if float(np.median(panel_shares.lengths(panel))) < _LONG_SEASONS_NEEDED * long:
         return 0
     showing = [_shows_long_season(panel.series(i), season, long) for i in range(panel.n_series)]
-    return long if np.mean(showing) >= _SHOWING_LONG_SEASON else 0
+    return long if np.mean(panel_shares.joined(np.array(showing))) >= _SHOWING_LONG_SEASON else 0
 
 
 def _shows_long_season(values: np.ndarray, season: int, long: int) -> bool:
@@ -184,8 +187,9 @@ def validation_horizons(panel: Panel, horizon: int, test_size: int) -> int:
     """How many whole horizons to hold out for validation: one when there are many
     series; with few, enough for about 64 validation origins in all, as long as that
     leaves the shortest series 80 % of its steps (a single long series gets many)."""
-    wanted = math.ceil(_VALIDATION_ORIGINS / max(panel.n_series, 1))
-    usable = panel.lengths[panel.lengths > test_size + 2 * horizon]  # the rest are skipped
+    every = panel_shares.lengths(panel)
+    wanted = math.ceil(_VALIDATION_ORIGINS / max(every.shape[0], 1))
+    usable = every[every > test_size + 2 * horizon]  # the rest are skipped
     shortest = int(usable.min()) - test_size if usable.size else 0
     room = int(_VALIDATION_SHARE * shortest) // horizon
     return int(max(1, min(wanted, room)))
@@ -198,6 +202,7 @@ def loss_weights(head: Panel, scales: np.ndarray) -> np.ndarray:
     Scaling by the standard deviation makes a trending or smooth seasonal series'
     errors look small; MASE, the measure forecasters compare on, does not. The
     weights are clipped to [0.1, 10] around their median so no series takes over.
+    Under torchrun, the weights of this process's share, as of the whole Panel.
     """
     season = head.freq.season_length
     naive_error = np.empty(head.n_series)
@@ -206,9 +211,11 @@ def loss_weights(head: Panel, scales: np.ndarray) -> np.ndarray:
         lag = season if values.shape[0] > season else 1
         error = np.abs(values[lag:] - values[:-lag]).mean() if values.shape[0] > lag else 0.0
         naive_error[index] = error
+    first = panel_shares.first_series(head)
+    naive_error, scales = panel_shares.joined(naive_error), panel_shares.joined(scales)
     typical = np.median(naive_error[naive_error > 0]) if (naive_error > 0).any() else 1.0
     naive_error = np.where(naive_error > 0, naive_error, typical)
     weights = scales / naive_error
     middle = np.median(weights)
     weights = np.clip(weights, middle / 10, middle * 10)
-    return weights / weights.mean()
+    return (weights / weights.mean())[first : first + head.n_series]

@@ -326,30 +326,6 @@ def _difference(first: Any, other: Any, key: str = "the value") -> tuple[str, An
     return key, first, other
 
 
-def shard_series(lengths: np.ndarray, current: World) -> np.ndarray:
-    """The series (indices into ``lengths``) this process trains on: every series goes
-    to one process, the longest first to the one with the fewest steps so far, so
-    that every process has about the same steps to walk each epoch."""
-    import numpy as np
-
-    if not current.is_distributed:
-        return np.arange(lengths.shape[0])
-    if lengths.shape[0] < current.size:
-        raise ConfigError(
-            f"{lengths.shape[0]} series cannot be shared among {current.size} processes; "
-            f"start at most {lengths.shape[0]} (torchrun --nproc-per-node)"
-        )
-    load = np.zeros(current.size, dtype=np.int64)
-    owner = np.empty(lengths.shape[0], dtype=np.int64)
-    # Stable order: every process computes the same shares without a word exchanged.
-    for index in np.argsort(-lengths, kind="stable"):
-        # Fewest steps first, then fewest series, so equal lengths are dealt evenly.
-        rank = int(np.argmin(load))
-        owner[index] = rank
-        load[rank] += int(lengths[index]) + 1
-    return np.flatnonzero(owner == current.rank)
-
-
 def consecutive_share(count: int, current: World) -> np.ndarray:
     """The indices of this process's consecutive share of ``count`` items (all of them
     in one process): shares gathered in rank order join into the whole, in order."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnncast import distributed
+from rnncast import distributed, panel_shares
 from rnncast.baselines import baseline_forecasts, seasonal_adjustment
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
@@ -82,6 +82,8 @@ def evaluate(
     batch_size: int = 512,
     device: Any = None,
     unseen: bool = False,
+    dealt: bool = False,
+    whole: Panel | None = None,
 ) -> Evaluation | None:
     """Rolling-origin backtest: forecast H steps from ``folds`` origins ``step``
     steps apart (default H) over the end of every series, and score the forecasts
@@ -94,6 +96,10 @@ def evaluate(
     naive) defaults to the frequency's. Series too short for the first origin are
     skipped with a warning. Raises ConfigError for impossible settings, DataError
     when no series is long enough or the data does not fit the model.
+
+    ``dealt``: under torchrun, ``panel`` is this process's share of a training's Panel
+    (panel_shares.py); each process forecasts its own share and rank 0 scores against
+    ``whole``, the whole Panel it alone holds (None on the others).
     """
     from rnncast.forecasting import forecast_origins
 
@@ -103,12 +109,19 @@ def evaluate(
         raise ConfigError(f"--folds and --step must be at least 1, got {folds} and {step}")
     season = _season(panel, season)
     needed = horizon + (folds - 1) * step + 1
-    panel = keep_long_enough(panel, needed, f"{folds} folds of --horizon {horizon}, --step {step}")
+    what = f"{folds} folds of --horizon {horizon}, --step {step}"
+    keep = panel_shares.keep_long_enough if dealt else keep_long_enough
+    panel = keep(panel, needed, what)
     cuts = backtest_cuts(panel.lengths, horizon, folds, step)
     if refit is None:
-        values = _forecast_shares(model, panel, cuts, batch_size=batch_size, device=device)
+        values = _forecast_shares(model, panel, cuts, batch_size=batch_size, device=device,
+                                  dealt=dealt)  # fmt: skip
         if values is None:
             return None  # another process than rank 0 under torchrun: rank 0 scores
+        if dealt and whole is not None:
+            # The shares' forecasts, joined, are those of the whole's long series.
+            panel = whole.take(np.flatnonzero(whole.lengths >= needed))
+            cuts = backtest_cuts(panel.lengths, horizon, folds, step)
     else:
         values = np.empty((panel.n_series, folds, horizon, len(model.config.output_quantiles)))
         for fold in range(folds):
@@ -172,8 +185,13 @@ def holdout(
     # measure something else than the test of this training run.
     trained_on = np.isin(panel.ids.astype(str), model.scaler.ids.astype(str))
     panel = panel.take(np.flatnonzero(trained_on))
+    # Under torchrun ``panel`` is this process's share of the training data; rank 0
+    # holds the whole again to score it, once training is done (panel_shares.py).
+    dealt = distributed.world().is_distributed
+    whole = panel_shares.whole_on_main(panel) if dealt else None
     protocol = {"folds": test_size // horizon, "step": horizon, "season": season,
-                "batch_size": batch_size, "device": device, "unseen": True}  # fmt: skip
+                "batch_size": batch_size, "device": device, "unseen": True,
+                "dealt": dealt, "whole": whole}  # fmt: skip
     evaluation = evaluate(model, panel, **protocol)
     combination = model.combination
     uncalibrated = None
@@ -272,18 +290,26 @@ def read_forecasts(
 
 
 def _forecast_shares(
-    model: Model, panel: Panel, cuts: np.ndarray, *, batch_size: int, device: Any
+    model: Model,
+    panel: Panel,
+    cuts: np.ndarray,
+    *,
+    batch_size: int,
+    device: Any,
+    dealt: bool = False,
 ) -> np.ndarray | None:
     """(S, K, H, Q) forecasts from every cut. Under torchrun each process forecasts a
     consecutive share of the series and rank 0 alone receives the shares, joined in
     order (a collective): it then scores the whole test part without forecasting it
-    alone, and the other processes, which get None, never hold all of it."""
+    alone, and the other processes, which get None, never hold all of it. ``dealt``:
+    ``panel`` is already this process's share (panel_shares.py)."""
     from rnncast.forecasting import forecast_origins
 
     current = distributed.world()
     if not current.is_distributed:
         return forecast_origins(model, panel, cuts, batch_size=batch_size, device=device)
-    share = distributed.consecutive_share(panel.n_series, current)
+    share = np.arange(panel.n_series) if dealt else distributed.consecutive_share(
+        panel.n_series, current)  # fmt: skip
     mine = None
     if share.size:
         mine = forecast_origins(model, panel.take(share), cuts[share], batch_size=batch_size,

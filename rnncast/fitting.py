@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncast import distributed, lanes, selection
+from rnncast import distributed, lanes, panel_shares, selection
 from rnncast import training as network_training
 from rnncast.artifact import Model, save_model
 from rnncast.bases import Combination
@@ -150,7 +150,7 @@ def time_budget(panel: Panel) -> float:
     """Seconds of training when the user sets none: one epoch costs time in proportion
     to the steps, so the budget grows with them, from 30 s for small data to 9 minutes
     for a panel the size of M4 Hourly (350,000 steps) or larger."""
-    steps = float(panel.lengths.sum())
+    steps = float(panel_shares.lengths(panel).sum())
     return float(np.clip(30.0 + steps / _STEPS_PER_SECOND, 30.0, 540.0))
 
 
@@ -209,8 +209,10 @@ def refit_on_everything(
     # What training read, validation included.
     seen = selection.validation_panel(model, panel).lengths
     trained = seen - validation_sizes(seen, model.training.val_size or 0, model.config.horizon)
-    new_steps = float(panel.lengths.sum()) - float(trained.sum())
-    epochs = max(1, math.ceil(best * max(new_steps, 0.0) / float(panel.lengths.sum())))
+    # Under torchrun, over every process's share (panel_shares.py).
+    every, before = distributed.sum_numbers([float(panel.lengths.sum()), float(trained.sum())])
+    new_steps = float(every - before)
+    epochs = max(1, math.ceil(best * max(new_steps, 0.0) / float(every)))
     rates = [epoch["lr"] for epoch in history.get("epochs", [])]
     lr = rates[best - 1] if len(rates) >= best else model.training.lr
     settings = replace(model.training, val_size=0, test_size=0, max_epochs=epochs,
@@ -221,7 +223,7 @@ def refit_on_everything(
     series = np.isin(panel.ids.astype(str), model.scaler.ids.astype(str))
     # Warm starts need the same network shape: a series the first training skipped
     # would grow an id embedding, so such a refit starts afresh for the best epochs.
-    same_shape = series.all() or not model.config.id_embedding
+    same_shape = panel_shares.all_true(bool(series.all())) or not model.config.id_embedding
     if not same_shape:
         settings = replace(settings, max_epochs=best, patience=best, lr=model.training.lr,
                            schedule=model.training.schedule)  # fmt: skip
@@ -248,8 +250,9 @@ def _refit_share(panel: Panel, model: ModelConfig, training: TrainConfig, refit:
     if not refit:
         return 0.0
     test_size, val_size = held_out_steps(panel, model, training)
-    held_out = np.minimum(panel.lengths, val_size + test_size).sum()
-    return float(held_out / max(float(panel.lengths.sum()), 1.0))
+    every = panel_shares.lengths(panel)
+    held_out = np.minimum(every, val_size + test_size).sum()
+    return float(held_out / max(float(every.sum()), 1.0))
 
 
 def choose_combination(model: Model, panel: Panel) -> Combination | None:

@@ -293,20 +293,20 @@ def warm_states(
     """The encoder states ``model`` keeps for its training series (warm.py), read from
     ``panel``, in the data's units, which holds them all; None where it keeps none.
 
-    Under torchrun every process reads the states of a consecutive share of the series
-    and rank 0 alone receives them joined, in order (None on the others): it alone
-    writes the model, and reading every history once more is an epoch's forward pass
-    that one process would otherwise make while the others wait."""
+    Under torchrun ``panel`` is this process's share of the training data
+    (panel_shares.py): every process reads the states of its own series and rank 0
+    alone receives them joined, in order (None on the others): it alone writes the
+    model, and reading every history once more is an epoch's forward pass that one
+    process would otherwise make while the others wait."""
     ids = [str(name) for name in model.scaler.ids]
     where = {str(name): index for index, name in enumerate(panel.ids)}
-    if not keeps_states(model.config, model.training, len(ids)) or any(
-        name not in where for name in ids
-    ):
+    order = np.array([where[name] for name in ids if name in where], dtype=np.int64)
+    if not keeps_states(model.config, model.training, len(ids)):
         return None
-    order = np.array([where[name] for name in ids], dtype=np.int64)
     current = distributed.world()
-    if current.is_distributed:
-        order = order[distributed.consecutive_share(order.shape[0], current)]
+    # Every series must be there, in one share or another.
+    if int(distributed.sum_numbers([order.shape[0]])[0]) < len(ids):
+        return None
     panel = panel.take(order)
     device = next(model.network.parameters()).device
     transform = model.config.transform or "none"

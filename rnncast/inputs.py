@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from rnncast import panel_shares
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
 from rnncast.frequency import NS_PER_DAY
@@ -42,15 +43,17 @@ def fit_inputs(panel: Panel, data: DataConfig | None) -> dict[str, Any]:
     """The spec of a model's extra inputs, from its training panel and data settings
     (holidays come from ``data`` alone; without it, the panel's static covariates)."""
     statics = None
-    if data is None and panel.statics is not None:
+    # Levels and spreads of every series, under torchrun of every process's share.
+    every = panel_shares.joined_statics(panel.statics)
+    if data is None and every is not None:
         # A panel read with static covariates, trained without its DataConfig (the
         # Python API): they are the panel's own, the holidays column aside.
         column = panel.ingest.columns.get("static_covariates") if panel.ingest else None
-        names = tuple(column) if column is not None else panel.statics.names
-        statics = fit_statics(panel.statics, names) if names else None
+        names = tuple(column) if column is not None else every.names
+        statics = fit_statics(every, names) if names else None
     data = data or DataConfig()
-    if data.static_covariates and panel.statics is not None:
-        statics = fit_statics(panel.statics, data.static_covariates)
+    if data.static_covariates and every is not None:
+        statics = fit_statics(every, data.static_covariates)
     holidays = None
     if data.holidays or data.holidays_column:
         holidays = {"countries": list(data.holidays), "column": data.holidays_column}

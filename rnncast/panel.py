@@ -286,10 +286,7 @@ def keep_long_enough(panel: Panel, needed: int, what: str) -> Panel:
     log = logging.getLogger("rnncast")
     short = panel.lengths < needed
     if short.all():
-        raise DataError(
-            f"no series is long enough for {what}: the longest has "
-            f"{_steps(int(panel.lengths.max()))} and each needs at least {needed}"
-        )
+        raise refuse_none_long_enough(int(panel.lengths.max()), needed, what)
     for index in np.flatnonzero(short)[:5]:
         log.warning(
             "series %r skipped: %s; %s needs at least %d",
@@ -303,6 +300,14 @@ def keep_long_enough(panel: Panel, needed: int, what: str) -> Panel:
             extra={"event": "series_skipped", "fields": {"more": int(short.sum()) - 5}},
         )  # fmt: skip
     return panel.take(np.flatnonzero(~short)) if short.any() else panel
+
+
+def refuse_none_long_enough(longest: int, needed: int, what: str) -> DataError:
+    """The error when the longest series, of ``longest`` steps, is too short."""
+    return DataError(
+        f"no series is long enough for {what}: the longest has "
+        f"{_steps(longest)} and each needs at least {needed}"
+    )
 
 
 def build_panel(table: Table) -> Panel:

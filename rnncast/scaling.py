@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rnncast import panel_shares
 from rnncast.errors import DataError
 from rnncast.frequency import NS_PER_WEEK
 from rnncast.panel import Panel
@@ -58,7 +59,15 @@ class Scaler:
         )
 
 
-def fit_scaler(panel: Panel, method: str) -> Scaler:
+def joined_across_shares(scaler: Scaler) -> Scaler:
+    """Under torchrun, the scaler of every series of a Panel dealt out among the
+    processes (panel_shares.py), in its order, from each process's of its own share:
+    the one the model directory keeps. A collective; ``scaler`` itself in one process."""
+    return replace(scaler, ids=panel_shares.joined(scaler.ids), loc=panel_shares.joined(scaler.loc),
+                   scale=panel_shares.joined(scaler.scale))  # fmt: skip
+
+
+def fit_scaler(panel: Panel, method: str, *, across_shares: bool = False) -> Scaler:
     """Fit one location and scale per series of ``panel`` (pass the training part).
 
     ``standard``: mean and standard deviation. ``meanabs``: zero and the mean
@@ -67,6 +76,9 @@ def fit_scaler(panel: Panel, method: str) -> Scaler:
     a normal distribution), unmoved by a few outliers. A constant series gets
     scale max(|level|, 1), so it maps to a constant of at most one. ``shared``: each
     series' mean, and one scale for all, ``shared_scale`` (see choose_scaler).
+    ``across_shares``: ``panel`` is this process's share of a Panel dealt out under
+    torchrun (panel_shares.py), and what all series share (that one scale, the
+    covariates' moments) is taken over every share: a collective.
     """
     loc = np.empty(panel.n_series)
     scale = np.empty(panel.n_series)
@@ -77,14 +89,16 @@ def fit_scaler(panel: Panel, method: str) -> Scaler:
         else:
             loc[index], scale[index] = _fit_one(values, method)
     if method == "shared":
-        scale[:] = shared_scale(panel)
+        scale[:] = shared_scale(panel, across_shares=across_shares)
     covariate_loc = np.zeros(len(panel.covariate_names))
     covariate_scale = np.ones(len(panel.covariate_names))
     if panel.covariate_names:
         rows = panel.step_rows()
         columns = panel.covariates[rows].astype(np.float64)
-        covariate_loc = columns.mean(axis=0)
-        spread = columns.std(axis=0)
+        if across_shares:
+            covariate_loc, spread = panel_shares.column_moments(columns)
+        else:
+            covariate_loc, spread = columns.mean(axis=0), columns.std(axis=0)
         covariate_scale = np.where(spread > 0, spread, 1.0)
     return Scaler(method, panel.ids.copy(), loc, scale, covariate_loc, covariate_scale)
 
@@ -105,7 +119,7 @@ def _fit_one(values: np.ndarray, method: str) -> tuple[float, float]:
     return float(loc), spread
 
 
-def shared_scale(panel: Panel) -> float:
+def shared_scale(panel: Panel, *, across_shares: bool = False) -> float:
     """One scale for every series of ``panel``: the median over series of the mean
     absolute change from one step to the next (1 where no series changes)."""
     changes = []
@@ -113,6 +127,8 @@ def shared_scale(panel: Panel) -> float:
         values = panel.series(index).astype(np.float64)
         if values.shape[0] > 1:
             changes.append(float(np.abs(np.diff(values)).mean()))
+    if across_shares:
+        changes = panel_shares.joined(np.array(changes, dtype=np.float64)).tolist()
     moving = [change for change in changes if change > 0]
     return float(np.median(moving)) if moving else 1.0
 
@@ -154,7 +170,8 @@ def choose_transform(panel: Panel) -> str:
     if not weekly_or_longer:
         return "none"
     rows = panel.step_rows()
-    return "log" if rows.shape[0] and bool((panel.values[rows] > 0).all()) else "none"
+    positive = rows.shape[0] > 0 and bool((panel.values[rows] > 0).all())
+    return "log" if panel_shares.all_true(positive) else "none"
 
 
 def choose_scaler(panel: Panel, transform: str) -> str:

@@ -2,8 +2,8 @@
 to keep, the base forecast under them, the network's share of the blend at every
 future step, and the calibration of the blend's quantiles (bases.Combination).
 
-Under torchrun the processes forecast the validation horizons of consecutive shares
-of the series, and rank 0 alone gathers what the choices need and makes them
+Under torchrun each process forecasts the validation horizons of its own share of the
+series (panel_shares.py), and rank 0 alone gathers what the choices need and makes them
 (fitting.py passes them on): each member's median forecasts to choose members, then
 the median of the kept members' quantiles for the blend.
 """
@@ -90,13 +90,14 @@ def validation_forecasts(members: list[Model], panel: Panel) -> Validation | Non
     seen = validation_panel(first, panel)
     # Series too short to have been validated (validation_sizes) do not vote.
     validated = validation_sizes(seen.lengths, val_size, horizon) > 0
-    if not validated.any():
+    # Under torchrun a share may hold no validated series while others do.
+    if not distributed.any_true(bool(validated.any())):
         return None
-    seen = seen.take(np.flatnonzero(validated))
     current = distributed.world()
-    if current.is_distributed:
-        seen = seen.take(distributed.consecutive_share(seen.n_series, current))
-    arrays = _validation_arrays(members, seen, val_size, origins) if seen.n_series else None
+    arrays = None
+    if validated.any():
+        seen = seen.take(np.flatnonzero(validated))
+        arrays = _validation_arrays(members, seen, val_size, origins)
     mine = None if arrays is None else arrays.pop("members")
     if mine is not None:
         median = first.config.output_quantiles.index(0.5)

@@ -1,5 +1,5 @@
 """Under torchrun, the data of a training is read in shares: each process reads some
-of the files, and every process receives the others' series and holds the whole Panel.
+of the files and keeps their series, its share of the Panel (panel_shares.py).
 
 Reading costs many times the Panel it leaves: a 2,048-series Parquet file of 1,000
 hours each makes a Panel of 8 MB, and its read takes about 190 MB more at its peak.
@@ -7,27 +7,29 @@ When every process read all the data, every one paid that, for the whole data, a
 the data's folder (often on a network file system) was read as many times. Where
 every file holds whole series (a dataset partitioned by series), each process now
 reads about 1 / N of the files, grouped as the forecast's reads group them
-(reads.plan_reads), and pays about 1 / N of the reading's time and transient
-memory. Every choice made from the data later (sizes, scalers, the blend) still
-sees the whole Panel, the same in every process, as one process reads it.
+(reads.plan_reads), and pays about 1 / N of the reading's time and memory. Every
+choice made from the data later (sizes, scalers, the blend) is made from facts of
+every share (panel_shares.py), as one process makes it from the whole.
 
-Otherwise rank 0 reads the whole data and sends its Panel to the others
-(``read_once``): the others pay nothing for reading. That is the way for what cannot
-be split by files (CSV, data without an id column, one Parquet file, files that
-share series: a read by id decodes every file whole to keep some series' rows, so
-each process would pay what the whole read costs), and the way out where the
-shares cannot stand for the whole:
+Otherwise rank 0 reads the whole data and deals it out (``panel_shares.deal``): the
+others pay nothing for reading, and rank 0 keeps its own share only. That is the way
+for what cannot be split by files (CSV, data without an id column, one Parquet file,
+files that share series: a read by id decodes every file whole to keep some series'
+rows, so each process would pay what the whole read costs), and the way out where
+the shares cannot stand for the whole:
 
 - a share that fails to read (bad data, or a check that only the whole data may
   answer, e.g. "no series is long enough"): the whole read then fails or not, with
   the message one process gives;
+- a process without a series of its own (fewer files than processes);
 - shares whose reads differ in what they infer for all series (the frequency, when
   one share's series all skip steps the others take), so that the Panel is always
   the one a single process reads.
 
-The arrays travel through torch's own collectives, in pieces of ``PIECE_BYTES``,
-straight into the whole Panel's arrays; the rest (ids, series bounds, statics, the
-ingest report) is small and goes as objects.
+``read_once`` gives every process the whole Panel, for forecasts, which deal out
+their series later (parts.py). The arrays travel through torch's own collectives, in
+pieces of ``PIECE_BYTES``, straight into the whole Panel's arrays; the rest (ids,
+series bounds, statics, the ingest report) is small and goes as objects.
 """
 
 from __future__ import annotations
@@ -52,25 +54,42 @@ PIECE_BYTES = 1 << 26
 
 
 def read_for_training(location: str | Path, config: DataConfig) -> Panel:
-    """The Panel of ``location``, as ``read_panel`` reads it; under torchrun read in
-    shares among the processes (or by rank 0 alone, see the module's docstring) and
-    held whole by every process. A collective: every process calls it."""
+    """The Panel of ``location``, as ``read_panel`` reads it; under torchrun this
+    process's consecutive share of it (panel_shares.py), read in shares among the
+    processes or by rank 0 alone and dealt out (see the module's docstring). A
+    collective: every process calls it."""
     from rnncast.panel import hand_back_read_memory, read_panel
+    from rnncast.panel_shares import concatenated, deal
 
     current = distributed.world()
     if not current.is_distributed:
         return read_panel(location, config)
     plan = _plan(location, config, current)
     if plan is None:
-        return read_once(lambda: read_panel(location, config))
+        return deal(_read_by_main(lambda: read_panel(location, config)))
     source, reads = plan
     share = _read_share(source, _dealt(reads, current), config)
     signatures = distributed.gather_to_all(None if share is None else share.signatures())
     found = [signature for each in signatures if each is not None for signature in each]
-    if None in signatures or not found or any(s != found[0] for s in found):
-        return read_once(lambda: read_panel(location, config))
-    panel = _joined(share, source.label)
+    # A process without a series of its own gets a share of one whole read instead.
+    if None in signatures or not all(signatures) or any(s != found[0] for s in found):
+        return deal(_read_by_main(lambda: read_panel(location, config)))
+    assert share is not None
+    panel = concatenated(share.panels, _joined_ingest(share, source.label))
     hand_back_read_memory()
+    return panel
+
+
+def _read_by_main(read: Callable[[], Panel]) -> Panel | None:
+    """``read()`` on rank 0 alone: its Panel there, None on the others; every process
+    stops together when it fails. A collective."""
+    panel, failure = None, None
+    if distributed.world().is_main:
+        try:
+            panel = read()
+        except RnncastError as exc:
+            failure = exc
+    distributed.raise_together(failure)
     return panel
 
 
@@ -80,13 +99,7 @@ def read_once(read: Callable[[], Panel]) -> Panel:
     current = distributed.world()
     if not current.is_distributed:
         return read()
-    panel, failure = None, None
-    if current.is_main:
-        try:
-            panel = read()
-        except RnncastError as exc:
-            failure = exc
-    distributed.raise_together(failure)
+    panel = _read_by_main(read)
     # Rank 0's Panel as the one share: the exchange of shares sends it to the others.
     return _joined(_Share([] if panel is None else [panel], []))
 
@@ -220,6 +233,15 @@ def _joined(share: _Share, label: str | None = None) -> Panel:
         future_covariates=template["future_covariates"], ahead=ahead,
         statics=_statics(outlines),
     )  # fmt: skip
+
+
+def _joined_ingest(share: _Share, label: str) -> Any:
+    """One report of every process's reads, as the whole read would report, on every
+    process. A collective."""
+    outlines = distributed.gather_to_all(
+        {"ingest": [p.ingest for p in share.panels], "skipped": share.skipped}
+    )
+    return _ingest(outlines, label)
 
 
 def _template(outlines: list[dict[str, Any]]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnncast import distributed
+from rnncast import distributed, panel_shares
 from rnncast.artifact import (
     Model,
     NetworkShape,
@@ -49,8 +49,8 @@ from rnncast.model_schema import before_added
 from rnncast.nn.device import cpu_threads, describe_device, resolve_device, training_threads
 from rnncast.nn.memory import check_fits, parameter_count, training_bytes
 from rnncast.nn.seeding import random_state_kept, seeded
-from rnncast.panel import Panel, keep_long_enough
-from rnncast.scaling import choose_scaler, fit_scaler
+from rnncast.panel import Panel
+from rnncast.scaling import choose_scaler, fit_scaler, joined_across_shares
 from rnncast.time_axis import calendar_feature_names
 
 log = logging.getLogger("rnncast")
@@ -172,7 +172,8 @@ def train(
             "whole horizons; use at least the horizon, or 0 to train on everything"
         )
     what = f"--horizon {model.horizon}" + (f" with --test-size {test_size}" if test_size else "")
-    panel = keep_long_enough(panel, _needed_steps(model, test_size), what)
+    # Under torchrun ``panel`` is this process's share (panel_shares.py).
+    panel = panel_shares.keep_long_enough(panel, _needed_steps(model, test_size), what)
     if test_size:
         # The test part is cut off here, before anything (scaler, sizes, loss weights)
         # is fitted, so no statistic of it reaches the model.
@@ -199,7 +200,7 @@ def train(
     )  # fmt: skip
 
     own_val = validation_sizes(panel.lengths, val_size, model.horizon)
-    unvalidated = int((own_val < val_size).sum())
+    unvalidated = int((panel_shares.joined(own_val) < val_size).sum())
     if unvalidated:
         log.info(
             "%d series too short for --val-size %d are trained on without validation",
@@ -207,42 +208,39 @@ def train(
             extra={"event": "without_validation", "fields": {"series": unvalidated}},
         )  # fmt: skip
     head = replace(panel, ends=panel.ends - own_val)
-    scaler = fit_scaler(head, model.scaler)
+    scaler = fit_scaler(head, model.scaler, across_shares=True)
     season = panel.freq.season_length if model.season_inputs else 0
     long_season = (model.long_season or 0) if season else 0
     inputs = fit_inputs(panel, data)
     lengths = panel.lengths
     train_lengths = lengths - own_val
-    # Under torchrun this process lays out and walks its own series only; sizes,
-    # scalers and inputs above came from every series, the same in every process.
-    mine = distributed.shard_series(train_lengths, current)
-    part = panel.take(mine) if current.is_distributed else panel
-    extra = input_arrays(part, inputs, model.horizon)
-    tensors = lay_out(part, scaler.take(mine) if current.is_distributed else scaler,
-                      model.horizon, season, device,
-                      codes=mine if current.is_distributed else None,
+    # Under torchrun this process lays out and walks its own share; sizes, scalers and
+    # inputs above came from every series, the same in every process.
+    first = panel_shares.first_series(panel)
+    codes = first + np.arange(panel.n_series) if current.is_distributed else None
+    extra = input_arrays(panel, inputs, model.horizon)
+    tensors = lay_out(panel, scaler, model.horizon, season, device, codes=codes,
                       relative=model.relative_inputs and season > 0,
                       long_season=long_season, static_numbers=extra.static_numbers,
                       static_codes=extra.static_codes,
                       known_features=extra.known_features)  # fmt: skip
-    weights = torch.from_numpy(loss_weights(head, scaler.scale)[mine]).float().to(device)
+    weights = torch.from_numpy(loss_weights(head, scaler.scale)).float().to(device)
     ranges = {
         "train": (np.zeros_like(lengths), train_lengths - 1 - model.horizon),
         "val": (train_lengths - 1, lengths - 1 - model.horizon),
     }
-    ranges = {name: (low[mine], high[mine]) for name, (low, high) in ranges.items()}
     shape = NetworkShape(
         n_inputs=tensors.n_features,
         n_future=n_future_features(tensors.n_known, season, long_season),
-        n_series=panel.n_series,
+        n_series=int(panel_shares.lengths(panel).shape[0]),
         recurrent_steps=training.chunk_len or training.lookback or 1,
         static_levels=static_levels(inputs),
     )
     _check_memory(model, training, shape, device)
     fingerprint = _fingerprint(panel)
     if current.is_distributed:
-        # Every process chose the sizes itself, from the Panel read once for the run
-        # (shared_read.py) or, from Python, each from its own: they must agree.
+        # Every process chose the sizes itself, from the facts of every share
+        # (panel_shares.py): they must agree.
         distributed.check_same(
             {**fingerprint, "ids": _ids_digest(panel), "model": asdict(model),
              "training": asdict(training)}, "the data and the settings chosen from it",
@@ -301,6 +299,8 @@ def train(
         "chosen": notes,
     }
     schema = _schema(panel, data, inputs)
+    # Every process keeps the scaler of every series, as the model directory does.
+    scaler = joined_across_shares(scaler)
     result = Model(network.cpu().eval(), model, training, shape, scaler, schema, history)
     if out is not None and save:
         save_model(result, out)
@@ -344,16 +344,21 @@ def _signal_number(name: str) -> int:
 def _ids_digest(panel: Panel) -> str:
     import hashlib
 
-    return hashlib.sha256("\n".join(panel.ids.astype(str)).encode()).hexdigest()[:16]
+    every = panel_shares.joined(panel.ids.astype(str))
+    return hashlib.sha256("\n".join(every).encode()).hexdigest()[:16]
 
 
 def _fingerprint(panel: Panel) -> dict[str, Any]:
-    return {"series": panel.n_series, "steps": int(panel.lengths.sum())}
+    """The whole Panel's size, under torchrun of every process's share."""
+    every = panel_shares.lengths(panel)
+    return {"series": int(every.shape[0]), "steps": int(every.sum())}
 
 
 def _schema(panel: Panel, data: DataConfig | None, inputs: dict[str, Any]) -> dict[str, Any]:
     ingest = panel.ingest
     known = panel.future_covariates
+    size = _fingerprint(panel)
+    until = panel_shares.latest(int(panel.end_times().max()))
     return {
         "settings": asdict(data) if data is not None else None,
         "columns": ingest.columns if ingest is not None else None,
@@ -366,12 +371,11 @@ def _schema(panel: Panel, data: DataConfig | None, inputs: dict[str, Any]) -> di
         "season_length": panel.freq.season_length,
         "time_zone": panel.tz,
         "calendar_features": list(calendar_feature_names(panel.freq)),
-        "series": panel.n_series,
-        "steps": int(panel.lengths.sum()),
+        **size,
         # The last step training or validation read: a backtest origin before it is
         # scored on data the model has seen (evaluation warns).
-        "trained_until": panel.format_time(int(panel.end_times().max())),
-        "trained_until_ns": int(panel.end_times().max()),
+        "trained_until": panel.format_time(until),
+        "trained_until_ns": until,
     }
 
 

@@ -43,6 +43,12 @@ STAGES = [
     # Outputs written whole or not at all, and one writer per output (locks).
     "writing",
     "panel",
+    # One run over many processes under torchrun: who this process is, what they
+    # agree on (sums, maxima, rank 0's values, failures).
+    "distributed",
+    # A training's Panel dealt out among those processes, a consecutive share each, and
+    # what choices need of the whole, agreed from every share.
+    "panel_shares",
     "scaling",
     # What training chooses from the data before it builds a network (sizes, the long
     # season, validation's hold-out, loss weights); pure numpy over the Panel.
@@ -59,9 +65,6 @@ STAGES = [
     "bases",
     "batches",
     "nn",
-    # One run over many processes under torchrun: who this process is, what they
-    # agree on (sums, maxima, rank 0's values, failures), which series are whose.
-    "distributed",
     # Untrusted JSON read as data: within limits, then checked against types.
     "json_checks",
     # The format version and the files that record a run (manifest, series, history).
@@ -118,8 +121,8 @@ STAGES = [
     # Forecasts over datasets too large to hold at once: reads, forecasts and writes
     # a batch of series at a time.
     "streaming",
-    # Under torchrun, the data of a training read in shares, or by rank 0 alone, and
-    # held whole by every process; a forecast's one read, read by rank 0 alone.
+    # Under torchrun, the data of a training read in shares, or by rank 0 alone and
+    # dealt out; a forecast's one read, read by rank 0 alone and held by every process.
     "shared_read",
     # Forecasts shared among the processes of a run under torchrun: parts, then one output.
     "parts",
@@ -165,6 +168,7 @@ TORCH_ALLOWED = {
     "nn",
     "warm",
     "distributed",
+    "panel_shares",
     "shared_read",
     "optimization",
     "lockstep",

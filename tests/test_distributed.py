@@ -21,8 +21,9 @@ import pytest
 import torch
 
 from rnncast import distributed, logs
-from rnncast.distributed import World, launched_world, shard_series, timeout_seconds
+from rnncast.distributed import World, launched_world, timeout_seconds
 from rnncast.errors import ConfigError, DataError
+from rnncast.panel_shares import balanced_bounds
 from tests.conftest import SAMPLE_DATA
 
 # --- the pieces, in one process -----------------------------------------------------
@@ -61,19 +62,26 @@ def test_the_timeout_comes_from_its_variable() -> None:
 
 
 @pytest.mark.parametrize("size", [2, 3, 4])
-def test_every_series_goes_to_exactly_one_process_with_even_loads(size: int) -> None:
+def test_the_series_are_dealt_in_consecutive_shares_of_even_steps(size: int) -> None:
     lengths = np.random.default_rng(size).integers(50, 5_000, size=37)
-    shares = [shard_series(lengths, World(rank, size)) for rank in range(size)]
-    together = np.sort(np.concatenate(shares))
-    assert np.array_equal(together, np.arange(37))
-    loads = [int(lengths[share].sum()) for share in shares]
-    # The longest-first deal leaves no process more than one series above another.
-    assert max(loads) - min(loads) <= int(lengths.max())
+    bounds = balanced_bounds(lengths, size)
+    # Consecutive shares that join into the whole, in order, each holding a series.
+    assert bounds[0] == 0 and bounds[-1] == 37 and (np.diff(bounds) >= 1).all()
+    loads = [int(lengths[bounds[r] : bounds[r + 1]].sum()) for r in range(size)]
+    # Each share ends at the series that crosses its part of the steps: no share is
+    # more than one series from its even part.
+    assert max(abs(load - lengths.sum() / size) for load in loads) <= 2 * int(lengths.max())
+
+
+def test_every_process_keeps_a_series_when_a_few_hold_most_steps() -> None:
+    lengths = np.array([10_000, 10_000, 5, 5, 5])
+    bounds = balanced_bounds(lengths, 4)
+    assert list(bounds) == [0, 1, 2, 3, 5]
 
 
 def test_more_processes_than_series_is_refused() -> None:
     with pytest.raises(ConfigError, match="3 series cannot be shared among 4 processes"):
-        shard_series(np.array([10, 20, 30]), World(0, 4))
+        balanced_bounds(np.array([10, 20, 30]), 4)
 
 
 def test_in_one_process_the_agreements_are_the_values_themselves() -> None:
@@ -782,19 +790,20 @@ from pathlib import Path
 
 import numpy as np
 
+import rnncast.panel_shares as panel_shares
 import rnncast.shared_read as shared_read
 from rnncast import distributed
 from rnncast.config import DataConfig
 
-shared_read.PIECE_BYTES = 4096
+panel_shares.PIECE_BYTES = 4096
 world = distributed.start(distributed.launched_world(), "cpu")
 whole_reads = []
-read_once = shared_read.read_once
+read_by_main = shared_read._read_by_main
 
 
 def counted(read):
     whole_reads.append(world.rank)
-    return read_once(read)
+    return read_by_main(read)
 
 
 def digest(array):
@@ -804,22 +813,42 @@ def digest(array):
             list(array.shape), array.dtype.str]
 
 
-shared_read.read_once = counted
+def one_series(index):
+    rows = slice(int(panel.begins[index]), int(panel.ends[index]))
+    statics = panel.statics
+    return {
+        "id": str(panel.ids[index]),
+        "steps": panel.values[rows].tolist(),
+        "start": int(panel.start_times[index]),
+        "covariates": digest(panel.covariates[rows]),
+        "ahead": None if panel.ahead is None else digest(panel.ahead[index]),
+        "statics": None if statics is None else repr(
+            (statics.numeric[index].tolist(), statics.categories[index].tolist())),
+    }
+
+
+shared_read._read_by_main = counted
 options = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(sys.argv[2]).items()}
 panel = shared_read.read_for_training(sys.argv[1], DataConfig(**options))
 report = asdict(panel.ingest)
 Path(f"panel-{world.rank}.json").write_text(json.dumps({"whole_reads": whole_reads, "panel": {
-    "arrays": {name: digest(getattr(panel, name)) for name in ("covariates", "ahead")},
-    "steps": [panel.values[b:e].tolist() for b, e in zip(panel.begins, panel.ends)],
-    "start_times": panel.start_times.tolist(),
-    "ids": [str(i) for i in panel.ids],
+    "series": [one_series(index) for index in range(panel.n_series)],
     "rest": repr((panel.freq, panel.covariate_names, panel.future_covariates, panel.tz,
-                  panel.target_name, panel.statics)),
+                  panel.target_name, None if panel.statics is None else panel.statics.names)),
     "counts": {k: v for k, v in report.items() if k not in ("skipped", "warnings")},
     "skipped": sorted(report["skipped"]),
+    "own_buffers": int(panel.values.shape[0]) == int(panel.lengths.sum()),
 }}))
 distributed.finish()
 """
+
+
+def _joined_shares(ranks: list[dict]) -> dict:
+    """The ranks' shares joined in rank order, with what each says of the whole, which
+    must be the same on every rank."""
+    rest = [{k: v for k, v in rank["panel"].items() if k != "series"} for rank in ranks]
+    assert all(each == rest[0] for each in rest), rest
+    return {**rest[0], "series": [one for rank in ranks for one in rank["panel"]["series"]]}
 
 
 def _shared_read(
@@ -848,7 +877,7 @@ def _panel_frame(series: int, steps: int) -> pd.DataFrame:
     return frame.drop(index=[30, 31, 32])  # a gap in s0, filled
 
 
-def test_each_rank_reads_a_share_of_a_dataset_and_holds_the_whole_panel(tmp_path: Path) -> None:
+def test_each_rank_reads_a_share_of_a_dataset_and_holds_only_that(tmp_path: Path) -> None:
     frame = _panel_frame(series=6, steps=60)
     folder = tmp_path / "data"
     folder.mkdir()
@@ -860,10 +889,13 @@ def test_each_rank_reads_a_share_of_a_dataset_and_holds_the_whole_panel(tmp_path
               "holidays": ["US"], "horizon": 6}  # fmt: skip
     ranks, alone = _shared_read(tmp_path, folder, **config)
     assert [rank["whole_reads"] for rank in ranks] == [[], []]
-    assert ranks[0]["panel"] == ranks[1]["panel"] == alone
+    # Rank 0 read the first two files, rank 1 the third: the shares join into what one
+    # process reads, and each holds its own series only, in buffers of their own.
+    assert [len(rank["panel"]["series"]) for rank in ranks] == [2, 4]
+    assert _joined_shares(ranks) == alone
 
 
-def test_processes_without_a_file_of_their_own_receive_the_whole_panel(tmp_path: Path) -> None:
+def test_processes_without_a_file_of_their_own_get_a_share_of_one_read(tmp_path: Path) -> None:
     frame = _frame(series=6, steps=48)
     folder = tmp_path / "data"
     folder.mkdir()
@@ -872,18 +904,25 @@ def test_processes_without_a_file_of_their_own_receive_the_whole_panel(tmp_path:
     # Two files of three series among four processes: two processes read a file
     # each (files are not cut), two read nothing.
     ranks, alone = _shared_read(tmp_path, folder, processes=4, horizon=6)
-    assert [rank["whole_reads"] for rank in ranks] == [[], [], [], []]
-    assert all(rank["panel"] == alone for rank in ranks)
+    # Two processes would hold nothing: rank 0 reads the whole and deals it out.
+    assert [rank["whole_reads"] for rank in ranks] == [[0], [1], [2], [3]]
+    assert [len(rank["panel"]["series"]) for rank in ranks] == [2, 1, 2, 1]
+    assert _joined_shares(ranks) == alone
 
 
-def test_one_file_is_read_by_rank_zero_and_sent_to_the_others(tmp_path: Path) -> None:
+def test_one_file_is_read_by_rank_zero_and_dealt_out(tmp_path: Path) -> None:
     data = tmp_path / "load.parquet"
     _panel_frame(series=5, steps=48).sample(frac=1.0, random_state=3).to_parquet(data)
     ranks, alone = _shared_read(tmp_path, data, covariates=["temperature"], horizon=6)
     assert [rank["whole_reads"] for rank in ranks] == [[0], [1]]
-    assert ranks[0]["panel"] == ranks[1]["panel"] == alone
+    # Five series of about 48 steps: three to rank 0 (the third crosses half the
+    # steps), two to rank 1; rank 0 keeps its share in buffers of its own.
+    assert [len(rank["panel"]["series"]) for rank in ranks] == [3, 2]
+    assert _joined_shares(ranks) == alone
+    assert all(rank["panel"]["own_buffers"] for rank in ranks)
     # Shuffled rows: the series go in the order they first appear, and so do the shares'.
-    assert alone["ids"] != sorted(alone["ids"])
+    ids = [one["id"] for one in alone["series"]]
+    assert ids != sorted(ids)
 
 
 def _files_of_two_series(frame: pd.DataFrame, folder: Path) -> Path:
@@ -901,7 +940,7 @@ def test_shares_that_infer_other_frequencies_give_way_to_one_whole_read(tmp_path
     data = _files_of_two_series(frame, tmp_path / "data")
     ranks, alone = _shared_read(tmp_path, data, horizon=6)
     assert [rank["whole_reads"] for rank in ranks] == [[0], [1]]
-    assert ranks[0]["panel"] == ranks[1]["panel"] == alone
+    assert _joined_shares(ranks) == alone
     assert "step_ns=3600000000000" in alone["rest"]
 
 
