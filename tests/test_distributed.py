@@ -697,6 +697,76 @@ def test_only_rank_zero_receives_and_reads_the_validation_and_test_forecasts(
         np.testing.assert_allclose(model.warm.tensors[name], tensor, rtol=0, atol=1e-5)
 
 
+DEALT = """
+import json
+import os
+import sys
+
+import rnncast.training
+from rnncast.cli import main
+
+RANK = int(os.environ.get("RANK", "0"))
+laid_out = []
+lay_out = rnncast.training.lay_out
+
+
+def recording(panel, *args, **kwargs):
+    laid_out.append({"ids": [str(name) for name in panel.ids],
+                     "buffer": int(panel.values.shape[0]), "steps": int(panel.lengths.sum())})
+    return lay_out(panel, *args, **kwargs)
+
+
+rnncast.training.lay_out = recording
+sys.argv = ["rnncast", *sys.argv[1:]]
+try:
+    main()
+finally:
+    with open(f"laid-out-{RANK}.json", "w") as record:
+        json.dump(laid_out, record)
+"""
+
+
+def test_a_panel_dealt_out_makes_every_choice_one_process_makes(tmp_path: Path) -> None:
+    # Series of other lengths, levels and regions, a covariate and holidays: each
+    # choice made from the data reads something of every series.
+    frame = _panel_frame(series=5, steps=400)
+    frame = frame[frame.groupby("unique_id").cumcount(ascending=False) < 400 - 60 * (
+        frame["unique_id"].str[1:].astype(int) % 3)]  # fmt: skip
+    data = tmp_path / "load.parquet"
+    frame.to_parquet(data, index=False)
+    script = tmp_path / "dealt.py"
+    script.write_text(DEALT)
+    # Sizes, the chunk, the batch, the streams and the long season left to the data.
+    arguments = ["train", str(data), "--horizon", str(HORIZON), "--ensemble", "1", "--seed", "1",
+                 "--max-epochs", "1", "--no-refit", "--covariates", "temperature",
+                 "--static-covariates", "region", "--holidays", "US"]  # fmt: skip
+    done = _run(_torchrun(*arguments, "--out", "two", script=script), tmp_path)
+    assert done.returncode == 0, _told(done.stderr)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    done = _run([sys.executable, str(script), *arguments, "--out", "one"], alone)
+    assert done.returncode == 0, done.stderr
+    # Each process laid out its own consecutive share, in buffers of its own.
+    shares = [json.loads((tmp_path / f"laid-out-{rank}.json").read_text()) for rank in (0, 1)]
+    whole = json.loads((alone / "laid-out-0.json").read_text())
+    assert [share[0]["ids"] for share in shares] == [["s0", "s1", "s2"], ["s3", "s4"]]
+    assert shares[0][0]["ids"] + shares[1][0]["ids"] == whole[0]["ids"]
+    assert all(share[0]["buffer"] < whole[0]["buffer"] for share in shares)
+    assert sum(share[0]["steps"] for share in shares) == whole[0]["steps"]
+    import rnncast
+
+    two, one = (rnncast.load_model(folder) for folder in (tmp_path / "two", alone / "one"))
+    assert two.config == one.config
+    assert two.training == one.training
+    assert two.shape == one.shape
+    for key in ("series", "steps", "trained_until", "inputs", "covariates"):
+        assert two.schema[key] == one.schema[key], key
+    assert list(two.scaler.ids) == list(one.scaler.ids)
+    for name in ("loc", "scale", "covariate_loc", "covariate_scale"):
+        np.testing.assert_allclose(getattr(two.scaler, name), getattr(one.scaler, name),
+                                   rtol=1e-12, err_msg=name)  # fmt: skip
+
+
 READ_ONCE = """
 import hashlib
 import json
