@@ -5,7 +5,9 @@ input, how many steps validation holds out, and each series' weight in the loss.
 Defaults follow from the data (DESIGN.md), and these are where: plain numpy over the
 Panel, no tensor and no device. The fit (fitting.py) and the choices on the validation
 origins (selection.py) ask the same functions which steps training held out, so they
-cannot disagree with it.
+cannot disagree with it. Under torchrun the Panel is this process's share, and what a
+choice reads of every series comes from every share (panel_shares.py): each process
+chooses what one process chooses from the whole.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ needs no branches of its own. numpy and torch are imported when first needed: th
 command line reads the world before it knows whether it needs them. ``world()``
 reads torch's process group, the one piece of global state that distributed
 training has by nature: a Python user who starts the group themselves gets the same
-behaviour from ``rnncast.train``.
+behaviour from ``rnncast.train``, each process passing its own share of the series
+(panel_shares.py).
 
 A process that dies or hangs makes the others fail at their next collective, at
 the latest after ``RNNCAST_DISTRIBUTED_TIMEOUT`` seconds (default 600): long enough

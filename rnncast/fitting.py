@@ -68,7 +68,9 @@ def train(
     of every series, for the epochs validation chose, keeping the blend.
     ``max_time`` (default: from the data's size, ``time_budget``) bounds all of it
     together. With ``out`` and ``save`` the model is written. ``model.transform`` None
-    is chosen from the data (scaling.choose_transform).
+    is chosen from the data (scaling.choose_transform). Under torchrun (a process
+    group) ``panel`` is this process's share of the series, the shares in rank order
+    making the whole (panel_shares.py), and every process returns the same model.
     """
     training = training or TrainConfig()
     if model.transform is None:
