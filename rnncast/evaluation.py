@@ -10,18 +10,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rnncast import distributed, panel_shares
-from rnncast.baselines import baseline_forecasts, seasonal_adjustment
+from rnncast.assessment import Evaluation, assemble, assemble_across_shares
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
-from rnncast.frequency import Frequency
-from rnncast.metrics import Scores, score, seasonal_scales
 from rnncast.panel import Panel, keep_long_enough
 from rnncast.time_axis import shift_times, step_positions
 
@@ -29,39 +27,6 @@ if TYPE_CHECKING:
     from rnncast.artifact import Model
 
 log = logging.getLogger("rnncast")
-
-# Report order; naive2 (M4's benchmark, the one OWA is relative to) came last, so
-# the methods of older reports keep their places.
-BASELINES = ("naive", "seasonal_naive", "drift", "naive2")
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Forecasts at K origins per series, the actuals after them, and their scores."""
-
-    kind: str  # "holdout" (train --test-size), "backtest" (evaluate) or "score"
-    ids: np.ndarray  # (S,) str
-    freq: Frequency
-    tz: str | None
-    season: int  # m of MASE and of the seasonal-naive baseline
-    horizon: int  # H
-    quantiles: tuple[float, ...]  # levels of `values`, sorted; () for point forecasts only
-    cuts: np.ndarray  # (S, K) int64: steps of history each origin saw (origin = cut - 1)
-    times: np.ndarray  # (S, K, H) int64 ns: the forecast steps
-    actual: np.ndarray  # (S, K, H) float64, NaN where no actual
-    point: np.ndarray  # (S, K, H) float64: the model's point forecast (its median)
-    values: np.ndarray  # (S, K, H, Q) float64: the model's quantiles
-    baselines: dict[str, np.ndarray]  # name -> (S, K, H) point forecasts
-    scores: dict[str, Scores]  # "model" and each baseline name
-    history: Panel  # the data the origins were cut from, for plotting what came before
-    settings: dict[str, Any] = field(default_factory=dict)  # protocol facts for the report
-    # The model's scores before its intervals were calibrated (holdout of a calibrated
-    # model only): coverage before and after, for the report.
-    uncalibrated: Scores | None = None
-    # How Naive2 went, in origins: ``naive2_seasonal_origins`` (histories it adjusted for
-    # a season), ``naive2_nonpositive_origins`` (seasonal histories with a value <= 0,
-    # which it left unadjusted: naive).
-    baseline_counts: dict[str, int] = field(default_factory=dict)
 
 
 def backtest_cuts(lengths: np.ndarray, horizon: int, folds: int, step: int) -> np.ndarray:
@@ -83,7 +48,6 @@ def evaluate(
     device: Any = None,
     unseen: bool = False,
     dealt: bool = False,
-    whole: Panel | None = None,
 ) -> Evaluation | None:
     """Rolling-origin backtest: forecast H steps from ``folds`` origins ``step``
     steps apart (default H) over the end of every series, and score the forecasts
@@ -98,8 +62,8 @@ def evaluate(
     when no series is long enough or the data does not fit the model.
 
     ``dealt``: under torchrun, ``panel`` is this process's share of a training's Panel
-    (panel_shares.py); each process forecasts its own share and rank 0 scores against
-    ``whole``, the whole Panel it alone holds (None on the others).
+    (panel_shares.py); each process forecasts and measures its own share, and rank 0
+    scores them all (assessment.assemble_across_shares).
     """
     from rnncast.forecasting import forecast_origins
 
@@ -113,15 +77,19 @@ def evaluate(
     keep = panel_shares.keep_long_enough if dealt else keep_long_enough
     panel = keep(panel, needed, what)
     cuts = backtest_cuts(panel.lengths, horizon, folds, step)
+    settings = {"folds": folds, "step": step, "refit": refit is not None}
+    if dealt and refit is None:
+        values = forecast_origins(model, panel, cuts, batch_size=batch_size, device=device)
+        evaluation = assemble_across_shares("backtest", panel, cuts, model, values, season,
+                                            settings)  # fmt: skip
+        if evaluation is None:
+            return None  # another process than rank 0: rank 0 scores
+        in_sample = 0 if unseen else _in_sample_origins(model, evaluation)
+        return replace(evaluation, settings={**settings, "in_sample_origins": in_sample})
     if refit is None:
-        values = _forecast_shares(model, panel, cuts, batch_size=batch_size, device=device,
-                                  dealt=dealt)  # fmt: skip
+        values = _forecast_shares(model, panel, cuts, batch_size=batch_size, device=device)
         if values is None:
             return None  # another process than rank 0 under torchrun: rank 0 scores
-        if dealt and whole is not None:
-            # The shares' forecasts, joined, are those of the whole's long series.
-            panel = whole.take(np.flatnonzero(whole.lengths >= needed))
-            cuts = backtest_cuts(panel.lengths, horizon, folds, step)
     else:
         values = np.empty((panel.n_series, folds, horizon, len(model.config.output_quantiles)))
         for fold in range(folds):
@@ -131,8 +99,7 @@ def evaluate(
                 refit(history), history, cuts[:, fold : fold + 1], batch_size=batch_size,
                 device=device,
             )[:, 0]  # fmt: skip
-    settings = {"folds": folds, "step": step, "refit": refit is not None}
-    evaluation = _assemble("backtest", panel, cuts, model, values, season, settings)
+    evaluation = assemble("backtest", panel, cuts, model, values, season, settings)
     if refit is None:
         # ``unseen``: the caller knows the model never saw these steps (the holdout cut
         # them off before training), which the one end time a model records cannot
@@ -185,13 +152,11 @@ def holdout(
     # measure something else than the test of this training run.
     trained_on = np.isin(panel.ids.astype(str), model.scaler.ids.astype(str))
     panel = panel.take(np.flatnonzero(trained_on))
-    # Under torchrun ``panel`` is this process's share of the training data; rank 0
-    # holds the whole again to score it, once training is done (panel_shares.py).
-    dealt = distributed.world().is_distributed
-    whole = panel_shares.whole_on_main(panel) if dealt else None
+    # Under torchrun ``panel`` is this process's share of the training data, scored
+    # where it lies (assessment.assemble_across_shares).
     protocol = {"folds": test_size // horizon, "step": horizon, "season": season,
                 "batch_size": batch_size, "device": device, "unseen": True,
-                "dealt": dealt, "whole": whole}  # fmt: skip
+                "dealt": distributed.world().is_distributed}  # fmt: skip
     evaluation = evaluate(model, panel, **protocol)
     combination = model.combination
     uncalibrated = None
@@ -257,7 +222,7 @@ def score_forecasts(
     point = np.where(inside, forecasts.values[rows], np.nan)[:, None]  # (S, 1, H)
     values = np.where(inside[..., None], forecasts.covariates[rows], np.nan)[:, None]
     settings = {"forecast_start": forecasts.format_time(int(forecasts.start_times.min()))}
-    return _assemble(
+    return assemble(
         "score", history, cuts[:, None], None, values.astype(np.float64), season, settings,
         quantiles=quantiles, point=point.astype(np.float64),
     )  # fmt: skip
@@ -296,20 +261,17 @@ def _forecast_shares(
     *,
     batch_size: int,
     device: Any,
-    dealt: bool = False,
 ) -> np.ndarray | None:
     """(S, K, H, Q) forecasts from every cut. Under torchrun each process forecasts a
     consecutive share of the series and rank 0 alone receives the shares, joined in
     order (a collective): it then scores the whole test part without forecasting it
-    alone, and the other processes, which get None, never hold all of it. ``dealt``:
-    ``panel`` is already this process's share (panel_shares.py)."""
+    alone, and the other processes, which get None, never hold all of it."""
     from rnncast.forecasting import forecast_origins
 
     current = distributed.world()
     if not current.is_distributed:
         return forecast_origins(model, panel, cuts, batch_size=batch_size, device=device)
-    share = np.arange(panel.n_series) if dealt else distributed.consecutive_share(
-        panel.n_series, current)  # fmt: skip
+    share = distributed.consecutive_share(panel.n_series, current)
     mine = None
     if share.size:
         mine = forecast_origins(model, panel.take(share), cuts[share], batch_size=batch_size,
@@ -318,70 +280,6 @@ def _forecast_shares(
     if gathered is None:
         return None
     return np.concatenate([found for found in gathered if found is not None])
-
-
-def _assemble(
-    kind: str,
-    panel: Panel,
-    cuts: np.ndarray,
-    model: Model | None,
-    values: np.ndarray,
-    season: int,
-    settings: dict[str, Any],
-    *,
-    quantiles: tuple[float, ...] = (),
-    point: np.ndarray | None = None,
-) -> Evaluation:
-    """Actuals, baselines and scores around forecasts ``values`` (S, K, H, Q) made
-    after ``cuts`` (S, K) steps of the series of ``panel``: a model's output, or
-    (``model`` None) read from a file with its ``quantiles`` and ``point``."""
-    if model is not None:
-        quantiles = model.config.output_quantiles
-        point = values[..., quantiles.index(0.5)]
-        if model.config.loss != "quantile":
-            quantiles, values = (), values[..., :0]
-    horizon = point.shape[-1]
-    actual = _values_after(panel, cuts, horizon)
-    # Forecasts scored later may start before the first actual (no history: no scale,
-    # no baselines) or after the last one (nothing to score yet).
-    lengths = panel.lengths[:, None]
-    usable = (cuts >= 1) & (cuts <= lengths)
-    known = np.clip(cuts, 1, lengths)
-    scale = np.where(usable, seasonal_scales(panel.values, panel.begins, known, season), np.nan)
-    adjustment = seasonal_adjustment(panel.values, panel.begins, known, season)
-    baselines = {
-        name: np.where(usable[..., None], forecast, np.nan)
-        for name, forecast in baseline_forecasts(
-            panel.values, panel.begins, known, horizon, season, adjustment
-        ).items()
-    }
-    baseline_counts = {
-        "naive2_seasonal_origins": int((adjustment.adjusted & usable).sum()),
-        "naive2_nonpositive_origins": int((adjustment.nonpositive & usable).sum()),
-    }
-    scores = {
-        "model": score(actual, point, scale, quantiles=quantiles, values=values)
-        if quantiles
-        else score(actual, point, scale)
-    }
-    scores.update((name, score(actual, forecast, scale)) for name, forecast in baselines.items())
-    steps = cuts[..., None] + np.arange(horizon)  # (S, K, H)
-    starts = np.broadcast_to(panel.start_times[:, None, None], steps.shape)
-    times = shift_times(starts.reshape(-1), steps.reshape(-1), panel.freq).reshape(steps.shape)
-    return Evaluation(
-        kind=kind, ids=panel.ids, freq=panel.freq, tz=panel.tz, season=season,
-        horizon=horizon, quantiles=quantiles, cuts=cuts, times=times, actual=actual,
-        point=point, values=values, baselines=baselines, scores=scores, history=panel,
-        settings=settings, baseline_counts=baseline_counts,
-    )  # fmt: skip
-
-
-def _values_after(panel: Panel, cuts: np.ndarray, horizon: int) -> np.ndarray:
-    """(S, K, H) float64: the H values after each cut; NaN past a series' end."""
-    steps = cuts[..., None] + np.arange(horizon)  # (S, K, H)
-    inside = (steps >= 0) & (steps < panel.lengths[:, None, None])
-    rows = panel.begins[:, None, None] + np.clip(steps, 0, panel.lengths[:, None, None] - 1)
-    return np.where(inside, panel.values[rows].astype(np.float64), np.nan)
 
 
 def _season(panel: Panel, season: int | None) -> int:

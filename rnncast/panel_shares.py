@@ -5,8 +5,8 @@ in the order one process reads it. No process holds every series while it trains
 What a choice needs of the whole (sizes, scales, weights, the data's fingerprint) is
 agreed here from per-series facts of every share, joined in rank order, so that every
 process makes the choice one process makes from the whole Panel, with the same
-numbers. Rank 0 receives the whole Panel back only to score the test part
-(``whole_on_main``), once training is done.
+numbers. No process ever holds the whole Panel: to score the test part, rank 0
+receives each series' recent history only (assessment.assemble_across_shares).
 
 In one process the share is the whole, and every function returns what the Panel
 itself says: single-process code takes no branch of its own and pays nothing.
@@ -176,9 +176,8 @@ def deal(whole: Panel | None) -> Panel:
 
 
 def whole_on_main(panel: Panel) -> Panel | None:
-    """Every process's share joined into the whole Panel, on rank 0 alone (None on the
-    others): what scoring the test part against its histories and baselines reads.
-    A collective."""
+    """Every process's ``panel`` joined into one, on rank 0 alone (None on the others):
+    under torchrun the series' recent histories that a report draws. A collective."""
     current = distributed.world()
     if not current.is_distributed:
         return panel

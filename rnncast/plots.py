@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rnncast.evaluation import Evaluation
+from rnncast.assessment import RECENT_HISTORY, Evaluation
 from rnncast.metrics import central_intervals
 from rnncast.time_axis import shift_times
 from rnncast.timezones import to_datetimes
@@ -24,7 +24,7 @@ from rnncast.timezones import to_datetimes
 _DPI = 100
 _PANEL_WIDTH = 6.0  # inches per forecast panel
 _PANEL_HEIGHT = 2.6
-_MAX_RECENT = 500  # at most this many steps of history before the first origin
+_MAX_RECENT = RECENT_HISTORY  # at most this many steps of history before the first origin
 _MODEL_COLOR = "#1f5fa8"
 _ACTUAL_COLOR = "#222222"
 _BASELINE_COLORS = {

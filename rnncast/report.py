@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rnncast.evaluation import Evaluation
+from rnncast.assessment import Evaluation
 from rnncast.metrics import quantile_name
 from rnncast.plots import (
     choose_series,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rnncast import __version__
-from rnncast.evaluation import BASELINES, Evaluation
+from rnncast.assessment import BASELINES, Evaluation
 from rnncast.plots import choose_series, interval_levels
 from rnncast.time_axis import shift_times
 

@@ -128,6 +128,9 @@ STAGES = [
     "parts",
     # Pure numpy over arrays: error measures.
     "metrics",
+    # Forecasts scored against what followed and against the baselines: an Evaluation;
+    # under torchrun, each process's share measured where it lies.
+    "assessment",
     # Named for the activity, like training and forecasting: rnncast.evaluate is a function.
     "evaluation",
     "plots",

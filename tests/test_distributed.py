@@ -610,6 +610,7 @@ import json
 import os
 import sys
 
+import rnncast.assessment
 import rnncast.ensembles
 import rnncast.evaluation
 import rnncast.forecasting
@@ -646,7 +647,7 @@ def on_rank_zero_only(module, name):
 on_rank_zero_only(rnncast.selection, "choose_members")
 on_rank_zero_only(rnncast.selection, "left_out_members")
 on_rank_zero_only(rnncast.selection, "choose_blend")
-on_rank_zero_only(rnncast.evaluation, "_assemble")
+on_rank_zero_only(rnncast.assessment, "scored")
 # Three members as if the budget held them, however fast this machine is today.
 rnncast.ensembles.another_fits = lambda spent, budget, refit_share: len(spent) < 3
 sys.argv = ["rnncast", *sys.argv[1:]]
@@ -674,7 +675,7 @@ def test_only_rank_zero_receives_and_reads_the_validation_and_test_forecasts(
     assert done.returncode == 0, _told(done.stderr)
     on_zero = json.loads((tmp_path / "calls-0.json").read_text())
     assert json.loads((tmp_path / "calls-1.json").read_text()) == []
-    assert {"choose_members", "choose_blend", "_assemble"} <= set(on_zero), on_zero
+    assert {"choose_members", "choose_blend", "scored"} <= set(on_zero), on_zero
     import rnncast
 
     model = rnncast.load_model(tmp_path / "model")

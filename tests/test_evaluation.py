@@ -269,3 +269,33 @@ def test_forecasts_of_series_without_actuals(model, panel: Panel, tmp_path: Path
     assert list(scored.ids) == ["a", "c"]
     with pytest.raises(DataError, match="none of the 3 forecast series is in the actuals"):
         score_forecasts(forecasts, quantiles, Panel.from_frame(monthly_frame({"zz": 40})))
+
+
+def test_scoring_across_shares_keeps_recent_history_and_scores_as_the_whole() -> None:
+    from rnncast.assessment import RECENT_HISTORY, assemble, assemble_across_shares
+    from rnncast.report import render_report
+
+    rng = np.random.default_rng(4)
+    hours = pd.date_range("2024-01-01", periods=900, freq="h")
+    frame = pd.concat([
+        pd.DataFrame({"unique_id": name, "ds": hours[:length],
+                      "y": 20 + 5 * np.sin(np.arange(length) * 2 * np.pi / 24)
+                      + rng.normal(0, 1, length)})
+        for name, length in (("long", 900), ("short", 300))
+    ])  # fmt: skip
+    panel = Panel.from_frame(frame)
+    settings = TrainConfig(max_epochs=1, ensemble=1, seed=1, test_size=0)
+    model = train(panel, ModelConfig(horizon=12, hidden=8, layers=1), settings, save=False)
+    cuts = backtest_cuts(panel.lengths, 12, 2, 12)
+    values = forecast_origins(model, panel, cuts)
+    protocol = {"folds": 2, "step": 12}
+    whole = assemble("backtest", panel, cuts, model, values, 24, protocol)
+    shares = assemble_across_shares("backtest", panel, cuts, model, values, 24, protocol)
+    assert shares is not None
+    # The long series keeps RECENT_HISTORY steps before its first origin, the short one
+    # all of its history; the origins count from there.
+    assert list(shares.history.lengths) == [RECENT_HISTORY + 24, 300]
+    np.testing.assert_array_equal(shares.cuts, cuts - np.array([[900 - 24 - RECENT_HISTORY], [0]]))
+    np.testing.assert_array_equal(shares.times, whole.times)
+    # The report, figures and all, is the one of the whole Panel.
+    assert render_report(shares, title="t") == render_report(whole, title="t")
