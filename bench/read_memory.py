@@ -15,8 +15,9 @@ and variants of the same code, alternated round by round (the first changes from
 round to round), since this machine is shared and its memory and timings drift:
 
 * ``now``: the code as it is;
-* ``rank0`` (``2-files`` only): rank 0 reads all the data and sends its Panel to
-  the other process (``shared_read.read_once``, which ``now`` takes for one file);
+* ``rank0`` (``2-files`` only): rank 0 reads all the data and deals it out
+  (``shared_read.read_dealt``, which ``now`` takes for one file; until stop 38 it
+  sent every process the whole Panel);
 * ``before``: every process reads all the data itself and the pool keeps what the
   read freed, as rnncast did before.
 
@@ -84,7 +85,7 @@ def child(peaks: Path, variant: str, arguments: list[str]) -> None:
         read = rnncast.panel.read_panel
     elif variant == "rank0":
         whole = rnncast.panel.read_panel
-        read = lambda location, config: shared_read.read_once(lambda: whole(location, config))  # noqa: E731
+        read = lambda location, config: shared_read.read_dealt(lambda: whole(location, config))  # noqa: E731
 
     def timed(location: Any, config: Any) -> Any:
         began = time.perf_counter()

@@ -133,10 +133,12 @@ def balanced_bounds(lengths: np.ndarray, processes: int) -> np.ndarray:
     return np.array([*bounds, count], dtype=np.int64)
 
 
-def deal(whole: Panel | None) -> Panel:
+def deal(whole: Panel | None, *, empty_shares: bool = False) -> Panel | None:
     """Rank 0's ``whole`` Panel dealt out: each process's consecutive share, about
     1 / N of the steps (balanced_bounds), in its own buffers; rank 0 keeps its own
-    share only. The others pass None. A collective."""
+    share only. The others pass None. With fewer series than processes, ConfigError
+    in every process; or, with ``empty_shares``, one series each to the first and
+    None to the rest. A collective."""
     current = distributed.world()
     if not current.is_distributed:
         assert whole is not None
@@ -147,26 +149,35 @@ def deal(whole: Panel | None) -> Panel:
     if current.is_main:
         assert whole is not None
         try:
-            bounds = balanced_bounds(whole.lengths, current.size)
+            count = whole.n_series
+            if empty_shares and count < current.size:
+                bounds = np.minimum(np.arange(current.size + 1), count)
+            else:
+                bounds = balanced_bounds(whole.lengths, current.size)
         except ConfigError as exc:
             failure = exc
     distributed.raise_together(failure)
     outlines: list[Any] | None = None
     if current.is_main:
         assert whole is not None and bounds is not None
-        parts = [whole.take(np.arange(bounds[r], bounds[r + 1])) for r in range(current.size)]
-        outlines = [_outline(part) for part in parts]
+        parts = [whole.take(np.arange(bounds[r], bounds[r + 1])) if bounds[r + 1] > bounds[r]
+                 else None for r in range(current.size)]  # fmt: skip
+        outlines = [None if part is None else _outline(part) for part in parts]
     received: list[Any] = [None]
     distributed.guarded(lambda: dist.scatter_object_list(received, outlines, src=0))
     outline = received[0]
     if current.is_main:
         assert whole is not None and bounds is not None
-        for rank in range(1, current.size):
-            rows = parts[rank].step_rows()
-            _send(whole.values[rows], rank)
-            _send(whole.covariates[rows], rank)
-        return _from_arrays(outline, whole.values[parts[0].step_rows()],
-                            whole.covariates[parts[0].step_rows()])  # fmt: skip
+        for rank, part in enumerate(parts[1:], start=1):
+            if part is not None:
+                _send(whole.values[part.step_rows()], rank)
+                _send(whole.covariates[part.step_rows()], rank)
+        own = parts[0]
+        assert own is not None
+        return _from_arrays(outline, whole.values[own.step_rows()],
+                            whole.covariates[own.step_rows()])  # fmt: skip
+    if outline is None:
+        return None
     steps = int(outline["lengths"].sum())
     values = np.empty(steps, dtype=np.float32)
     covariates = np.empty((steps, len(outline["template"]["covariate_names"])), np.float32)

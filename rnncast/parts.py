@@ -3,8 +3,8 @@ share of the reads into part files, and rank 0 joins the parts into the one outp
 in the order a single process writes them, once every process has succeeded.
 
 Data whose series are known only once read (CSV, or no id column) is one read: rank
-0 reads it and sends its Panel to the others (shared_read.read_once), and each
-process forecasts a consecutive share of its series into a part of its own. Reading
+0 reads it and deals it out (shared_read.read_dealt), and each process forecasts its
+consecutive share of the series into a part of its own. Reading
 is then rank 0's alone, and the forecasts, the work that grows with the network and
 the histories, are shared as with many reads.
 
@@ -27,7 +27,7 @@ from rnncast.artifact import Model
 from rnncast.errors import DataError, OutputError, RnncastError
 from rnncast.forecasting import forecast
 from rnncast.panel import Panel
-from rnncast.shared_read import read_once
+from rnncast.shared_read import read_dealt
 from rnncast.sinks import table_sink
 from rnncast.streaming import (
     ForecastPlan,
@@ -72,11 +72,13 @@ def forecast_in_parts(
         # Rank 0 alone reads data whose series are known only once read, and raises
         # what that read raises on every process.
         unknown = plan.reads[0].ids is None
-        whole = read_once(lambda: _whole_read(plan, future_file)) if unknown else None
+        share = None
+        if unknown:
+            share = read_dealt(lambda: _whole_read(plan, future_file), empty_shares=True)
         try:
-            if whole is not None:
-                written, skipped = _forecast_a_share(model, whole, staging, current, options)
-            for number in mine if whole is None else ():
+            if unknown:
+                written, skipped = _forecast_a_share(model, share, staging, current, options)
+            for number in mine if not unknown else ():
                 with table_sink(staging / _part_name(number), "parquet") as write:
                     found, left_out = forecast_reads(model, plan, [number], write, **options)
                 written[number], skipped = found, skipped + left_out
@@ -109,21 +111,20 @@ def forecast_in_parts(
 
 
 def _forecast_a_share(
-    model: Model, whole: Panel, staging: Path, current: distributed.World, options: dict
+    model: Model, share: Panel | None, staging: Path, current: distributed.World, options: dict
 ) -> tuple[dict[int, int], int]:
-    """This process's consecutive share of the series of ``whole`` (a Panel every
-    process holds) forecast into the part numbered by its rank: the series it forecast
-    ({rank: count}) and, on rank 0, those the read skipped. Shares joined in rank
-    order are one process's output."""
-    share = whole.take(distributed.consecutive_share(whole.n_series, current))
+    """This process's consecutive share of the series of one read (None: none, where
+    there are fewer series than processes) forecast into the part numbered by its
+    rank: the series it forecast ({rank: count}) and, on rank 0, those the read
+    skipped. Shares joined in rank order are one process's output."""
     found = 0
     with table_sink(staging / _part_name(current.rank), "parquet") as write:
-        if share.n_series:
+        if share is not None:
             settings = {k: v for k, v in options.items() if k != "future_file"}
             result = forecast(model, share, **settings)
             write(result.to_frame())
             found = len(result.ids)
-    skipped = len(whole.ingest.skipped) if current.is_main else 0
+    skipped = len(share.ingest.skipped) if current.is_main and share is not None else 0
     return {current.rank: found}, skipped
 
 

@@ -26,9 +26,8 @@ the shares cannot stand for the whole:
   one share's series all skip steps the others take), so that the Panel is always
   the one a single process reads.
 
-``read_once`` gives every process the whole Panel, for forecasts, which deal out
-their series later (parts.py). The arrays travel through torch's own collectives, in
-pieces of ``PIECE_BYTES``, straight into the whole Panel's arrays; the rest (ids,
+A forecast's one read is dealt out the same way (``read_dealt``, parts.py). The
+arrays travel through torch's own collectives (panel_shares.py); the rest (ids,
 series bounds, statics, the ingest report) is small and goes as objects.
 """
 
@@ -36,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,13 +42,9 @@ from rnncast import distributed
 from rnncast.errors import RnncastError
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from rnncast.config import DataConfig
     from rnncast.panel import Panel
     from rnncast.reads import Read
-
-PIECE_BYTES = 1 << 26
 
 
 def read_for_training(location: str | Path, config: DataConfig) -> Panel:
@@ -59,24 +53,42 @@ def read_for_training(location: str | Path, config: DataConfig) -> Panel:
     processes or by rank 0 alone and dealt out (see the module's docstring). A
     collective: every process calls it."""
     from rnncast.panel import hand_back_read_memory, read_panel
-    from rnncast.panel_shares import concatenated, deal
+    from rnncast.panel_shares import concatenated
 
     current = distributed.world()
     if not current.is_distributed:
         return read_panel(location, config)
     plan = _plan(location, config, current)
     if plan is None:
-        return deal(_read_by_main(lambda: read_panel(location, config)))
+        return _read_whole_dealt(location, config)
     source, reads = plan
     share = _read_share(source, _dealt(reads, current), config)
     signatures = distributed.gather_to_all(None if share is None else share.signatures())
     found = [signature for each in signatures if each is not None for signature in each]
     # A process without a series of its own gets a share of one whole read instead.
     if None in signatures or not all(signatures) or any(s != found[0] for s in found):
-        return deal(_read_by_main(lambda: read_panel(location, config)))
+        return _read_whole_dealt(location, config)
     assert share is not None
     panel = concatenated(share.panels, _joined_ingest(share, source.label))
     hand_back_read_memory()
+    return panel
+
+
+def read_dealt(read: Callable[[], Panel], *, empty_shares: bool = False) -> Panel | None:
+    """``read()`` on rank 0 alone, dealt out (panel_shares.deal): this process's
+    consecutive share; ``read()`` itself in one process. A collective."""
+    from rnncast.panel_shares import deal
+
+    if not distributed.world().is_distributed:
+        return read()
+    return deal(_read_by_main(read), empty_shares=empty_shares)
+
+
+def _read_whole_dealt(location: str | Path, config: DataConfig) -> Panel:
+    from rnncast.panel import read_panel
+
+    panel = read_dealt(lambda: read_panel(location, config))
+    assert panel is not None  # deal refuses fewer series than processes
     return panel
 
 
@@ -91,17 +103,6 @@ def _read_by_main(read: Callable[[], Panel]) -> Panel | None:
             failure = exc
     distributed.raise_together(failure)
     return panel
-
-
-def read_once(read: Callable[[], Panel]) -> Panel:
-    """``read()`` in a single process; under torchrun, ``read()`` on rank 0 alone and
-    its Panel on every process. A collective: every process calls it."""
-    current = distributed.world()
-    if not current.is_distributed:
-        return read()
-    panel = _read_by_main(read)
-    # Rank 0's Panel as the one share: the exchange of shares sends it to the others.
-    return _joined(_Share([] if panel is None else [panel], []))
 
 
 def _plan(
@@ -182,59 +183,6 @@ def _read_share(source: Any, reads: list[Read], config: DataConfig) -> _Share | 
     return _Share(panels, skipped)
 
 
-def _joined(share: _Share, label: str | None = None) -> Panel:
-    """The whole Panel, every process's share in rank order, on every process, named
-    ``label`` (by default as the first share names its source)."""
-    import numpy as np
-
-    from rnncast.panel import Panel
-
-    panels = share.panels
-    mine = {
-        "ids": np.concatenate([p.ids for p in panels]) if panels else np.array([], object),
-        "lengths": np.concatenate([p.lengths for p in panels]) if panels else np.zeros(0, int),
-        "start_times": np.concatenate([p.start_times for p in panels]) if panels
-        else np.zeros(0, np.int64),
-        "statics": [p.statics for p in panels],
-        "ingest": [p.ingest for p in panels],
-        "skipped": share.skipped,
-        "template": _shared_fields(panels[0]) if panels else None,
-    }  # fmt: skip
-    outlines = distributed.gather_to_all(mine)
-    ids = np.concatenate([o["ids"] for o in outlines])
-    lengths = np.concatenate([o["lengths"] for o in outlines]).astype(np.int64)
-    ends = np.cumsum(lengths)
-    template = _template(outlines)
-    values = np.empty(int(lengths.sum()), dtype=np.float32)
-    covariates = np.empty((values.shape[0], len(template["covariate_names"])), np.float32)
-    ahead = None if template["ahead"] is None else np.empty(
-        (ids.shape[0], *template["ahead"]), np.float32)  # fmt: skip
-    series = np.cumsum([0] + [o["ids"].shape[0] for o in outlines])
-    steps = np.cumsum([0] + [int(o["lengths"].sum()) for o in outlines])
-    rank = distributed.world().rank
-    for source_rank in range(len(outlines)):
-        rows = slice(int(steps[source_rank]), int(steps[source_rank + 1]))
-        kept = slice(int(series[source_rank]), int(series[source_rank + 1]))
-        if source_rank == rank and panels:
-            values[rows] = np.concatenate([p.values[p.step_rows()] for p in panels])
-            covariates[rows] = np.concatenate([p.covariates[p.step_rows()] for p in panels])
-            if ahead is not None:
-                ahead[kept] = np.concatenate([p.ahead for p in panels])
-        broadcast_array(values[rows], source_rank)
-        broadcast_array(covariates[rows], source_rank)
-        if ahead is not None:
-            broadcast_array(ahead[kept], source_rank)
-    return Panel(
-        ids=ids, values=values, begins=ends - lengths, ends=ends,
-        start_times=np.concatenate([o["start_times"] for o in outlines]).astype(np.int64),
-        freq=template["freq"], covariates=covariates,
-        covariate_names=template["covariate_names"], tz=template["tz"],
-        target_name=template["target_name"], ingest=_ingest(outlines, label),
-        future_covariates=template["future_covariates"], ahead=ahead,
-        statics=_statics(outlines),
-    )  # fmt: skip
-
-
 def _joined_ingest(share: _Share, label: str) -> Any:
     """One report of every process's reads, as the whole read would report, on every
     process. A collective."""
@@ -242,27 +190,6 @@ def _joined_ingest(share: _Share, label: str) -> Any:
         {"ingest": [p.ingest for p in share.panels], "skipped": share.skipped}
     )
     return _ingest(outlines, label)
-
-
-def _template(outlines: list[dict[str, Any]]) -> dict[str, Any]:
-    """What every read shares (read_for_training checked it), from the first one."""
-    return next(outline["template"] for outline in outlines if outline["template"] is not None)
-
-
-def _shared_fields(panel: Panel) -> dict[str, Any]:
-    return {"freq": panel.freq, "tz": panel.tz, "covariate_names": panel.covariate_names,
-            "future_covariates": panel.future_covariates, "target_name": panel.target_name,
-            "ahead": None if panel.ahead is None else panel.ahead.shape[1:]}  # fmt: skip
-
-
-def _statics(outlines: list[dict[str, Any]]) -> Any:
-    import numpy as np
-
-    every = [statics for outline in outlines for statics in outline["statics"]]
-    if every[0] is None:
-        return None
-    return replace(every[0], numeric=np.concatenate([s.numeric for s in every]),
-                   categories=np.concatenate([s.categories for s in every]))  # fmt: skip
 
 
 def _ingest(outlines: list[dict[str, Any]], label: str | None) -> Any:
@@ -285,24 +212,3 @@ def _ingest(outlines: list[dict[str, Any]], label: str | None) -> Any:
         warnings=tuple(f"series {name!r} skipped: {why}" for name, why in empty)
         + tuple(w for report in reports for w in report.warnings),
     )  # fmt: skip
-
-
-def broadcast_array(array: np.ndarray, source_rank: int = 0) -> None:
-    """``source_rank``'s ``array`` into the same-shaped, C-contiguous ``array`` of
-    every other process, in place, a piece at a time. A collective."""
-    import numpy as np
-    import torch
-    import torch.distributed as dist
-
-    flat = array.reshape(-1).view(np.uint8)
-    on_gpu = dist.get_backend() == "nccl"
-    receives = distributed.world().rank != source_rank
-    for begin in range(0, flat.shape[0], PIECE_BYTES):
-        piece = torch.from_numpy(flat[begin : begin + PIECE_BYTES])
-        if not on_gpu:
-            distributed.guarded(lambda piece=piece: dist.broadcast(piece, src=source_rank))
-            continue
-        moved = piece.to("cuda")
-        distributed.guarded(lambda moved=moved: dist.broadcast(moved, src=source_rank))
-        if receives:
-            piece.copy_(moved.cpu())

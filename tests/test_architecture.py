@@ -172,7 +172,6 @@ TORCH_ALLOWED = {
     "warm",
     "distributed",
     "panel_shares",
-    "shared_read",
     "optimization",
     "lockstep",
     "batches",

@@ -349,6 +349,18 @@ def test_a_csv_read_by_rank_zero_is_forecast_in_shares_as_one_process_would(
     assert list(shared["unique_id"].unique()) == ["s0", "s1", "s2", "s3"]
     pd.testing.assert_frame_equal(shared, alone, rtol=1e-6)
     assert not list(tmp_path.glob(".two.csv*"))
+    # One series among two processes: rank 1's share is empty, and it forecasts none.
+    single = tmp_path / "single.csv"
+    frame[frame["unique_id"] == "s0"].to_csv(single, index=False)
+    done = _run(_torchrun(str(single), "model", "one-series.csv", script=script), tmp_path)
+    assert done.returncode == 0, _told(done.stderr)
+    ranks = [json.loads((tmp_path / f"forecast-{rank}.json").read_text()) for rank in (0, 1)]
+    assert [rank["forecast"] for rank in ranks] == [["s0"], []]
+    forecast_dataset(model, single, tmp_path / "one-series-alone.csv")
+    pd.testing.assert_frame_equal(
+        *(pd.read_csv(tmp_path / name) for name in ("one-series.csv", "one-series-alone.csv")),
+        rtol=1e-6,
+    )
 
 
 def test_a_share_of_a_csv_that_fails_stops_every_rank_and_writes_nothing(
@@ -768,74 +780,6 @@ def test_a_panel_dealt_out_makes_every_choice_one_process_makes(tmp_path: Path) 
                                    rtol=1e-12, err_msg=name)  # fmt: skip
 
 
-READ_ONCE = """
-import hashlib
-import json
-import sys
-from dataclasses import asdict
-from pathlib import Path
-
-import numpy as np
-
-import rnncast.shared_read as shared_read
-from rnncast import distributed
-from rnncast.config import DataConfig
-from rnncast.panel import read_panel
-
-# Pieces far smaller than the arrays, so that each travels in many.
-shared_read.PIECE_BYTES = 4096
-world = distributed.start(distributed.launched_world(), "cpu")
-read_on = []
-
-
-def read():
-    read_on.append(world.rank)
-    return read_panel(sys.argv[1], DataConfig(
-        covariates=("temperature",), future_covariates=("temperature_forecast",),
-        holidays=("US",), horizon=24, future_rows="require"))
-
-
-panel = shared_read.read_once(read)
-
-
-def digest(array):
-    if array is None:
-        return None
-    return [hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest(),
-            list(array.shape), array.dtype.str]
-
-
-Path(f"panel-{world.rank}.json").write_text(json.dumps({
-    "read_on": read_on,
-    "arrays": {name: digest(getattr(panel, name)) for name in (
-        "values", "covariates", "ahead", "begins", "ends", "start_times")},
-    "ids": [str(i) for i in panel.ids],
-    "rest": repr((panel.freq, panel.covariate_names, panel.future_covariates, panel.tz,
-                  panel.target_name, panel.statics, asdict(panel.ingest))),
-    "read_only": not panel.values.flags.writeable,
-}))
-distributed.finish()
-"""
-
-
-def test_rank_zero_alone_reads_the_data_and_every_process_holds_its_panel(
-    tmp_path: Path,
-) -> None:
-    script = tmp_path / "read_once.py"
-    script.write_text(READ_ONCE)
-    data = SAMPLE_DATA / "load_hourly_next_day.parquet"
-    done = _run(_torchrun(str(data), script=script), tmp_path)
-    assert done.returncode == 0, _told(done.stderr)
-    zero, one = (json.loads((tmp_path / f"panel-{rank}.json").read_text()) for rank in (0, 1))
-    assert zero["read_on"] == [0] and one["read_on"] == []
-    # The panel rank 1 received is rank 0's, array for array, byte for byte.
-    assert {k: v for k, v in one.items() if k != "read_on"} == {
-        k: v for k, v in zero.items() if k != "read_on"
-    }
-    assert zero["arrays"]["covariates"][1][1] >= 2 and zero["arrays"]["ahead"] is not None
-    assert one["read_only"]
-
-
 def test_data_rank_zero_cannot_read_stops_every_rank_with_its_exit_code(tmp_path) -> None:
     data = tmp_path / "bad.csv"
     frame = _frame(series=2, steps=60)
@@ -909,6 +853,7 @@ Path(f"panel-{world.rank}.json").write_text(json.dumps({"whole_reads": whole_rea
     "counts": {k: v for k, v in report.items() if k not in ("skipped", "warnings")},
     "skipped": sorted(report["skipped"]),
     "own_buffers": int(panel.values.shape[0]) == int(panel.lengths.sum()),
+    "read_only": not panel.values.flags.writeable,
 }}))
 distributed.finish()
 """
@@ -994,6 +939,22 @@ def test_one_file_is_read_by_rank_zero_and_dealt_out(tmp_path: Path) -> None:
     # Shuffled rows: the series go in the order they first appear, and so do the shares'.
     ids = [one["id"] for one in alone["series"]]
     assert ids != sorted(ids)
+
+
+def test_one_file_with_future_rows_is_dealt_out_as_one_process_reads_it(
+    tmp_path: Path,
+) -> None:
+    data = SAMPLE_DATA / "load_hourly_next_day.parquet"
+    config = {"covariates": ["temperature"], "future_covariates": ["temperature_forecast"],
+              "holidays": ["US"], "horizon": 24, "future_rows": "require"}  # fmt: skip
+    ranks, alone = _shared_read(tmp_path, data, **config)
+    assert [rank["whole_reads"] for rank in ranks] == [[0], [1]]
+    assert all(rank["panel"]["series"] for rank in ranks)
+    # Each share, covariates known ahead and the rows after the series' ends with it,
+    # is the one process's read, array for array, byte for byte; read-only.
+    assert _joined_shares(ranks) == alone
+    assert all(one["ahead"] is not None for one in alone["series"])
+    assert alone["read_only"]
 
 
 def _files_of_two_series(frame: pd.DataFrame, folder: Path) -> Path:
