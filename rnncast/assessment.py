@@ -107,7 +107,7 @@ def assemble_across_shares(
                      start_times=shift_times(panel.start_times, kept_from, panel.freq))  # fmt: skip
     mine = {"cuts": cuts - kept_from[:, None], "point": point, "values": values, **measured}
     gathered = distributed.gather_to_main(mine)
-    history = panel_shares.whole_on_main(recent)
+    history = panel_shares.joined_on_main(recent)
     if gathered is None or history is None:
         return None
     joined: dict[str, Any] = {

@@ -186,7 +186,7 @@ def deal(whole: Panel | None, *, empty_shares: bool = False) -> Panel | None:
     return _from_arrays(outline, values, covariates)
 
 
-def whole_on_main(panel: Panel) -> Panel | None:
+def joined_on_main(panel: Panel) -> Panel | None:
     """Every process's ``panel`` joined into one, on rank 0 alone (None on the others):
     under torchrun the series' recent histories that a report draws. A collective."""
     current = distributed.world()
