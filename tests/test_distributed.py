@@ -578,7 +578,7 @@ import hashlib
 import os
 import sys
 import rnncast.loop
-from rnncast.cli import main
+from rnncast.cli import run
 
 restore_best = rnncast.loop.Loop.restore_best
 
@@ -594,7 +594,7 @@ def recorded(self):
 
 rnncast.loop.Loop.restore_best = recorded
 sys.argv = ["rnncast", *sys.argv[1:]]
-main()
+run()
 """
 
 
@@ -618,6 +618,7 @@ def test_a_rate_that_follows_the_clock_is_the_same_in_every_replica(
 
 
 MAIN_ONLY = """
+import atexit
 import json
 import os
 import sys
@@ -627,7 +628,7 @@ import rnncast.ensembles
 import rnncast.evaluation
 import rnncast.forecasting
 import rnncast.selection
-from rnncast.cli import main
+from rnncast.cli import run
 
 RANK = int(os.environ["RANK"])
 calls = []
@@ -662,14 +663,19 @@ on_rank_zero_only(rnncast.selection, "choose_blend")
 on_rank_zero_only(rnncast.assessment, "scored")
 # Three members as if the budget held them, however fast this machine is today.
 rnncast.ensembles.another_fits = lambda spent, budget, refit_share: len(spent) < 3
-sys.argv = ["rnncast", *sys.argv[1:]]
-try:
-    main()
-finally:
+
+
+@atexit.register
+def record():
     with open(f"calls-{RANK}.json", "w") as record:
         json.dump(calls, record)
     with open(f"states-{RANK}.json", "w") as record:
         json.dump(states_read, record)
+
+
+sys.argv = ["rnncast", *sys.argv[1:]]
+# As python -m rnncast ends: without the interpreter's teardown (process_exit.py).
+run()
 """
 
 
@@ -711,12 +717,13 @@ def test_only_rank_zero_receives_and_reads_the_validation_and_test_forecasts(
 
 
 DEALT = """
+import atexit
 import json
 import os
 import sys
 
 import rnncast.training
-from rnncast.cli import main
+from rnncast.cli import run
 
 RANK = int(os.environ.get("RANK", "0"))
 laid_out = []
@@ -730,12 +737,16 @@ def recording(panel, *args, **kwargs):
 
 
 rnncast.training.lay_out = recording
-sys.argv = ["rnncast", *sys.argv[1:]]
-try:
-    main()
-finally:
+
+
+@atexit.register
+def record():
     with open(f"laid-out-{RANK}.json", "w") as record:
         json.dump(laid_out, record)
+
+
+sys.argv = ["rnncast", *sys.argv[1:]]
+run()
 """
 
 
