@@ -85,31 +85,36 @@ def assemble(
 
 def assemble_across_shares(
     kind: str,
-    panel: Panel,
-    cuts: np.ndarray,
+    panel: Panel | None,
+    cuts: np.ndarray | None,
     model: Model,
-    values: np.ndarray,
+    values: np.ndarray | None,
     season: int,
     settings: dict[str, Any],
 ) -> Evaluation | None:
     """``assemble`` under torchrun, where ``panel`` is this process's share of a
-    training's Panel (panel_shares.py) and ``values`` its forecasts: the Evaluation of
-    every share on rank 0, None on the others. A collective.
+    training's Panel (panel_shares.py; None where it holds no series to score) and
+    ``values`` its forecasts: the Evaluation of every share on rank 0, None on the
+    others. A collective.
 
     Each process measures its own series; rank 0 receives the per-series arrays, joined
     in rank order, and the last RECENT_HISTORY steps before each series' first origin
     with what follows, as the Evaluation's history (its cuts count from there). The
     scores are those of one process scoring the whole Panel."""
-    quantiles, point, values = _outputs(model, values, (), None)
-    measured = _measured(panel, cuts, point.shape[-1], season)
-    kept_from = np.maximum(cuts.min(axis=1) - RECENT_HISTORY, 0)
-    recent = replace(panel, begins=panel.begins + kept_from,
-                     start_times=shift_times(panel.start_times, kept_from, panel.freq))  # fmt: skip
-    mine = {"cuts": cuts - kept_from[:, None], "point": point, "values": values, **measured}
-    gathered = distributed.gather_to_main(mine)
+    quantiles = model.config.output_quantiles if model.config.loss == "quantile" else ()
+    mine, recent = None, None
+    if panel is not None and cuts is not None and values is not None:
+        _, point, values = _outputs(model, values, (), None)
+        measured = _measured(panel, cuts, point.shape[-1], season)
+        kept_from = np.maximum(cuts.min(axis=1) - RECENT_HISTORY, 0)
+        starts = shift_times(panel.start_times, kept_from, panel.freq)
+        recent = replace(panel, begins=panel.begins + kept_from, start_times=starts)
+        mine = {"cuts": cuts - kept_from[:, None], "point": point, "values": values, **measured}
+    shares = distributed.gather_to_main(mine)
     history = panel_shares.joined_on_main(recent)
-    if gathered is None or history is None:
+    if shares is None or history is None:
         return None
+    gathered = [share for share in shares if share is not None]
     joined: dict[str, Any] = {
         name: np.concatenate([share[name] for share in gathered])
         for name in ("cuts", "point", "values", "actual", "scale", "times")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnncast import distributed, panel_shares
+from rnncast import distributed
 from rnncast.assessment import Evaluation, assemble, assemble_across_shares
 from rnncast.config import DataConfig
 from rnncast.errors import ConfigError, DataError
@@ -38,7 +38,7 @@ def backtest_cuts(lengths: np.ndarray, horizon: int, folds: int, step: int) -> n
 
 def evaluate(
     model: Model,
-    panel: Panel,
+    panel: Panel | None,
     *,
     folds: int = 1,
     step: int | None = None,
@@ -61,9 +61,10 @@ def evaluate(
     skipped with a warning. Raises ConfigError for impossible settings, DataError
     when no series is long enough or the data does not fit the model.
 
-    ``dealt``: under torchrun, ``panel`` is this process's share of a training's Panel
-    (panel_shares.py); each process forecasts and measures its own share, and rank 0
-    scores them all (assessment.assemble_across_shares).
+    ``dealt``: under torchrun, ``panel`` is this process's share of the series a model
+    trained on (panel_shares.py; None: none of them, as where a share's series were all
+    too short); each process forecasts and measures its own share, and rank 0 scores
+    them all (assessment.assemble_across_shares).
     """
     from rnncast.forecasting import forecast_origins
 
@@ -71,21 +72,28 @@ def evaluate(
     step = horizon if step is None else step
     if folds < 1 or step < 1:
         raise ConfigError(f"--folds and --step must be at least 1, got {folds} and {step}")
-    season = _season(panel, season)
     needed = horizon + (folds - 1) * step + 1
-    what = f"{folds} folds of --horizon {horizon}, --step {step}"
-    keep = panel_shares.keep_long_enough if dealt else keep_long_enough
-    panel = keep(panel, needed, what)
-    cuts = backtest_cuts(panel.lengths, horizon, folds, step)
     settings = {"folds": folds, "step": step, "refit": refit is not None}
     if dealt and refit is None:
-        values = forecast_origins(model, panel, cuts, batch_size=batch_size, device=device)
+        season = int(model.schema["season_length"]) if season is None else season
+        cuts, values = None, None
+        if panel is not None and (panel.lengths >= needed).any():
+            # The series trained on are long enough for the test part they held out.
+            panel = panel.take(np.flatnonzero(panel.lengths >= needed))
+            cuts = backtest_cuts(panel.lengths, horizon, folds, step)
+            values = forecast_origins(model, panel, cuts, batch_size=batch_size, device=device)
+        else:
+            panel = None
         evaluation = assemble_across_shares("backtest", panel, cuts, model, values, season,
                                             settings)  # fmt: skip
         if evaluation is None:
             return None  # another process than rank 0: rank 0 scores
         in_sample = 0 if unseen else _in_sample_origins(model, evaluation)
         return replace(evaluation, settings={**settings, "in_sample_origins": in_sample})
+    assert panel is not None
+    season = _season(panel, season)
+    panel = keep_long_enough(panel, needed, f"{folds} folds of --horizon {horizon}, --step {step}")
+    cuts = backtest_cuts(panel.lengths, horizon, folds, step)
     if refit is None:
         values = _forecast_shares(model, panel, cuts, batch_size=batch_size, device=device)
         if values is None:
@@ -151,13 +159,17 @@ def holdout(
     # Series the model skipped as too short were never trained on; scoring them would
     # measure something else than the test of this training run.
     trained_on = np.isin(panel.ids.astype(str), model.scaler.ids.astype(str))
-    panel = panel.take(np.flatnonzero(trained_on))
+    dealt = distributed.world().is_distributed
+    # Under torchrun a share may hold none of them (its series were all too short).
+    kept = panel.take(np.flatnonzero(trained_on)) if trained_on.any() else None
     # Under torchrun ``panel`` is this process's share of the training data, scored
     # where it lies (assessment.assemble_across_shares).
     protocol = {"folds": test_size // horizon, "step": horizon, "season": season,
                 "batch_size": batch_size, "device": device, "unseen": True,
-                "dealt": distributed.world().is_distributed}  # fmt: skip
-    evaluation = evaluate(model, panel, **protocol)
+                "dealt": dealt}  # fmt: skip
+    if kept is None and not dealt:
+        raise ConfigError("none of the series was trained on: there is no test part to score")
+    evaluation = evaluate(model, kept, **protocol)
     combination = model.combination
     uncalibrated = None
     # Every process takes the same branches (no evaluation needed to choose), so that
@@ -166,7 +178,7 @@ def holdout(
         # The same forecasts before the conformal offsets moved their quantiles: the
         # report sets their coverage beside the calibrated one, step by step.
         before = replace(model, combination=replace(combination, offsets=()))
-        scored = evaluate(before, panel, **protocol)
+        scored = evaluate(before, kept, **protocol)
         uncalibrated = None if scored is None else scored.scores["model"]
     if evaluation is None:
         return None

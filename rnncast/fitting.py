@@ -209,7 +209,8 @@ def refit_on_everything(
     history = model.history
     best = max(int(history.get("best_epoch") or 0), 1)
     # What training read, validation included.
-    seen = selection.validation_panel(model, panel).lengths
+    validated = selection.validation_panel(model, panel)
+    seen = np.zeros(0, np.int64) if validated is None else validated.lengths
     trained = seen - validation_sizes(seen, model.training.val_size or 0, model.config.horizon)
     # Under torchrun, over every process's share (panel_shares.py).
     every, before = distributed.sum_numbers([float(panel.lengths.sum()), float(trained.sum())])

@@ -307,20 +307,21 @@ def warm_states(
     # Every series must be there, in one share or another.
     if int(distributed.sum_numbers([order.shape[0]])[0]) < len(ids):
         return None
-    panel = panel.take(order)
     device = next(model.network.parameters()).device
     transform = model.config.transform or "none"
 
     def lay_out(part: Panel) -> SeriesTensors:
         return _laid_out(model, part, part.ends, device, transform)[2]
 
-    states = read_states(
-        model.network.eval(), lay_out, panel, model.config, batch_size, series_per_lay_out
-    )
+    # Under torchrun a share may hold none of them (its series were all too short).
+    states = None
+    if order.size:
+        states = read_states(model.network.eval(), lay_out, panel.take(order), model.config,
+                             batch_size, series_per_lay_out)  # fmt: skip
     if not current.is_distributed:
         return states
     shares = distributed.gather_to_main(states)
-    return None if shares is None else WarmStates.joined(shares)
+    return None if shares is None else WarmStates.joined([s for s in shares if s is not None])
 
 
 def _positions(model: Model, panel: Panel) -> np.ndarray:

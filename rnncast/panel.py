@@ -281,12 +281,19 @@ def keep_long_enough(panel: Panel, needed: int, what: str) -> Panel:
 
     Raises DataError when no series is long enough.
     """
-    import logging
-
-    log = logging.getLogger("rnncast")
     short = panel.lengths < needed
     if short.all():
         raise refuse_none_long_enough(int(panel.lengths.max()), needed, what)
+    warn_too_short(panel, short, needed, what)
+    return panel.take(np.flatnonzero(~short)) if short.any() else panel
+
+
+def warn_too_short(panel: Panel, short: np.ndarray, needed: int, what: str) -> None:
+    """A warning naming each of the first five ``short`` series of ``panel``, and one
+    counting the rest."""
+    import logging
+
+    log = logging.getLogger("rnncast")
     for index in np.flatnonzero(short)[:5]:
         log.warning(
             "series %r skipped: %s; %s needs at least %d",
@@ -299,7 +306,6 @@ def keep_long_enough(panel: Panel, needed: int, what: str) -> Panel:
             "%d more series skipped as too short", int(short.sum()) - 5,
             extra={"event": "series_skipped", "fields": {"more": int(short.sum()) - 5}},
         )  # fmt: skip
-    return panel.take(np.flatnonzero(~short)) if short.any() else panel
 
 
 def refuse_none_long_enough(longest: int, needed: int, what: str) -> DataError:

@@ -67,9 +67,11 @@ def latest(value: int) -> int:
 def keep_long_enough(panel: Panel, needed: int, what: str) -> Panel:
     """panel.keep_long_enough over the whole Panel: this share's series with at least
     ``needed`` steps. DataError (in every process) when no series of any share has
-    them; ConfigError when a share keeps none, as it could not train alone."""
+    them. Where a share keeps none, the series kept are dealt out again (through rank
+    0, which then holds them all for a while); ConfigError when there are fewer of them
+    than processes."""
     from rnncast.panel import keep_long_enough as keep_own
-    from rnncast.panel import refuse_none_long_enough
+    from rnncast.panel import refuse_none_long_enough, warn_too_short
 
     if not distributed.world().is_distributed:
         return keep_own(panel, needed, what)
@@ -77,14 +79,12 @@ def keep_long_enough(panel: Panel, needed: int, what: str) -> Panel:
     if longest < needed:
         raise distributed.agreed(refuse_none_long_enough(longest, needed, what))
     short = panel.lengths < needed
+    if short.all():
+        warn_too_short(panel, short, needed, what)
     kept = None if short.all() else keep_own(panel, needed, what)
-    every = distributed.gather_to_all(0 if kept is None else kept.n_series)
-    if min(every) == 0:
-        raise distributed.agreed(ConfigError(
-            f"{sum(every)} series long enough for {what} cannot be shared among "
-            f"{len(every)} processes so that each has one; start fewer (torchrun "
-            "--nproc-per-node)"
-        ))  # fmt: skip
+    if not all_true(kept is not None):
+        # A process without a series could not train: the kept ones are dealt anew.
+        kept = deal(joined_on_main(kept))
     assert kept is not None
     return kept
 
@@ -186,38 +186,47 @@ def deal(whole: Panel | None, *, empty_shares: bool = False) -> Panel | None:
     return _from_arrays(outline, values, covariates)
 
 
-def joined_on_main(panel: Panel) -> Panel | None:
-    """Every process's ``panel`` joined into one, on rank 0 alone (None on the others):
-    under torchrun the series' recent histories that a report draws. A collective."""
+def joined_on_main(panel: Panel | None) -> Panel | None:
+    """Every process's ``panel`` (None: no series) joined into one, in rank order, on
+    rank 0 alone (None on the others): under torchrun the series' recent histories
+    that a report draws, or shares to deal out again. A collective."""
     current = distributed.world()
     if not current.is_distributed:
         return panel
-    outlines = distributed.gather_to_main(_outline(panel))
-    rows = panel.step_rows()
+    outlines = distributed.gather_to_main(None if panel is None else _outline(panel))
     if not current.is_main:
-        _send(panel.values[rows], 0)
-        _send(panel.covariates[rows], 0)
+        if panel is not None:
+            _send(panel.values[panel.step_rows()], 0)
+            _send(panel.covariates[panel.step_rows()], 0)
         return None
     assert outlines is not None
-    values = [panel.values[rows]]
-    covariates = [panel.covariates[rows]]
-    for rank in range(1, current.size):
-        steps = int(outlines[rank]["lengths"].sum())
+    held = [(rank, outline) for rank, outline in enumerate(outlines) if outline is not None]
+    columns = len(held[0][1]["template"]["covariate_names"])
+    values, covariates = [], []
+    for rank, outline in held:
+        if rank == 0:
+            assert panel is not None
+            values.append(panel.values[panel.step_rows()])
+            covariates.append(panel.covariates[panel.step_rows()])
+            continue
+        steps = int(outline["lengths"].sum())
         values.append(np.empty(steps, dtype=np.float32))
-        covariates.append(np.empty((steps, panel.covariates.shape[1]), np.float32))
+        covariates.append(np.empty((steps, columns), np.float32))
         _receive(values[-1], rank)
         _receive(covariates[-1], rank)
+    parts = [outline for _, outline in held]
+    first = parts[0]
     joined_outline = {
-        "ids": np.concatenate([o["ids"] for o in outlines]),
-        "lengths": np.concatenate([o["lengths"] for o in outlines]),
-        "start_times": np.concatenate([o["start_times"] for o in outlines]),
-        "ahead": None if panel.ahead is None
-        else np.concatenate([o["ahead"] for o in outlines]),
-        "statics": None if panel.statics is None else replace(
-            panel.statics, numeric=np.concatenate([o["statics"].numeric for o in outlines]),
-            categories=np.concatenate([o["statics"].categories for o in outlines])),
-        "ingest": panel.ingest,
-        "template": outlines[0]["template"],
+        "ids": np.concatenate([o["ids"] for o in parts]),
+        "lengths": np.concatenate([o["lengths"] for o in parts]),
+        "start_times": np.concatenate([o["start_times"] for o in parts]),
+        "ahead": None if first["ahead"] is None
+        else np.concatenate([o["ahead"] for o in parts]),
+        "statics": None if first["statics"] is None else replace(
+            first["statics"], numeric=np.concatenate([o["statics"].numeric for o in parts]),
+            categories=np.concatenate([o["statics"].categories for o in parts])),
+        "ingest": first["ingest"],
+        "template": first["template"],
     }  # fmt: skip
     return _from_arrays(joined_outline, np.concatenate(values), np.concatenate(covariates))
 

@@ -40,9 +40,12 @@ _CLEARLY_WORSE = 3.0
 _ORIGINS_PER_STEP_CHOICE = 200
 
 
-def validation_panel(model: Model, panel: Panel) -> Panel:
-    """The series the model trained on, without their test part."""
+def validation_panel(model: Model, panel: Panel) -> Panel | None:
+    """The series the model trained on, without their test part; None where ``panel``
+    holds none of them (under torchrun, a share whose series were all too short)."""
     trained_on = np.isin(panel.ids.astype(str), model.scaler.ids.astype(str))
+    if not trained_on.any():
+        return None
     seen = panel.take(np.flatnonzero(trained_on))
     test_size = model.training.test_size or 0
     return seen.split_tail(test_size)[0] if test_size else seen
@@ -89,13 +92,14 @@ def validation_forecasts(members: list[Model], panel: Panel) -> Validation | Non
         return None
     seen = validation_panel(first, panel)
     # Series too short to have been validated (validation_sizes) do not vote.
-    validated = validation_sizes(seen.lengths, val_size, horizon) > 0
+    lengths = np.zeros(0, np.int64) if seen is None else seen.lengths
+    validated = validation_sizes(lengths, val_size, horizon) > 0
     # Under torchrun a share may hold no validated series while others do.
     if not distributed.any_true(bool(validated.any())):
         return None
     current = distributed.world()
     arrays = None
-    if validated.any():
+    if seen is not None and validated.any():
         seen = seen.take(np.flatnonzero(validated))
         arrays = _validation_arrays(members, seen, val_size, origins)
     mine = None if arrays is None else arrays.pop("members")

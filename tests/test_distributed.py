@@ -791,6 +791,31 @@ def test_a_panel_dealt_out_makes_every_choice_one_process_makes(tmp_path: Path) 
                                    rtol=1e-12, err_msg=name)  # fmt: skip
 
 
+def test_a_share_left_without_a_long_series_is_dealt_out_again(tmp_path: Path) -> None:
+    # Dealt by steps, rank 1 would hold s2 and s3, both too short for the horizon.
+    frame = _frame(series=4, steps=300)
+    frame = frame[frame["unique_id"].isin(["s0", "s1"]) | (frame["ds"] < "2025-01-01 10:00")]
+    data = tmp_path / "load.parquet"
+    frame.to_parquet(data, index=False)
+    script = tmp_path / "dealt.py"
+    script.write_text(DEALT)
+    done = _run(_torchrun("train", str(data), "--out", "model", *TRAIN, "--max-epochs", "1",
+                          "--no-refit", script=script), tmp_path)  # fmt: skip
+    assert done.returncode == 0, _told(done.stderr)
+    shares = [json.loads((tmp_path / f"laid-out-{rank}.json").read_text()) for rank in (0, 1)]
+    assert [share[0]["ids"] for share in shares] == [["s0"], ["s1"]]
+    assert "rank 1: warning: series 's2' skipped" in done.stderr, _told(done.stderr)
+    import rnncast
+
+    model = rnncast.load_model(tmp_path / "model")
+    assert list(model.scaler.ids) == ["s0", "s1"]
+    # Rank 1's share holds none of them: rank 0 validated, read the warm states of and
+    # scored both, as its share of the read held them.
+    assert model.warm is not None and model.warm.steps.shape == (2,)
+    scored = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert scored["series"]["unique_id"] == ["s0", "s1"]
+
+
 def test_data_rank_zero_cannot_read_stops_every_rank_with_its_exit_code(tmp_path) -> None:
     data = tmp_path / "bad.csv"
     frame = _frame(series=2, steps=60)
