@@ -215,8 +215,22 @@ def joined_on_main(panel: Panel | None) -> Panel | None:
         _receive(values[-1], rank)
         _receive(covariates[-1], rank)
     parts = [outline for _, outline in held]
+    joined_outline = _joined_outline(parts, parts[0]["ingest"])
+    return _from_arrays(joined_outline, np.concatenate(values), np.concatenate(covariates))
+
+
+def concatenated(panels: list[Panel], ingest: IngestReport | None) -> Panel:
+    """One Panel of ``panels``' series in order, in buffers of its own."""
+    values = np.concatenate([p.values[p.step_rows()] for p in panels])
+    covariates = np.concatenate([p.covariates[p.step_rows()] for p in panels])
+    return _from_arrays(_joined_outline([_outline(p) for p in panels], ingest), values,
+                        covariates)  # fmt: skip
+
+
+def _joined_outline(parts: list[dict[str, Any]], ingest: IngestReport | None) -> dict[str, Any]:
+    """The outline (_outline) of the series of ``parts`` one after another."""
     first = parts[0]
-    joined_outline = {
+    return {
         "ids": np.concatenate([o["ids"] for o in parts]),
         "lengths": np.concatenate([o["lengths"] for o in parts]),
         "start_times": np.concatenate([o["start_times"] for o in parts]),
@@ -225,29 +239,9 @@ def joined_on_main(panel: Panel | None) -> Panel | None:
         "statics": None if first["statics"] is None else replace(
             first["statics"], numeric=np.concatenate([o["statics"].numeric for o in parts]),
             categories=np.concatenate([o["statics"].categories for o in parts])),
-        "ingest": first["ingest"],
+        "ingest": ingest,
         "template": first["template"],
     }  # fmt: skip
-    return _from_arrays(joined_outline, np.concatenate(values), np.concatenate(covariates))
-
-
-def concatenated(panels: list[Panel], ingest: IngestReport | None) -> Panel:
-    """One Panel of ``panels``' series in order, in buffers of its own."""
-    first = panels[0]
-    outline = {
-        "ids": np.concatenate([p.ids for p in panels]),
-        "lengths": np.concatenate([p.lengths for p in panels]),
-        "start_times": np.concatenate([p.start_times for p in panels]),
-        "ahead": None if first.ahead is None else np.concatenate([p.ahead for p in panels]),
-        "statics": None if first.statics is None else replace(
-            first.statics, numeric=np.concatenate([p.statics.numeric for p in panels]),
-            categories=np.concatenate([p.statics.categories for p in panels])),
-        "ingest": ingest,
-        "template": _template(first),
-    }  # fmt: skip
-    values = np.concatenate([p.values[p.step_rows()] for p in panels])
-    covariates = np.concatenate([p.covariates[p.step_rows()] for p in panels])
-    return _from_arrays(outline, values, covariates)
 
 
 def _template(panel: Panel) -> dict[str, Any]:
