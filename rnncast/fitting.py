@@ -35,7 +35,7 @@ from rnncast.ensembles import (
 from rnncast.errors import Interrupted
 from rnncast.forecasting import warm_states
 from rnncast.panel import Panel
-from rnncast.scaling import choose_scaler, choose_transform, to_model_space
+from rnncast.scaling import choose_scaler, logarithms_reason, to_model_space
 
 log = logging.getLogger("rnncast")
 
@@ -74,13 +74,13 @@ def train(
     """
     training = training or TrainConfig()
     if model.transform is None:
-        model = replace(model, transform=choose_transform(panel))
-        if model.transform == "log":
+        reason = logarithms_reason(panel)
+        model = replace(model, transform="none" if reason is None else "log")
+        if reason is not None:
             log.info(
-                "steps of a week or longer, every value above 0: the model forecasts "
-                "their logarithms",
+                "%s: the model forecasts their logarithms", reason,
                 extra={"event": "transform_chosen", "fields": {"transform": "log"}},
-            )
+            )  # fmt: skip
     if model.scaler is None:
         model = replace(model, scaler=choose_scaler(panel, model.transform))
         if model.scaler == "shared":

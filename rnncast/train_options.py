@@ -55,8 +55,9 @@ TransformOption = Annotated[
     str,
     typer.Option(
         help=f"What the model forecasts: auto | {' | '.join(TRANSFORMS)} (log: the "
-        "logarithms of the values; auto: log for steps of a week or longer where "
-        "every value is above 0)."
+        "logarithms of the values; auto: log where every value is above 0 and the "
+        "steps are a week or longer or a tenth of the series swing by a factor of e "
+        "or more within their season)."
     ),
 ]
 SeasonInputsOption = Annotated[

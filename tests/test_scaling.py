@@ -21,6 +21,7 @@ from rnncast.scaling import (
     choose_transform,
     fit_scaler,
     from_model_space,
+    logarithms_reason,
     scale_values,
     to_model_space,
     unscale,
@@ -271,6 +272,41 @@ def test_logarithms_are_chosen_for_weeks_and_longer_where_every_value_is_above_z
     assert to_model_space(panel.take([1]), "log").series(0).tolist() == pytest.approx(
         np.log([4.0, 7.0]).tolist()
     )
+
+
+def daily_cycles(swing: float, days: int = 10) -> list[float]:
+    """Hourly values whose lowest hour each day is 10 and whose highest is 10 * swing."""
+    day = 10.0 * swing ** ((1 - np.cos(np.linspace(0, 2 * np.pi, 24, endpoint=False))) / 2)
+    return np.tile(day, days).tolist()
+
+
+@pytest.mark.parametrize(
+    ("swinging", "steady", "chosen"),
+    [(2, 18, "log"), (1, 19, "none"), (0, 20, "none"), (20, 0, "log")],
+)
+def test_hourly_logarithms_are_chosen_where_a_tenth_of_the_series_swing_by_factors(
+    swinging: int, steady: int, chosen: str
+) -> None:
+    panel = make_panel([daily_cycles(5.0)] * swinging + [daily_cycles(1.9)] * steady)
+    assert panel.freq.season_length == 24
+    assert choose_transform(panel) == chosen
+    reason = logarithms_reason(panel)
+    assert (reason is None) == (chosen == "none")
+    if reason is not None:
+        assert reason.startswith(f"{swinging / 20:.0%} of the series swing")
+
+
+def test_swings_are_read_over_whole_seasons_of_values_above_zero() -> None:
+    # A swing just under e a day is not a factor; one just over is.
+    assert choose_transform(make_panel([daily_cycles(2.7)])) == "none"
+    assert choose_transform(make_panel([daily_cycles(2.75)])) == "log"
+    # Under two whole days there is no typical day to read.
+    assert choose_transform(make_panel([daily_cycles(5.0, days=1)])) == "none"
+    # A value of 0 anywhere keeps the values, however the others swing.
+    assert choose_transform(make_panel([daily_cycles(5.0), [0.0, *daily_cycles(5.0)]])) == "none"
+    # A typical day is the median one: a single day of a wide swing does not count.
+    one_wide_day = daily_cycles(5.0, days=1) + daily_cycles(1.5, days=9)
+    assert choose_transform(make_panel([one_wide_day])) == "none"
 
 
 @given(st.lists(st.floats(1e-3, 1e6), min_size=1, max_size=30))
