@@ -186,7 +186,7 @@ def logarithms_reason(panel: Panel) -> str | None:
     quarter by more than 7), most of its sMAPE comes from them, and logarithms took
     its OWA from 0.451 to 0.439 (the mean of three seeds; sMAPE 10.685 -> 9.977, while
     MASE went 0.770 -> 0.803: the troughs' errors traded for the peaks'). M4 Hourly
-    summed to days, whose runs disagreed, swings that far in 5% of its series and
+    summed to days, whose runs disagreed, swings that far in 4% of its series and
     keeps its values."""
     rows = panel.step_rows()
     positive = rows.shape[0] > 0 and bool((panel.values[rows] > 0).all())
