@@ -32,7 +32,7 @@ from rnncast.panel import Panel
 # full-size signal.
 _RELATIVE_FLOOR = 1e-6
 # Sub-weekly data is modelled on its logarithms where at least this share of the
-# series swing, in their typical season, by more than _MULTIPLYING_SWING between
+# series swing, in their typical season, by _MULTIPLYING_SWING or more between
 # their lowest and their highest value (a tenth, as for the long season's gate).
 _MULTIPLYING_SHARE = 0.1
 # The unit of the logarithms' scale: a season whose logarithms move by more than 1.
@@ -199,11 +199,12 @@ def logarithms_reason(panel: Panel) -> str | None:
         return None
     swinging = [_swings_by_factors(panel.series(i), season) for i in range(panel.n_series)]
     joined = panel_shares.joined(np.array(swinging, dtype=bool))
-    if joined.shape[0] == 0 or float(np.mean(joined)) < _MULTIPLYING_SHARE:
+    share = float(np.mean(joined)) if joined.shape[0] else 0.0
+    if share < _MULTIPLYING_SHARE:
         return None
     return (
-        f"{float(np.mean(joined)):.0%} of the series swing by a factor of e or more "
-        "within their season, every value above 0"
+        f"{share:.0%} of the series swing by a factor of e or more within their season, "
+        "every value above 0"
     )
 
 
